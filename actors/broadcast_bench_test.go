@@ -1,0 +1,93 @@
+package actors
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// countingTransport counts delivered frames for benchmarks; it keeps nothing.
+type countingTransport struct{ delivered *atomic.Int64 }
+
+func (t countingTransport) Framed() bool { return true }
+func (t countingTransport) Write(bufs [][]byte) error {
+	t.delivered.Add(int64(len(bufs)))
+	return nil
+}
+func (t countingTransport) Buffered() int { return 0 }
+func (t countingTransport) Close(bool)    {}
+
+// connectMany makes n connected in-memory connections.
+func connectMany(b *testing.B, e *Engine, n int, delivered *atomic.Int64) []*Conn {
+	b.Helper()
+	conns := make([]*Conn, n)
+	hs := []byte(`{"protocol":"json","version":1}` + "\x1e")
+	for i := range conns {
+		c, err := e.NewConn(ConnInfo{ID: fmt.Sprint("c", i)}, countingTransport{delivered})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Feed(hs)
+		conns[i] = c
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for delivered.Load() < int64(n) { // every handshake answered
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d handshakes done", delivered.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	delivered.Store(0)
+	return conns
+}
+
+// BenchmarkBroadcast sends one 100-byte message to a group holding every
+// connection, through the group actor (partitioned) and each connection's
+// actor, and waits until every connection has written it. deliveries/s is
+// the figure that matters; ns/op is the time of one whole broadcast.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			var delivered atomic.Int64
+			e, _ := newTestEngine(b, EngineConfig{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour})
+			connectMany(b, e, n, &delivered)
+			msg := &protocol.Invocation{Target: "ReceiveMessage", Arguments: []any{"bench", string(make([]byte, 60))}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				e.SendAll(NewPayload(msg))
+				want := int64(i+1) * int64(n)
+				for delivered.Load() < want {
+					runtime.Gosched()
+				}
+			}
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(delivered.Load())/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkIdleConnMemory reports the Go heap held by one idle, connected
+// connection: its actor, mailbox, state, registry entry and group
+// membership (the transport is not counted; see netpoll for its share).
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		var delivered atomic.Int64
+		e, _ := newTestEngine(b, EngineConfig{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := connectMany(b, e, n, &delivered)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/conn")
+		b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+		runtime.KeepAlive(conns)
+	}
+}

@@ -1,0 +1,263 @@
+package actors
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Transport carries one connection's bytes to its client. The connection
+// actor calls it from its turn only, one call at a time.
+type Transport interface {
+	// Framed reports whether Write takes whole WebSocket frames (true) or bare
+	// hub messages.
+	Framed() bool
+	// Write queues bufs, in order, and sends what it can without blocking.
+	// It keeps references to the slices until they are sent; callers never
+	// modify them afterwards (they may be shared by many connections).
+	Write(bufs [][]byte) error
+	// Buffered is the number of bytes queued and not yet sent.
+	Buffered() int
+	// Close ends the transport: after what is queued when graceful, at once
+	// (an unclean drop) otherwise. The transport then calls Conn.Closed.
+	Close(graceful bool)
+}
+
+// ConnInfo describes a new connection.
+type ConnInfo struct {
+	// ID is the public connection id.
+	ID string
+	// UserID is the authenticated user, or "" when anonymous.
+	UserID string
+	// TextOnly is set when the transport cannot carry binary (SSE).
+	TextOnly bool
+	// NoKeepAlive is set for transports that keep themselves alive (long polling).
+	NoKeepAlive bool
+	// Values are transport facts the hub code may read (e.g. the request).
+	Values map[string]any
+}
+
+// Errors reported to OnDisconnected and by the engine.
+var (
+	ErrClientTimeout = errors.New("actors: client timeout elapsed without a message from the client")
+	ErrSlowConsumer  = errors.New("actors: client too slow: outgoing buffer over budget")
+	ErrShutdown      = errors.New("actors: server shutting down")
+	ErrAborted       = errors.New("actors: connection aborted by the server")
+	ErrNotFound      = errors.New("actors: no such connection")
+	ErrClosed        = errors.New("actors: connection closed")
+)
+
+// Connection states, kept in Conn.state.
+const (
+	stateHandshake int32 = iota
+	stateConnected
+	stateClosing // the server decided to end it; nothing more is sent
+	stateClosed  // disconnected: OnDisconnected ran, groups left
+)
+
+// Conn is one SignalR connection: the handle the transport feeds, and the
+// state of its connection actor.
+//
+// Three parties touch it. The transport calls Feed and Closed (never at the
+// same time as each other for one Conn). The heartbeat reads the atomics. The
+// connection actor owns everything else; hub code running in the actor's turn
+// (a hub method, OnConnected, OnDisconnected) may use Items and Enqueue.
+type Conn struct {
+	// ID is the public connection id.
+	ID string
+	// UserID is the authenticated user id, or "".
+	UserID string
+	// Items lives as long as the connection. Only hub code running in this
+	// connection's turn may touch it.
+	Items map[string]any
+	// Info is what the transport said when the connection was made.
+	Info ConnInfo
+
+	engine    *Engine
+	pid       *actor.PID
+	transport Transport
+	seq       uint64 // creation order, spreads members over group shards
+
+	// Read side, guarded by readMu (the transport's calls may come from
+	// different goroutines over time).
+	readMu     sync.Mutex
+	handshaken bool
+	readDone   bool
+	partial    []byte
+	proto      protocol.Protocol // set once the handshake is read
+	slot       int               // proto's index in the engine's protocol list
+
+	// Read by the heartbeat.
+	state       atomic.Int32
+	created     int64
+	lastRecv    atomic.Int64
+	lastSend    atomic.Int64
+	pinged      atomic.Bool // the client pings; client timeout applies
+	dispatching atomic.Bool // a message is being handled: client timeout pauses
+
+	// Group membership, guarded by gmu. Keys are engine group keys.
+	gmu    sync.Mutex
+	groups map[string]struct{}
+	left   bool // guarded by gmu: no more joins, the connection is gone
+
+	// Owned by the connection actor.
+	out           [][]byte // frames to write at the end of this batch
+	recent        []*Payload
+	recentPos     int
+	closeErr      error // what OnDisconnected gets
+	transportGone bool
+}
+
+// Feed hands the connection bytes from the client: one transport message
+// (a WebSocket message, a POST body). data is only read during the call.
+// Feed may be called again before the actor has handled the previous bytes.
+func (c *Conn) Feed(data []byte) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readDone {
+		return
+	}
+	c.lastRecv.Store(c.engine.now())
+	c.engine.stats.bytesIn.Add(uint64(len(data)))
+	if len(c.partial) > 0 {
+		c.partial = append(c.partial, data...)
+		data = c.partial
+	} else {
+		data = append([]byte(nil), data...) // decoded values alias it
+	}
+	c.partial = nil
+
+	if !c.handshaken {
+		req, rest, err := protocol.ReadHandshake(data, c.engine.cfg.MaxMessageSize)
+		switch {
+		case errors.Is(err, protocol.ErrIncomplete):
+			c.partial = data
+			return
+		case errors.Is(err, protocol.ErrTooLarge):
+			c.failHandshakeLocked("Handshake was canceled.")
+			return
+		case err != nil:
+			c.failHandshakeLocked("An unexpected error occurred during connection handshake.")
+			return
+		}
+		proto, slot, msg := c.engine.chooseProtocol(req, c.Info.TextOnly)
+		if msg != "" {
+			c.failHandshakeLocked(msg)
+			return
+		}
+		c.proto, c.slot, c.handshaken = proto, slot, true
+		c.engine.send(c.pid, &handshakeDone{version: req.Version})
+		data = rest
+	}
+
+	var batch []protocol.Message
+	for len(data) > 0 {
+		m, rest, err := c.proto.ReadMessage(data, c.engine.cfg.MaxMessageSize)
+		if errors.Is(err, protocol.ErrIncomplete) {
+			c.partial = data
+			break
+		}
+		if errors.Is(err, protocol.ErrUnknownType) {
+			data = rest
+			continue
+		}
+		if err != nil {
+			c.readDone = true
+			if len(batch) > 0 {
+				c.engine.send(c.pid, &incoming{msgs: batch})
+				batch = nil
+			}
+			c.engine.send(c.pid, &protocolError{err: err})
+			return
+		}
+		data = rest
+		c.engine.stats.msgsIn.Add(1)
+		if _, ok := m.(*protocol.Ping); ok {
+			c.pinged.Store(true)
+			continue
+		}
+		batch = append(batch, m)
+	}
+	if len(batch) > 0 {
+		c.engine.send(c.pid, &incoming{msgs: batch})
+	}
+}
+
+func (c *Conn) failHandshakeLocked(msg string) {
+	c.readDone = true
+	c.engine.send(c.pid, &handshakeFailed{msg: msg})
+}
+
+// Closed tells the connection that its transport has ended; err is nil for a
+// clean close. The transport calls it exactly once.
+func (c *Conn) Closed(err error) {
+	c.readMu.Lock()
+	c.readDone = true
+	c.partial = nil
+	c.readMu.Unlock()
+	c.engine.send(c.pid, &transportClosed{err: err})
+}
+
+// Protocol is the hub protocol chosen in the handshake (nil before it).
+func (c *Conn) Protocol() protocol.Protocol {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.proto
+}
+
+// Connected reports whether the handshake is done and the connection not closing.
+func (c *Conn) Connected() bool { return c.state.Load() == stateConnected }
+
+// Enqueue adds p to what the connection writes at the end of its turn,
+// whatever p's exclusions say (a sender excludes the caller from a fan-out
+// and hands it its copy this way). Only hub code running in this
+// connection's turn may call it; anyone else uses Post.
+func (c *Conn) Enqueue(p *Payload) { c.enqueue(p) }
+
+// Post sends p to the connection through its mailbox. Safe from any goroutine.
+func (c *Conn) Post(p *Payload) { c.engine.send(c.pid, p) }
+
+// Send encodes m for this connection alone and sends it through its mailbox.
+// Safe from any goroutine.
+func (c *Conn) Send(m protocol.Message) { c.engine.send(c.pid, &sendOwn{msg: m}) }
+
+// Close ends the connection from the server side with a Close message:
+// allowReconnect tells the client whether it may reconnect; errText, when
+// set, is the Close message's error; cause is what OnDisconnected gets.
+// Safe from any goroutine.
+func (c *Conn) Close(errText string, allowReconnect bool, cause error) {
+	c.engine.send(c.pid, &closeConn{close: protocol.Close{Error: errText, AllowReconnect: allowReconnect}, cause: cause})
+}
+
+// Drop cuts the transport without a Close message or a close frame.
+// Safe from any goroutine.
+func (c *Conn) Drop() { c.engine.send(c.pid, &dropConn{}) }
+
+// InGroup reports whether the connection is a member of the group key.
+func (c *Conn) InGroup(key string) bool {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	_, ok := c.groups[key]
+	return ok
+}
+
+// Messages to the connection actor.
+type (
+	handshakeDone   struct{ version int }
+	handshakeFailed struct{ msg string }
+	incoming        struct{ msgs []protocol.Message }
+	protocolError   struct{ err error }
+	transportClosed struct{ err error }
+	sendOwn         struct{ msg protocol.Message }
+	closeConn       struct {
+		close protocol.Close
+		cause error
+	}
+	dropConn          struct{}
+	keepAliveDue      struct{}
+	clientTimedOut    struct{}
+	handshakeTimedOut struct{}
+)

@@ -1,0 +1,279 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// connActor is the actor of one connection. Everything it touches on Conn
+// outside the atomics is its own.
+type connActor struct{ *Conn }
+
+// recentSize is how many multi-group payloads a connection remembers to drop
+// the second copy of a message sent to several groups it belongs to.
+const recentSize = 16
+
+func (a connActor) Receive(ctx actor.Context) {
+	c := a.Conn
+	switch m := ctx.Message().(type) {
+	case *Payload:
+		c.deliver(m)
+	case *batchEnd:
+		c.flush()
+	case *incoming:
+		c.handle(m.msgs)
+	case *sendOwn:
+		if c.state.Load() == stateConnected {
+			c.appendOwn(m.msg)
+		}
+	case *keepAliveDue:
+		if c.state.Load() == stateConnected && c.engine.now()-c.lastSend.Load() >= int64(c.engine.cfg.KeepAliveInterval) && len(c.out) == 0 {
+			c.out = append(c.out, c.engine.pings[c.slot].frame(c.transport.Framed()))
+		}
+	case *handshakeDone:
+		c.connect()
+	case *handshakeFailed:
+		c.rejectHandshake(m.msg)
+	case *handshakeTimedOut:
+		if c.state.Load() == stateHandshake {
+			c.rejectHandshake("Handshake was canceled.")
+		}
+	case *protocolError:
+		c.engine.log.Debug("protocol error", "conn", c.ID, "err", m.err)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, m.err, reasonProtocol)
+	case *clientTimedOut:
+		c.serverClose(protocol.Close{AllowReconnect: true}, ErrClientTimeout, reasonTimeout)
+	case *closeConn:
+		reason := reasonServer
+		if errors.Is(m.cause, ErrShutdown) {
+			reason = reasonShutdown
+		}
+		c.serverClose(m.close, m.cause, reason)
+	case *dropConn:
+		c.transport.Close(false)
+	case *transportClosed:
+		c.transportGone = true
+		if c.state.Load() != stateClosed {
+			cause := m.err
+			if cause == nil {
+				cause = c.closeErr
+			}
+			c.disconnect(cause, reasonTransport)
+		}
+		c.engine.forget(c)
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// deliver queues a payload's bytes for this connection unless it is
+// excluded from it.
+func (c *Conn) deliver(p *Payload) {
+	if p.excludes(c.ID) {
+		return
+	}
+	c.enqueue(p)
+}
+
+// enqueue queues a payload's bytes for this connection.
+func (c *Conn) enqueue(p *Payload) {
+	if c.state.Load() != stateConnected {
+		return
+	}
+	if p.dedupe {
+		for _, r := range c.recent {
+			if r == p {
+				return
+			}
+		}
+		if len(c.recent) < recentSize {
+			c.recent = append(c.recent, p)
+		} else {
+			c.recent[c.recentPos] = p
+			c.recentPos = (c.recentPos + 1) % recentSize
+		}
+	}
+	b, err := p.bytes(c.slot, c.proto, c.transport.Framed())
+	if err != nil {
+		c.engine.log.Error("encode failed", "conn", c.ID, "err", err)
+		return
+	}
+	c.out = append(c.out, b)
+}
+
+// appendOwn encodes a message for this connection alone.
+func (c *Conn) appendOwn(m protocol.Message) {
+	buf, start, err := encodeFrame(c.proto, m)
+	if err != nil {
+		c.engine.log.Error("encode failed", "conn", c.ID, "err", err)
+		return
+	}
+	if !c.transport.Framed() {
+		start = wsHeaderRoom
+	}
+	c.out = append(c.out, buf[start:])
+}
+
+// flush writes what the batch queued, in one call.
+func (c *Conn) flush() {
+	if len(c.out) == 0 {
+		return
+	}
+	n := 0
+	for _, b := range c.out {
+		n += len(b)
+	}
+	err := c.transport.Write(c.out)
+	c.engine.stats.msgsOut.Add(uint64(len(c.out)))
+	c.engine.stats.bytesOut.Add(uint64(n))
+	clear(c.out)
+	c.out = c.out[:0]
+	if cap(c.out) > 256 {
+		c.out = nil
+	}
+	c.lastSend.Store(c.engine.now())
+	if err != nil {
+		return // the transport is ending; Closed follows
+	}
+	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
+		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+	}
+}
+
+// connect finishes the handshake: the connection joins the hub's groups of
+// all connections and of its user, answers the handshake, and OnConnected runs.
+func (c *Conn) connect() {
+	if c.state.Load() != stateHandshake {
+		return
+	}
+	e := c.engine
+	if e.closing.Load() {
+		c.rejectHandshake("Handshake was canceled.")
+		return
+	}
+	c.state.Store(stateConnected)
+	e.stats.connected.Add(1)
+	e.join(c, keyAll, true)
+	if c.UserID != "" {
+		e.join(c, UserKey(c.UserID), true)
+	}
+	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
+	if err := e.invoker.OnConnected(c); err != nil {
+		e.log.Debug("OnConnected failed", "conn", c.ID, "err", err)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error."}, err, reasonServer)
+	}
+}
+
+func handshakeOK(proto protocol.Protocol, framed bool) []byte {
+	buf := protocol.AppendHandshakeResponse(make([]byte, wsHeaderRoom, wsHeaderRoom+3), "")
+	if !framed {
+		return buf[wsHeaderRoom:]
+	}
+	return buf[putHeader(buf, proto):]
+}
+
+// rejectHandshake answers the handshake with an error and ends the
+// connection; the hub never saw it.
+func (c *Conn) rejectHandshake(msg string) {
+	if c.state.Load() != stateHandshake {
+		return
+	}
+	c.state.Store(stateClosed)
+	c.engine.stats.closes[reasonHandshake].Add(1)
+	buf := protocol.AppendHandshakeResponse(make([]byte, wsHeaderRoom, wsHeaderRoom+len(msg)+16), msg)
+	if c.transport.Framed() {
+		c.out = append(c.out, buf[putHeader(buf, textProtocol{}):])
+	} else {
+		c.out = append(c.out, buf[wsHeaderRoom:])
+	}
+	c.flush()
+	c.transport.Close(true)
+}
+
+// handle runs the client's messages in order, one at a time.
+func (c *Conn) handle(msgs []protocol.Message) {
+	c.dispatching.Store(true)
+	defer c.dispatching.Store(false)
+	for _, m := range msgs {
+		if c.state.Load() != stateConnected {
+			return
+		}
+		switch m := m.(type) {
+		case *protocol.Invocation:
+			if done := c.engine.invoker.Invoke(c, m); done != nil && m.InvocationID != "" {
+				c.appendOwn(done)
+			}
+		case *protocol.StreamInvocation:
+			if done := c.engine.invoker.StreamInvoke(c, m); done != nil {
+				c.appendOwn(done)
+			}
+		case *protocol.Close:
+			var cause error
+			if m.Error != "" {
+				cause = fmt.Errorf("actors: client closed with error: %s", m.Error)
+			}
+			c.disconnect(cause, reasonClient)
+			c.transport.Close(true)
+			return
+		case *protocol.CancelInvocation, *protocol.StreamItem, *protocol.Completion,
+			*protocol.Ack, *protocol.Sequence:
+			c.engine.invoker.Other(c, m)
+		}
+	}
+}
+
+// serverClose sends the client a Close message and ends the connection.
+func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) {
+	st := c.state.Load()
+	if st == stateClosed || st == stateClosing {
+		return
+	}
+	if st == stateHandshake {
+		c.state.Store(stateClosed)
+		c.engine.stats.closes[reason].Add(1)
+		c.transport.Close(true)
+		return
+	}
+	c.state.Store(stateClosing)
+	c.out = c.out[:0] // the Close goes out next; a slow consumer's backlog is moot
+	c.appendOwnAlways(&msg)
+	c.flush()
+	c.disconnect(cause, reason)
+	c.transport.Close(true)
+}
+
+func (c *Conn) appendOwnAlways(m protocol.Message) {
+	buf, start, err := encodeFrame(c.proto, m)
+	if err != nil {
+		return
+	}
+	if !c.transport.Framed() {
+		start = wsHeaderRoom
+	}
+	c.out = append(c.out, buf[start:])
+}
+
+// disconnect runs OnDisconnected once and takes the connection out of every
+// group. The actor stops when the transport reports it is gone.
+func (c *Conn) disconnect(cause error, reason closeReason) {
+	wasConnected := c.state.Load() != stateHandshake
+	c.state.Store(stateClosed)
+	c.flush()
+	c.engine.stats.closes[reason].Add(1)
+	if !wasConnected {
+		return
+	}
+	c.engine.stats.connected.Add(-1)
+	c.engine.leaveAll(c)
+	c.engine.invoker.OnDisconnected(c, cause)
+	c.out = nil
+	c.recent = nil
+}
+
+// textProtocol frames handshake errors as text whatever was asked for.
+type textProtocol struct{ protocol.Protocol }
+
+func (textProtocol) TransferFormat() protocol.TransferFormat { return protocol.Text }

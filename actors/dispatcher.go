@@ -1,0 +1,233 @@
+package actors
+
+import (
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Pool is a protoactor Dispatcher that runs mailboxes on a pool of reused
+// goroutines instead of starting one per scheduled mailbox.
+//
+// Min workers take work from one shared queue and run it back to back; a
+// worker parks only when the queue is empty. Because hub methods run in
+// their connection's turn and may block (waiting on a group change, or on
+// user code), a monitor checks every StallCheck whether queued work has
+// waited that long with no worker taking any; if so it adds a worker, up to
+// Max, so that blocked mailboxes never starve the others. Workers above Min
+// leave after IdleTimeout without work. Schedule never blocks.
+type Pool struct {
+	throughput  int
+	min, max    int
+	idleTimeout time.Duration
+	stallCheck  time.Duration
+
+	mu      sync.Mutex
+	queue   []func()      // guarded by mu: FIFO of work, from head
+	head    int           // guarded by mu
+	idle    []*poolWorker // guarded by mu: parked workers, most recent last
+	workers int           // guarded by mu
+	taken   uint64        // guarded by mu: work taken so far, for the monitor
+	closed  bool          // guarded by mu
+
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+type poolWorker struct {
+	wake chan struct{} // capacity 1
+}
+
+// PoolConfig sizes a Pool. The zero value works.
+type PoolConfig struct {
+	// Min is the number of workers kept alive; 0 means GOMAXPROCS.
+	Min int
+	// Max bounds the workers; 0 means 10,000.
+	Max int
+	// Throughput is how many messages a mailbox handles before it yields its
+	// worker to the next mailbox; 0 means 256.
+	Throughput int
+	// IdleTimeout is how long a worker above Min waits for work before it
+	// exits; 0 means 10 s.
+	IdleTimeout time.Duration
+	// StallCheck is how often the monitor looks for stalled work; 0 means 10 ms.
+	StallCheck time.Duration
+}
+
+// NewPool returns a running pool.
+func NewPool(cfg PoolConfig) *Pool {
+	if cfg.Min <= 0 {
+		cfg.Min = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Max <= 0 {
+		cfg.Max = 10000
+	}
+	cfg.Max = max(cfg.Max, cfg.Min)
+	if cfg.Throughput <= 0 {
+		cfg.Throughput = 256
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
+	if cfg.StallCheck <= 0 {
+		cfg.StallCheck = 10 * time.Millisecond
+	}
+	p := &Pool{
+		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
+		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
+		stop: make(chan struct{}),
+	}
+	p.done.Add(1)
+	go p.monitor()
+	return p
+}
+
+// Throughput is the number of messages a mailbox handles per turn.
+func (p *Pool) Throughput() int { return p.throughput }
+
+// Schedule queues fn to run on a worker. It never blocks.
+func (p *Pool) Schedule(fn func()) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		go fn() // late work during shutdown still runs, so no mailbox is stranded
+		return
+	}
+	p.queue = append(p.queue, fn)
+	var w *poolWorker
+	if n := len(p.idle); n > 0 {
+		w = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+	} else if p.workers < p.min {
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	if w != nil {
+		w.wake <- struct{}{}
+	}
+}
+
+func (p *Pool) startLocked() {
+	p.workers++
+	p.done.Add(1)
+	go p.run(&poolWorker{wake: make(chan struct{}, 1)})
+}
+
+// run takes work until the pool closes or, above Min, it idles too long.
+func (p *Pool) run(w *poolWorker) {
+	defer p.done.Done()
+	var timer *time.Timer
+	for {
+		p.mu.Lock()
+		for p.head == len(p.queue) {
+			if p.closed {
+				p.workers--
+				p.mu.Unlock()
+				return
+			}
+			p.idle = append(p.idle, w)
+			extra := p.workers > p.min
+			p.mu.Unlock()
+			if !extra {
+				<-w.wake
+			} else {
+				if timer == nil {
+					timer = time.NewTimer(p.idleTimeout)
+				} else {
+					timer.Reset(p.idleTimeout)
+				}
+				select {
+				case <-w.wake:
+					timer.Stop()
+				case <-timer.C:
+					if p.retire(w) {
+						return
+					}
+					<-w.wake // someone took us off the idle list: a wake is on its way
+				}
+			}
+			p.mu.Lock()
+		}
+		fn := p.queue[p.head]
+		p.queue[p.head] = nil
+		p.head++
+		if p.head == len(p.queue) {
+			p.queue, p.head = p.queue[:0], 0
+			if cap(p.queue) > 1<<16 {
+				p.queue = nil
+			}
+		}
+		p.taken++
+		p.mu.Unlock()
+		fn()
+	}
+}
+
+// retire removes an idle w above Min; false means w must stay.
+func (p *Pool) retire(w *poolWorker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, iw := range p.idle {
+		if iw != w {
+			continue
+		}
+		if p.workers <= p.min && !p.closed {
+			return false
+		}
+		copy(p.idle[i:], p.idle[i+1:])
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		p.workers--
+		return true
+	}
+	return false
+}
+
+// monitor adds a worker when queued work has waited a whole check with no
+// worker taking any: every worker is blocked.
+func (p *Pool) monitor() {
+	defer p.done.Done()
+	t := time.NewTicker(p.stallCheck)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		if p.head < len(p.queue) && p.taken == last && len(p.idle) == 0 && p.workers < p.max {
+			p.startLocked()
+		}
+		last = p.taken
+		p.mu.Unlock()
+	}
+}
+
+// Workers is the number of live worker goroutines.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.workers
+}
+
+// Close stops the workers once the queue is empty and waits for them.
+// Work scheduled after Close runs on its own goroutine.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	close(p.stop)
+	for _, w := range idle {
+		w.wake <- struct{}{}
+	}
+	p.done.Wait()
+}

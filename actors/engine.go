@@ -1,0 +1,340 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Invoker is the hub code a connection actor runs. Every call runs in that
+// connection's turn, so calls for one connection never overlap.
+type Invoker interface {
+	// OnConnected runs after the handshake. An error ends the connection
+	// with a Close message that forbids reconnecting.
+	OnConnected(c *Conn) error
+	// Invoke runs a hub method and returns the Completion to send (the
+	// connection sends nothing when the invocation has no id).
+	Invoke(c *Conn, inv *protocol.Invocation) *protocol.Completion
+	// StreamInvoke starts a streaming hub method; a non-nil Completion is
+	// sent at once (an error, typically).
+	StreamInvoke(c *Conn, inv *protocol.StreamInvocation) *protocol.Completion
+	// Other gets the client's CancelInvocation, StreamItem, Completion, Ack
+	// and Sequence messages.
+	Other(c *Conn, m protocol.Message)
+	// OnDisconnected runs once when a connected connection ends; err is nil
+	// for a clean close.
+	OnDisconnected(c *Conn, err error)
+}
+
+// EngineConfig configures an Engine. Zero fields take the defaults named.
+type EngineConfig struct {
+	// Protocols the hub speaks; nil means JSON alone. At most 4.
+	Protocols []protocol.Protocol
+	// KeepAliveInterval: a Ping goes out after this long without sending. 0 = 15 s.
+	KeepAliveInterval time.Duration
+	// ClientTimeoutInterval: a client silent this long is disconnected (once it
+	// has pinged). 0 = 30 s.
+	ClientTimeoutInterval time.Duration
+	// HandshakeTimeout: the handshake must arrive within it. 0 = 15 s.
+	HandshakeTimeout time.Duration
+	// MaxMessageSize bounds one incoming hub message in bytes. 0 = 32 KiB;
+	// negative = no limit.
+	MaxMessageSize int
+	// MaxBufferedBytes is a connection's outgoing budget; past it the client
+	// is closed as a slow consumer. 0 = 1 MiB.
+	MaxBufferedBytes int
+	// PartitionSize: a group with more members spreads them over child actors. 0 = 1024.
+	PartitionSize int
+	// Partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
+	Partitions int
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *EngineConfig) fill() error {
+	if len(c.Protocols) == 0 {
+		return errors.New("actors: EngineConfig.Protocols is empty")
+	}
+	if len(c.Protocols) > maxProtocols {
+		return fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, at most %d", len(c.Protocols), maxProtocols)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.KeepAliveInterval, 15*time.Second)
+	def(&c.ClientTimeoutInterval, 30*time.Second)
+	def(&c.HandshakeTimeout, 15*time.Second)
+	switch {
+	case c.MaxMessageSize == 0:
+		c.MaxMessageSize = 32 * 1024
+	case c.MaxMessageSize < 0:
+		c.MaxMessageSize = 0 // the codecs read 0 as no limit
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = 1 << 20
+	}
+	if c.PartitionSize <= 0 {
+		c.PartitionSize = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Engine is one hub's actors: its connections, its groups and users, the hub
+// actor that owns group membership, and the heartbeat that drives keep-alives
+// and timeouts for every connection from one timer.
+type Engine struct {
+	cfg     EngineConfig
+	sys     *System
+	invoker Invoker
+	log     *slog.Logger
+	epoch   time.Time
+	pings   []pingFrames
+
+	hubPID *actor.PID
+	groups sync.Map // group key -> *actor.PID; written only by the hub actor
+	conns  registry
+	seq    atomic.Uint64
+
+	closing  atomic.Bool
+	stopBeat chan struct{}
+	beatDone chan struct{}
+	stats    stats
+}
+
+// NewEngine starts the actors of one hub on sys.
+func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: cfg, sys: sys, invoker: invoker, log: cfg.Logger, epoch: time.Now(),
+		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
+	}
+	for _, p := range cfg.Protocols {
+		e.pings = append(e.pings, newPingFrames(p))
+	}
+	e.conns.init()
+	e.hubPID = sys.spawn(func() actor.Actor { return newHubActor(e) }, false)
+	done := make(chan struct{})
+	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
+	<-done
+	go e.heartbeat()
+	return e, nil
+}
+
+// Config is the configuration in effect, defaults filled in.
+func (e *Engine) Config() EngineConfig { return e.cfg }
+
+func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+
+func (e *Engine) send(pid *actor.PID, msg any) { e.sys.send(pid, msg) }
+
+// NewConn makes a connection for a transport and starts its actor. The
+// transport then feeds it with Conn.Feed and reports its end with Conn.Closed.
+func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
+	if e.closing.Load() {
+		return nil, ErrShutdown
+	}
+	c := &Conn{ID: info.ID, UserID: info.UserID, Info: info, engine: e, transport: t, seq: e.seq.Add(1)}
+	c.Items = make(map[string]any)
+	now := e.now()
+	c.created = now
+	c.lastRecv.Store(now)
+	c.lastSend.Store(now)
+	c.pid = e.sys.spawn(func() actor.Actor { return connActor{c} }, true)
+	e.conns.put(c)
+	return c, nil
+}
+
+// chooseProtocol checks a handshake request; msg is the ASP.NET error text
+// when it is refused.
+func (e *Engine) chooseProtocol(req protocol.HandshakeRequest, textOnly bool) (protocol.Protocol, int, string) {
+	for i, p := range e.cfg.Protocols {
+		if p.Name() != req.Protocol {
+			continue
+		}
+		if req.Version > p.Version() {
+			return nil, 0, fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+		}
+		if textOnly && p.TransferFormat() == protocol.Binary {
+			return nil, 0, fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol)
+		}
+		return p, i, ""
+	}
+	return nil, 0, fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol)
+}
+
+// Conn finds a live connection by id.
+func (e *Engine) Conn(id string) (*Conn, bool) { return e.conns.get(id) }
+
+// forget drops a finished connection from the registry.
+func (e *Engine) forget(c *Conn) { e.conns.remove(c) }
+
+// Keys of the engine's groups: all connections, a user's connections, a named group.
+const keyAll = "\x00all"
+
+// UserKey is the group key of a user's connections.
+func UserKey(user string) string { return "u:" + user }
+
+// GroupKey is the group key of a named group.
+func GroupKey(name string) string { return "g:" + name }
+
+// SendAll delivers p to every connected connection.
+func (e *Engine) SendAll(p *Payload) { e.SendKey(keyAll, p) }
+
+// SendKey delivers p to the members of a group key. A group nobody belongs
+// to has no actor, and the payload goes nowhere.
+func (e *Engine) SendKey(key string, p *Payload) {
+	if pid, ok := e.groups.Load(key); ok {
+		e.send(pid.(*actor.PID), p)
+	}
+}
+
+// SendKeys delivers p to the members of several groups; a connection in more
+// than one of them gets it once.
+func (e *Engine) SendKeys(keys []string, p *Payload) {
+	if len(keys) > 1 {
+		p.dedupe = true
+	}
+	for _, k := range keys {
+		e.SendKey(k, p)
+	}
+}
+
+// SendConn delivers p to one connection; it reports whether it was found.
+func (e *Engine) SendConn(id string, p *Payload) bool {
+	c, ok := e.conns.get(id)
+	if ok {
+		e.send(c.pid, p)
+	}
+	return ok
+}
+
+// AddToGroup makes connection id a member of the group key; it returns once
+// the membership is in effect (or ctx ends).
+func (e *Engine) AddToGroup(ctx context.Context, id, key string) error {
+	c, ok := e.conns.get(id)
+	if !ok {
+		return ErrNotFound
+	}
+	done := e.join(c, key, false)
+	if done == nil {
+		return nil
+	}
+	return wait(ctx, done)
+}
+
+// RemoveFromGroup ends connection id's membership of the group key; it
+// returns once that is in effect (or ctx ends). Unknown ids are ignored.
+func (e *Engine) RemoveFromGroup(ctx context.Context, id, key string) error {
+	c, ok := e.conns.get(id)
+	if !ok {
+		return nil
+	}
+	done := e.leave(c, key)
+	if done == nil {
+		return nil
+	}
+	return wait(ctx, done)
+}
+
+func wait(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// join adds c to a group. It returns nil when nothing was to be done, else a
+// channel closed once the membership is in effect. With block it waits itself.
+func (e *Engine) join(c *Conn, key string, block bool) <-chan struct{} {
+	c.gmu.Lock()
+	if c.left {
+		c.gmu.Unlock()
+		return nil
+	}
+	if _, ok := c.groups[key]; ok {
+		c.gmu.Unlock()
+		return nil
+	}
+	if c.groups == nil {
+		c.groups = make(map[string]struct{}, 2)
+	}
+	c.groups[key] = struct{}{}
+	done := make(chan struct{})
+	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done}) // under gmu: joins and leaves of c stay in order
+	c.gmu.Unlock()
+	if block {
+		<-done
+		return nil
+	}
+	return done
+}
+
+func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if _, ok := c.groups[key]; !ok {
+		return nil
+	}
+	delete(c.groups, key)
+	done := make(chan struct{})
+	e.send(e.hubPID, &leaveGroup{key: key, conn: c, done: done})
+	return done
+}
+
+// leaveAll takes c out of every group for good.
+func (e *Engine) leaveAll(c *Conn) {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	c.left = true
+	for key := range c.groups {
+		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
+	}
+	c.groups = nil
+}
+
+// Shutdown sends every connection Close{allowReconnect: true}, waits until
+// they are gone or ctx ends, then stops the engine's actors and heartbeat.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if !e.closing.CompareAndSwap(false, true) {
+		return errors.New("actors: engine already shut down")
+	}
+	e.conns.each(func(c *Conn) {
+		c.Close("", true, ErrShutdown)
+	})
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for e.conns.len() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-tick.C:
+		}
+	}
+	if err != nil { // what is left is cut
+		e.conns.each(func(c *Conn) { c.Drop() })
+	}
+	close(e.stopBeat)
+	<-e.beatDone
+	e.sys.actors.Root.StopFuture(e.hubPID).Wait()
+	return err
+}
+
+// Connections is the number of connections the engine holds (any state).
+func (e *Engine) Connections() int { return e.conns.len() }

@@ -1,0 +1,406 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// memTransport records what a connection writes, as bare hub messages.
+type memTransport struct {
+	mu       sync.Mutex
+	msgs     []string // guarded by mu
+	writes   atomic.Int64
+	frames   atomic.Int64
+	buffered atomic.Int64 // what Buffered reports, for slow-consumer tests
+	closed   atomic.Int32 // 1 graceful, 2 dropped
+	record   bool
+	conn     atomic.Pointer[Conn]
+}
+
+func (t *memTransport) Framed() bool { return false }
+
+func (t *memTransport) Write(bufs [][]byte) error {
+	t.writes.Add(1)
+	t.frames.Add(int64(len(bufs)))
+	if t.record {
+		t.mu.Lock()
+		for _, b := range bufs {
+			for _, rec := range bytes.SplitAfter(b, []byte{protocol.RecordSeparator}) {
+				if len(rec) > 0 {
+					t.msgs = append(t.msgs, string(rec[:len(rec)-1]))
+				}
+			}
+		}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+func (t *memTransport) Buffered() int { return int(t.buffered.Load()) }
+
+func (t *memTransport) Close(graceful bool) {
+	v := int32(2)
+	if graceful {
+		v = 1
+	}
+	if t.closed.CompareAndSwap(0, v) {
+		eventuallyConn(t).Closed(nil)
+	}
+}
+
+// eventuallyConn waits for the test to hand the transport its connection.
+func eventuallyConn(t *memTransport) *Conn {
+	for {
+		if c := t.conn.Load(); c != nil {
+			return c
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (t *memTransport) messages() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.msgs...)
+}
+
+// echoInvoker answers every invocation with its first argument and logs
+// lifecycle events.
+type echoInvoker struct {
+	mu     sync.Mutex
+	events []string
+	block  chan struct{} // when set, "Block" waits on it
+}
+
+func (i *echoInvoker) log(s string) { i.mu.Lock(); i.events = append(i.events, s); i.mu.Unlock() }
+
+func (i *echoInvoker) OnConnected(c *Conn) error { i.log("connected:" + c.ID); return nil }
+func (i *echoInvoker) OnDisconnected(c *Conn, err error) {
+	i.log(fmt.Sprintf("disconnected:%s:%v", c.ID, err != nil))
+}
+func (i *echoInvoker) Invoke(c *Conn, inv *protocol.Invocation) *protocol.Completion {
+	if inv.Target == "Block" {
+		<-i.block
+	}
+	var r any
+	if len(inv.Arguments) > 0 {
+		r = inv.Arguments[0]
+	}
+	return &protocol.Completion{InvocationID: inv.InvocationID, HasResult: true, Result: r}
+}
+func (i *echoInvoker) StreamInvoke(c *Conn, inv *protocol.StreamInvocation) *protocol.Completion {
+	return &protocol.Completion{InvocationID: inv.InvocationID, Error: "no streams"}
+}
+func (i *echoInvoker) Other(*Conn, protocol.Message) {}
+
+func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
+	t.Helper()
+	sys := NewSystem(SystemConfig{})
+	inv := &echoInvoker{}
+	if cfg.Protocols == nil {
+		cfg.Protocols = []protocol.Protocol{protocol.JSON}
+	}
+	e, err := NewEngine(sys, inv, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		sys.Close()
+	})
+	return e, inv
+}
+
+func connect(t testing.TB, e *Engine, id, user string, record bool) (*Conn, *memTransport) {
+	t.Helper()
+	tr := &memTransport{record: record}
+	c, err := e.NewConn(ConnInfo{ID: id, UserID: user}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.conn.Store(c)
+	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
+	eventually(t, func() bool { return c.Connected() })
+	return c, tr
+}
+
+// eventually polls cond until it holds or 5 s pass.
+func eventually(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func hasMsg(tr *memTransport, sub string) func() bool {
+	return func() bool {
+		for _, m := range tr.messages() {
+			if strings.Contains(m, sub) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func count(tr *memTransport, sub string) int {
+	n := 0
+	for _, m := range tr.messages() {
+		if strings.Contains(m, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestHandshakeAndInvoke(t *testing.T) {
+	e, inv := newTestEngine(t, EngineConfig{})
+	c, tr := connect(t, e, "c1", "", true)
+	eventually(t, hasMsg(tr, "{}"))
+	c.Feed([]byte(`{"type":1,"invocationId":"1","target":"Echo","arguments":["hi"]}` + "\x1e" +
+		`{"type":1,"target":"Echo","arguments":["quiet"]}` + "\x1e" +
+		`{"type":1,"invocationId":"2","target":"Echo","arguments":[42]}` + "\x1e"))
+	eventually(t, hasMsg(tr, `"invocationId":"2"`))
+	got := tr.messages()
+	want := []string{`{}`, `{"type":3,"invocationId":"1","result":"hi"}`, `{"type":3,"invocationId":"2","result":42}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if inv.events[0] != "connected:c1" {
+		t.Fatalf("events %v", inv.events)
+	}
+}
+
+func TestHandshakeErrors(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	for _, tc := range []struct{ in, want string }{
+		{`{"protocol":"foo","version":1}`, `The protocol 'foo' is not supported.`},
+		{`{"protocol":"json","version":99}`, `The server does not support version 99 of the 'json' protocol.`},
+		{`{"protocol":`, `An unexpected error occurred during connection handshake.`},
+	} {
+		tr := &memTransport{record: true}
+		c, _ := e.NewConn(ConnInfo{ID: "h" + tc.want[:5]}, tr)
+		tr.conn.Store(c)
+		c.Feed([]byte(tc.in + "\x1e"))
+		eventually(t, func() bool { return tr.closed.Load() == 1 })
+		if m := tr.messages(); len(m) != 1 || !strings.Contains(m[0], tc.want) {
+			t.Fatalf("%s: got %q", tc.in, m)
+		}
+	}
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{HandshakeTimeout: 100 * time.Millisecond})
+	tr := &memTransport{record: true}
+	c, _ := e.NewConn(ConnInfo{ID: "slow"}, tr)
+	tr.conn.Store(c)
+	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	if m := tr.messages(); len(m) != 1 || m[0] != `{"error":"Handshake was canceled."}` {
+		t.Fatalf("got %q", m)
+	}
+}
+
+func TestKeepAliveAndClientTimeout(t *testing.T) {
+	e, inv := newTestEngine(t, EngineConfig{KeepAliveInterval: 100 * time.Millisecond, ClientTimeoutInterval: 400 * time.Millisecond})
+	c, tr := connect(t, e, "k", "", true)
+	eventually(t, func() bool { return count(tr, `{"type":6}`) >= 2 })
+	c.Feed([]byte(`{"type":6}` + "\x1e")) // the client pings once, then goes silent
+	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
+		t.Fatalf("no Close with allowReconnect: %q", tr.messages())
+	}
+	eventually(t, func() bool { inv.mu.Lock(); defer inv.mu.Unlock(); return len(inv.events) == 2 })
+	if inv.events[1] != "disconnected:k:true" {
+		t.Fatalf("events %v", inv.events)
+	}
+}
+
+func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{MaxMessageSize: 64})
+	bad, btr := connect(t, e, "bad", "", true)
+	good, gtr := connect(t, e, "good", "", true)
+	bad.Feed([]byte(`{"type":1,"target":"Echo","arguments":["` + strings.Repeat("x", 100) + `"]}` + "\x1e"))
+	eventually(t, func() bool { return btr.closed.Load() == 1 })
+	if !hasMsg(btr, `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`)() {
+		t.Fatalf("got %q", btr.messages())
+	}
+	good.Feed([]byte(`{"type":1,"invocationId":"9","target":"Echo","arguments":[1]}` + "\x1e"))
+	eventually(t, hasMsg(gtr, `"invocationId":"9"`))
+	if gtr.closed.Load() != 0 {
+		t.Fatal("good connection closed")
+	}
+}
+
+func TestGroupsAndExclusion(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{PartitionSize: 3, Partitions: 2})
+	ctx := context.Background()
+	var trs []*memTransport
+	for i := range 8 {
+		_, tr := connect(t, e, fmt.Sprint("m", i), "", true)
+		trs = append(trs, tr)
+		if err := e.AddToGroup(ctx, fmt.Sprint("m", i), GroupKey("g")); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := e.AddToGroup(ctx, fmt.Sprint("m", i), GroupKey("h")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send := func(keys []string, target string, exclude ...string) {
+		e.SendKeys(keys, NewPayload(&protocol.Invocation{Target: target, Arguments: []any{}}, exclude...))
+	}
+	send([]string{GroupKey("g")}, "ToG", "m1")
+	send([]string{GroupKey("g"), GroupKey("h")}, "ToGH")
+	send([]string{GroupKey("h")}, "ToH")
+	send([]string{GroupKey("nobody")}, "ToNobody")
+	for i, tr := range trs {
+		eventually(t, hasMsg(tr, "ToGH"))
+		if n := count(tr, `"ToGH"`); n != 1 {
+			t.Fatalf("m%d got ToGH %d times", i, n)
+		}
+	}
+	eventually(t, hasMsg(trs[6], "ToH"))
+	for i, tr := range trs {
+		if got, want := count(tr, `"ToG"`), map[bool]int{true: 0, false: 1}[i == 1]; got != want {
+			t.Fatalf("m%d got ToG %d times, want %d", i, got, want)
+		}
+		if got, want := count(tr, `"ToH"`), map[bool]int{true: 1, false: 0}[i%2 == 0]; got != want {
+			t.Fatalf("m%d got ToH %d times, want %d", i, got, want)
+		}
+	}
+	if err := e.RemoveFromGroup(ctx, "m0", GroupKey("g")); err != nil {
+		t.Fatal(err)
+	}
+	send([]string{GroupKey("g")}, "AfterLeave")
+	eventually(t, hasMsg(trs[7], "AfterLeave"))
+	if count(trs[0], "AfterLeave") != 0 {
+		t.Fatal("m0 got a message after leaving")
+	}
+}
+
+func TestEmptyGroupIsStoppedAndRecreated(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	ctx := context.Background()
+	_, tr := connect(t, e, "x", "", true)
+	for round := range 3 {
+		if err := e.AddToGroup(ctx, "x", GroupKey("g")); err != nil {
+			t.Fatal(err)
+		}
+		target := fmt.Sprint("Round", round)
+		e.SendKey(GroupKey("g"), NewPayload(&protocol.Invocation{Target: target, Arguments: []any{}}))
+		eventually(t, hasMsg(tr, target))
+		if err := e.RemoveFromGroup(ctx, "x", GroupKey("g")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, func() bool { _, ok := e.groups.Load(GroupKey("g")); return !ok })
+	}
+}
+
+func TestUsersAndAll(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	_, a1 := connect(t, e, "a1", "alice", true)
+	_, a2 := connect(t, e, "a2", "alice", true)
+	_, b := connect(t, e, "b", "bob", true)
+	e.SendKey(UserKey("alice"), NewPayload(&protocol.Invocation{Target: "ToAlice", Arguments: []any{}}))
+	e.SendAll(NewPayload(&protocol.Invocation{Target: "ToAll", Arguments: []any{}}, "a2"))
+	eventually(t, hasMsg(a1, "ToAlice"))
+	eventually(t, hasMsg(a2, "ToAlice"))
+	eventually(t, hasMsg(b, "ToAll"))
+	eventually(t, hasMsg(a1, "ToAll"))
+	if count(b, "ToAlice") != 0 || count(a2, "ToAll") != 0 {
+		t.Fatal("message reached an excluded connection")
+	}
+}
+
+func TestSlowConsumerClosed(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{MaxBufferedBytes: 1000})
+	c, tr := connect(t, e, "slow", "", true)
+	_, other := connect(t, e, "fast", "", true)
+	tr.buffered.Store(5000) // the socket is not draining
+	e.SendAll(NewPayload(&protocol.Invocation{Target: "Hi", Arguments: []any{}}))
+	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	eventually(t, hasMsg(other, "Hi"))
+	if !hasMsg(tr, `"type":7`)() {
+		t.Fatal("slow consumer got no Close message")
+	}
+	eventually(t, func() bool { _, ok := e.Conn(c.ID); return !ok })
+}
+
+func TestShutdownSendsReconnectableClose(t *testing.T) {
+	sys := NewSystem(SystemConfig{})
+	defer sys.Close()
+	e, err := NewEngine(sys, &echoInvoker{}, EngineConfig{Protocols: []protocol.Protocol{protocol.JSON}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tr := connect(t, e, "s", "", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
+		t.Fatalf("got %q", tr.messages())
+	}
+	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("NewConn after shutdown: %v", err)
+	}
+}
+
+func TestBlockedInvocationDoesNotStarveOthers(t *testing.T) {
+	e, inv := newTestEngine(t, EngineConfig{})
+	inv.block = make(chan struct{})
+	defer close(inv.block)
+	var blocked []*Conn
+	for i := range 2 * numCPU() * 2 { // more than the pool's minimum workers
+		c, _ := connect(t, e, fmt.Sprint("b", i), "", false)
+		blocked = append(blocked, c)
+	}
+	for _, c := range blocked {
+		c.Feed([]byte(`{"type":1,"invocationId":"1","target":"Block","arguments":[]}` + "\x1e"))
+	}
+	c, tr := connect(t, e, "free", "", true)
+	c.Feed([]byte(`{"type":1,"invocationId":"7","target":"Echo","arguments":["ok"]}` + "\x1e"))
+	eventually(t, hasMsg(tr, `"invocationId":"7"`))
+}
+
+func TestCoalescedWrites(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	c, tr := connect(t, e, "co", "", true)
+	eventually(t, func() bool { return tr.writes.Load() == 1 }) // the handshake
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, `{"type":1,"invocationId":"%d","target":"Echo","arguments":[%d]}`+"\x1e", i, i)
+	}
+	c.Feed([]byte(b.String()))
+	eventually(t, hasMsg(tr, `"invocationId":"99"`))
+	if w := tr.writes.Load(); w != 2 {
+		t.Fatalf("100 completions took %d writes after the handshake, want 1", w-1)
+	}
+	var last int
+	for _, m := range tr.messages()[1:] {
+		var v struct{ Result int }
+		_ = json.Unmarshal([]byte(m), &v)
+		if v.Result < last {
+			t.Fatal("completions out of order")
+		}
+		last = v.Result
+	}
+}

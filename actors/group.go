@@ -1,0 +1,232 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Membership messages. done, when set, is closed once the change is in effect.
+type (
+	joinGroup struct {
+		key  string
+		conn *Conn
+		done chan struct{}
+	}
+	leaveGroup struct {
+		key  string
+		conn *Conn
+		done chan struct{}
+	}
+	ensureGroup struct {
+		key  string
+		done chan struct{}
+	}
+	addMember struct {
+		conn *Conn
+		done chan struct{}
+	}
+	removeMember struct {
+		conn *Conn
+		done chan struct{}
+	}
+	// groupIdle: the group lost its last member after joins joins in all.
+	groupIdle struct {
+		key   string
+		pid   *actor.PID
+		joins uint64
+	}
+)
+
+// hubActor owns the map of group actors: it creates a group on its first
+// join and stops it when it is empty with no join on the way. Sends do not
+// pass through it: senders read Engine.groups, which only it writes.
+type hubActor struct {
+	e      *Engine
+	groups map[string]*groupEntry
+}
+
+type groupEntry struct {
+	pid       *actor.PID
+	joins     uint64 // joins forwarded to it
+	permanent bool
+}
+
+func newHubActor(e *Engine) *hubActor {
+	return &hubActor{e: e, groups: make(map[string]*groupEntry)}
+}
+
+func (h *hubActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *ensureGroup:
+		h.entry(ctx, m.key).permanent = true
+		close(m.done)
+	case *joinGroup:
+		g := h.entry(ctx, m.key)
+		g.joins++
+		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done})
+	case *leaveGroup:
+		if g, ok := h.groups[m.key]; ok {
+			ctx.Send(g.pid, &removeMember{conn: m.conn, done: m.done})
+		} else if m.done != nil {
+			close(m.done)
+		}
+	case *groupIdle:
+		g, ok := h.groups[m.key]
+		if !ok || g.pid != m.pid || g.joins != m.joins || g.permanent {
+			return // a join is on its way, or it is a group that always exists
+		}
+		delete(h.groups, m.key)
+		h.e.groups.Delete(m.key)
+		ctx.Stop(g.pid)
+	}
+}
+
+func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
+	if g, ok := h.groups[key]; ok {
+		return g
+	}
+	ga := &groupActor{e: h.e, key: key, hub: ctx.Self()}
+	pid := ctx.Spawn(h.e.sys.props(func() actor.Actor { return ga }, false))
+	g := &groupEntry{pid: pid}
+	h.groups[key] = g
+	h.e.groups.Store(key, pid)
+	return g
+}
+
+// groupActor holds a group's members and fans each payload out to them. A
+// group that grows past PartitionSize moves its members to child actors
+// (shards), so that one broadcast to a large group runs on every core.
+type groupActor struct {
+	e      *Engine
+	key    string
+	hub    *actor.PID
+	count  int
+	joins  uint64
+	local  memberSet    // members while not partitioned
+	shards []*actor.PID // children once partitioned
+}
+
+func (g *groupActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Payload:
+		if g.shards == nil {
+			g.local.fanOut(g.e, m)
+			return
+		}
+		for _, s := range g.shards {
+			ctx.Send(s, m)
+		}
+	case *addMember:
+		g.count++
+		g.joins++
+		if g.shards != nil {
+			ctx.Send(g.shardOf(m.conn), m)
+			return
+		}
+		g.local.add(m.conn)
+		close(m.done)
+		if g.count > g.e.cfg.PartitionSize {
+			g.partition(ctx)
+		}
+	case *removeMember:
+		g.count--
+		if g.shards != nil {
+			ctx.Send(g.shardOf(m.conn), m)
+		} else {
+			g.local.remove(m.conn)
+			if m.done != nil {
+				close(m.done)
+			}
+		}
+		if g.count == 0 {
+			ctx.Send(g.hub, &groupIdle{key: g.key, pid: ctx.Self(), joins: g.joins})
+		}
+	}
+}
+
+func (g *groupActor) shardOf(c *Conn) *actor.PID {
+	return g.shards[c.seq%uint64(len(g.shards))]
+}
+
+// partition moves the members to child actors.
+func (g *groupActor) partition(ctx actor.Context) {
+	n := g.e.cfg.Partitions
+	if n <= 0 {
+		n = 4 * numCPU()
+	}
+	sets := make([]*shardActor, n)
+	g.shards = make([]*actor.PID, n)
+	for i := range sets {
+		s := &shardActor{e: g.e}
+		sets[i] = s
+		g.shards[i] = ctx.Spawn(g.e.sys.props(func() actor.Actor { return s }, false))
+	}
+	// The shards have not run yet; filling them here happens before their
+	// first message (the spawn's mailbox hand-off orders it).
+	members := g.local.members
+	g.local = memberSet{}
+	for _, c := range members {
+		sets[c.seq%uint64(n)].set.add(c)
+	}
+}
+
+// shardActor holds part of a large group's members.
+type shardActor struct {
+	e   *Engine
+	set memberSet
+}
+
+func (s *shardActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Payload:
+		s.set.fanOut(s.e, m)
+	case *addMember:
+		s.set.add(m.conn)
+		close(m.done)
+	case *removeMember:
+		s.set.remove(m.conn)
+		if m.done != nil {
+			close(m.done)
+		}
+	}
+}
+
+// memberSet is a set of connections with O(1) add and remove and a dense
+// slice to range over when fanning out.
+type memberSet struct {
+	members []*Conn
+	index   map[*Conn]int
+}
+
+func (s *memberSet) add(c *Conn) {
+	if s.index == nil {
+		s.index = make(map[*Conn]int)
+	}
+	if _, ok := s.index[c]; ok {
+		return
+	}
+	s.index[c] = len(s.members)
+	s.members = append(s.members, c)
+}
+
+func (s *memberSet) remove(c *Conn) {
+	i, ok := s.index[c]
+	if !ok {
+		return
+	}
+	last := len(s.members) - 1
+	s.members[i] = s.members[last]
+	s.index[s.members[i]] = i
+	s.members[last] = nil
+	s.members = s.members[:last]
+	delete(s.index, c)
+}
+
+// fanOut sends the same payload to every member: one message each, no copy.
+func (s *memberSet) fanOut(e *Engine, p *Payload) {
+	for _, c := range s.members {
+		if len(p.exclude) > 0 && p.excludes(c.ID) {
+			continue
+		}
+		e.send(c.pid, p)
+	}
+}

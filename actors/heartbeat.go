@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// heartbeat is the one timer of an engine. Each tick it looks at every
+// connection's timestamps and tells the few that need it to ping, time out
+// or give up on their handshake. No connection has a timer of its own.
+func (e *Engine) heartbeat() {
+	defer close(e.beatDone)
+	t := time.NewTicker(e.tick())
+	defer t.Stop()
+	keepAlive := int64(e.cfg.KeepAliveInterval)
+	clientTimeout := int64(e.cfg.ClientTimeoutInterval)
+	handshake := int64(e.cfg.HandshakeTimeout)
+	for {
+		select {
+		case <-e.stopBeat:
+			return
+		case <-t.C:
+		}
+		now := e.now()
+		e.conns.each(func(c *Conn) {
+			switch c.state.Load() {
+			case stateHandshake:
+				if now-c.created > handshake {
+					e.send(c.pid, &handshakeTimedOut{})
+				}
+			case stateConnected:
+				if !c.Info.NoKeepAlive && now-c.lastSend.Load() >= keepAlive {
+					e.send(c.pid, &keepAliveDue{})
+				}
+				if c.pinged.Load() && !c.dispatching.Load() && now-c.lastRecv.Load() > clientTimeout {
+					e.send(c.pid, &clientTimedOut{})
+				}
+			}
+		})
+	}
+}
+
+// tick is a quarter of the shortest interval, between 50 ms and 1 s.
+func (e *Engine) tick() time.Duration {
+	d := min(e.cfg.KeepAliveInterval, e.cfg.ClientTimeoutInterval, e.cfg.HandshakeTimeout) / 4
+	return max(50*time.Millisecond, min(d, time.Second))
+}
+
+// pingFrames is a protocol's Ping, encoded once for every connection.
+type pingFrames struct {
+	buf   []byte
+	start int
+}
+
+func newPingFrames(p protocol.Protocol) pingFrames {
+	buf, start, err := encodeFrame(p, &protocol.Ping{})
+	if err != nil {
+		panic("actors: cannot encode a Ping with " + p.Name() + ": " + err.Error())
+	}
+	return pingFrames{buf: buf, start: start}
+}
+
+func (f pingFrames) frame(framed bool) []byte {
+	if framed {
+		return f.buf[f.start:]
+	}
+	return f.buf[wsHeaderRoom:]
+}

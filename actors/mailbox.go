@@ -1,0 +1,163 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// batchEnd is delivered to an actor after it has handled every message that
+// was queued when its turn began (or Throughput of them), before its worker
+// moves on. Connection actors write what they coalesced during the turn.
+type batchEnd struct{}
+
+var endOfBatch = &batchEnd{}
+
+// batchingMailbox is a protoactor Mailbox that takes queued messages in
+// batches (one lock per batch on the consumer side) and tells the actor when
+// a batch ends, so it can do once what each message asked for (one write per
+// batch instead of one per message).
+type batchingMailbox struct {
+	mu        sync.Mutex
+	user      []any // guarded by mu
+	system    []any // guarded by mu
+	scheduled bool  // guarded by mu: a run is queued or running
+	suspended bool  // owned by the running turn
+
+	spare      []any // owned by the running turn: the last batch's slice, reused
+	invoker    actor.MessageInvoker
+	dispatcher actor.Dispatcher
+	runFn      func()
+	notify     bool // deliver endOfBatch
+}
+
+// newBatchingMailbox returns a producer of mailboxes. With notify, the actor
+// receives *batchEnd after each batch of user messages.
+func newBatchingMailbox(notify bool) actor.MailboxProducer {
+	return func() actor.Mailbox {
+		m := &batchingMailbox{notify: notify}
+		m.runFn = m.run
+		return m
+	}
+}
+
+func (m *batchingMailbox) PostUserMessage(msg any) {
+	m.mu.Lock()
+	m.user = append(m.user, msg)
+	schedule := !m.scheduled
+	m.scheduled = true
+	m.mu.Unlock()
+	if schedule {
+		m.dispatcher.Schedule(m.runFn)
+	}
+}
+
+func (m *batchingMailbox) PostSystemMessage(msg any) {
+	m.mu.Lock()
+	m.system = append(m.system, msg)
+	schedule := !m.scheduled
+	m.scheduled = true
+	m.mu.Unlock()
+	if schedule {
+		m.dispatcher.Schedule(m.runFn)
+	}
+}
+
+func (m *batchingMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	m.invoker = invoker
+	m.dispatcher = dispatcher
+}
+
+func (m *batchingMailbox) Start() {}
+
+func (m *batchingMailbox) UserMessageCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.user)
+}
+
+// run is one turn: system messages first, then user messages in batches, up
+// to the dispatcher's throughput; then it either ends (nothing left) or
+// reschedules itself so other mailboxes get a worker.
+func (m *batchingMailbox) run() {
+	budget := m.dispatcher.Throughput()
+	handled := 0
+	for {
+		m.mu.Lock()
+		system := m.system
+		m.system = nil
+		var batch []any
+		if !m.suspended && len(m.user) > 0 {
+			batch = m.user
+			m.user = m.spare[:0]
+			m.spare = nil
+		}
+		if len(system) == 0 && len(batch) == 0 {
+			if handled > 0 && m.notify {
+				m.mu.Unlock()
+				m.invoke(endOfBatch)
+				handled = 0
+				continue
+			}
+			m.scheduled = false
+			if cap(m.user) > 64 && len(m.user) == 0 {
+				m.user = nil // an idle actor keeps no large queue
+			}
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+
+		for _, msg := range system {
+			switch msg.(type) {
+			case *actor.SuspendMailbox:
+				m.suspended = true
+			case *actor.ResumeMailbox:
+				m.suspended = false
+			default:
+				m.invokeSystem(msg)
+			}
+		}
+		for i, msg := range batch {
+			m.invoke(msg)
+			batch[i] = nil
+		}
+		handled += len(batch)
+		if batch != nil && cap(batch) <= 64 {
+			m.spare = batch[:0]
+		}
+		if handled >= budget {
+			if m.notify {
+				m.invoke(endOfBatch)
+			}
+			m.mu.Lock()
+			more := len(m.system) > 0 || (!m.suspended && len(m.user) > 0)
+			if !more {
+				m.scheduled = false
+			}
+			m.mu.Unlock()
+			if more {
+				m.dispatcher.Schedule(m.runFn)
+			}
+			return
+		}
+	}
+}
+
+func (m *batchingMailbox) invoke(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	m.invoker.InvokeUserMessage(msg)
+}
+
+func (m *batchingMailbox) invokeSystem(msg any) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	m.invoker.InvokeSystemMessage(msg)
+}

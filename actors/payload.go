@@ -1,0 +1,113 @@
+package actors
+
+import (
+	"sync"
+
+	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/gobwas/ws"
+)
+
+// maxProtocols bounds the hub protocols one engine speaks (JSON, MessagePack).
+const maxProtocols = 4
+
+// wsHeaderRoom is the room kept in front of an encoded message for the
+// largest WebSocket frame header a server writes (no mask).
+const wsHeaderRoom = ws.MaxHeaderSize - 4
+
+// Payload is a hub message on its way to many connections. It is encoded at
+// most once per protocol in use, lazily, by the first recipient that needs
+// that protocol, together with its WebSocket frame header; every recipient of
+// that protocol then shares the same bytes. A Payload is immutable once made.
+type Payload struct {
+	msg     protocol.Message
+	exclude []string // connection ids that must not receive it
+	dedupe  bool     // it may reach a connection through several groups
+	enc     [maxProtocols]encoding
+}
+
+type encoding struct {
+	once  sync.Once
+	buf   []byte // wsHeaderRoom bytes of room, then the encoded message
+	start int    // where the WebSocket frame starts in buf
+	err   error
+}
+
+// NewPayload prepares msg for delivery. Connections whose id is in exclude
+// skip it.
+func NewPayload(msg protocol.Message, exclude ...string) *Payload {
+	return &Payload{msg: msg, exclude: exclude}
+}
+
+// Message is the hub message the payload carries.
+func (p *Payload) Message() protocol.Message { return p.msg }
+
+// excludes reports whether the connection id is excluded.
+func (p *Payload) excludes(id string) bool {
+	for _, x := range p.exclude {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// bytes returns the encoded message for protocol slot i: with framed, as a
+// whole WebSocket frame; otherwise the bare hub message.
+func (p *Payload) bytes(i int, proto protocol.Protocol, framed bool) ([]byte, error) {
+	e := &p.enc[i]
+	e.once.Do(func() { e.buf, e.start, e.err = encodeFrame(proto, p.msg) })
+	if e.err != nil {
+		return nil, e.err
+	}
+	if framed {
+		return e.buf[e.start:], nil
+	}
+	return e.buf[wsHeaderRoom:], nil
+}
+
+// encodeFrame encodes msg after wsHeaderRoom bytes and writes the WebSocket
+// frame header right before it, so one buffer serves framed and bare use.
+func encodeFrame(proto protocol.Protocol, msg protocol.Message) (buf []byte, start int, err error) {
+	buf = make([]byte, wsHeaderRoom, wsHeaderRoom+128)
+	buf, err = proto.AppendMessage(buf, msg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return buf, putHeader(buf, proto), nil
+}
+
+// putHeader writes the frame header for buf[wsHeaderRoom:] into the room in
+// front of it and returns where the frame starts.
+func putHeader(buf []byte, proto protocol.Protocol) int {
+	op := ws.OpText
+	if proto.TransferFormat() == protocol.Binary {
+		op = ws.OpBinary
+	}
+	n := len(buf) - wsHeaderRoom
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(n)}
+	start := wsHeaderRoom - headerSize(n)
+	w := fixedWriter{buf: buf[start:wsHeaderRoom]}
+	_ = ws.WriteHeader(&w, h)
+	return start
+}
+
+func headerSize(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n < 65536:
+		return 4
+	default:
+		return 10
+	}
+}
+
+type fixedWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *fixedWriter) Write(p []byte) (int, error) {
+	w.n += copy(w.buf[w.n:], p)
+	return len(p), nil
+}

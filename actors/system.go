@@ -1,0 +1,82 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// System is the actor runtime shared by every hub of a process: a protoactor
+// ActorSystem that logs through the caller's slog logger, and the worker pool
+// that runs its mailboxes. It never registers protoactor's Prometheus
+// provider and starts no listener.
+type System struct {
+	actors *actor.ActorSystem
+	pool   *Pool
+	log    *slog.Logger
+}
+
+// SystemConfig configures a System. The zero value works.
+type SystemConfig struct {
+	// Pool sizes the worker pool that runs every mailbox.
+	Pool PoolConfig
+	// Logger receives the runtime's messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewSystem starts an actor runtime.
+func NewSystem(cfg SystemConfig) *System {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// protoactor logs every dead letter and lifecycle event at Info; keep only
+	// its warnings and errors.
+	quiet := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	return &System{actors: as, pool: NewPool(cfg.Pool), log: log}
+}
+
+// Pool is the worker pool that runs the mailboxes.
+func (s *System) Pool() *Pool { return s.pool }
+
+// props builds actor properties that run on the pool with a batching mailbox.
+func (s *System) props(producer actor.Producer, notifyBatchEnd bool) *actor.Props {
+	return actor.PropsFromProducer(producer,
+		actor.WithDispatcher(s.pool),
+		actor.WithMailbox(newBatchingMailbox(notifyBatchEnd)),
+	)
+}
+
+func (s *System) spawn(producer actor.Producer, notifyBatchEnd bool) *actor.PID {
+	return s.actors.Root.Spawn(s.props(producer, notifyBatchEnd))
+}
+
+func (s *System) send(pid *actor.PID, msg any) { s.actors.Root.Send(pid, msg) }
+
+func (s *System) stop(pid *actor.PID) { s.actors.Root.Stop(pid) }
+
+// Close stops the runtime and its workers. Actors should be stopped first
+// (Engine.Shutdown does that for its own).
+func (s *System) Close() {
+	s.actors.Shutdown()
+	s.pool.Close()
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{Handler: f.Handler.WithAttrs(as), min: f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{Handler: f.Handler.WithGroup(name), min: f.min}
+}

@@ -1,0 +1,233 @@
+// Command server runs actorhub: the demo chat hub at /hubs/chat, and with
+// -conformance the conformance hub at /hubs/conformance. Every flag can also
+// be set from the environment as ACTORHUB_<NAME> (for -client-timeout,
+// ACTORHUB_CLIENT_TIMEOUT); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/netpoll"
+	"github.com/actorhub/actorhub/transports"
+)
+
+type options struct {
+	addr              string
+	conformance       bool
+	keepAlive         time.Duration
+	clientTimeout     time.Duration
+	handshakeTimeout  time.Duration
+	maxMessageSize    int
+	statefulReconnect bool
+	disconnectTimeout time.Duration
+	detailedErrors    bool
+	maxBuffered       int
+	metricsAddr       string
+	pprof             bool
+	logLevel          string
+	shutdownTimeout   time.Duration
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", ":5000", "listen address (127.0.0.1:0 picks a free port)")
+	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
+	fs.DurationVar(&o.keepAlive, "keepalive", 15*time.Second, "KeepAliveInterval: ping a client after this long without sending")
+	fs.DurationVar(&o.clientTimeout, "client-timeout", 30*time.Second, "ClientTimeoutInterval: close a client silent for this long")
+	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
+	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated or dropped connection waits for its client")
+	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
+	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := fromEnv(fs); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// fromEnv sets every flag not given on the command line from ACTORHUB_<NAME>.
+func fromEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := "ACTORHUB_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o *options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.statefulReconnect {
+		log.Warn("-stateful-reconnect is not supported yet; clients that ask for it are served without it")
+	}
+
+	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
+	defer sys.Close()
+	maxMsg := o.maxMessageSize
+	if maxMsg == 0 {
+		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
+	}
+	hubCfg := hub.Config{
+		KeepAliveInterval:         o.keepAlive,
+		ClientTimeoutInterval:     o.clientTimeout,
+		HandshakeTimeout:          o.handshakeTimeout,
+		MaximumReceiveMessageSize: maxMsg,
+		EnableDetailedErrors:      o.detailedErrors,
+		MaxBufferedBytes:          o.maxBuffered,
+		System:                    sys,
+		Logger:                    log,
+	}
+	wsMax := 1 << 20
+	if maxMsg < 0 {
+		wsMax = 64 << 20
+	} else if 4*maxMsg > wsMax {
+		wsMax = 4 * maxMsg
+	}
+	poller, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: wsMax})
+	if err != nil {
+		return err
+	}
+	defer poller.Close()
+
+	mux := http.NewServeMux()
+	type mounted struct {
+		name    string
+		hub     *hub.Hub
+		handler *transports.Handler
+	}
+	var hubs []mounted
+	mount := func(name string, impl any, auth transports.Authenticator) error {
+		h, err := hub.New(impl, hubCfg)
+		if err != nil {
+			return err
+		}
+		hd, err := transports.NewHandler(h, transports.Config{
+			Authenticator: auth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		hd.Mount(mux, "/hubs/"+name)
+		hubs = append(hubs, mounted{name, h, hd})
+		return nil
+	}
+	if err := mount("chat", chat{}, nil); err != nil {
+		return err
+	}
+	if o.conformance {
+		if err := mount("conformance", &conformance{}, testTokens); err != nil {
+			return err
+		}
+	}
+
+	metrics := newMetrics()
+	for _, m := range hubs {
+		metrics.add(m.name, m.hub)
+	}
+	metricsMux := mux
+	if o.metricsAddr != "" {
+		metricsMux = http.NewServeMux()
+	}
+	metricsMux.Handle("/metrics", metrics.handler())
+	if o.pprof {
+		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	var msrv *http.Server
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		msrv = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
+		log.Info("metrics", "addr", mln.Addr().String())
+	}
+	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(ctx) // stops accepting; WebSockets are not the HTTP server's
+	if msrv != nil {
+		_ = msrv.Shutdown(ctx)
+	}
+	for _, m := range hubs {
+		if err := m.hub.Shutdown(ctx); err != nil {
+			log.Warn("hub shutdown", "hub", m.name, "err", err)
+		}
+		_ = m.handler.Close()
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package hub
+
+import (
+	"slices"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// Clients picks which clients a message goes to, from anywhere in the
+// program (Hub.Clients). Hub methods use Context.Clients, which adds the
+// caller's own targets.
+type Clients struct{ clients }
+
+// CallerClients is Clients seen from a hub method: it adds Caller, Others
+// and OthersInGroup, and a message to a set that includes the caller reaches
+// the caller before the method's own result, as in ASP.NET Core.
+type CallerClients struct{ clients }
+
+// clients holds the targets common to both.
+type clients struct {
+	h      *Hub
+	caller *actors.Conn // nil outside a hub method
+}
+
+// Proxy is a set of clients to send to.
+type Proxy struct {
+	h       *Hub
+	kind    targetKind
+	names   []string // connection ids, group names or user ids
+	exclude []string
+	caller  *actors.Conn // set when sent from a hub method
+}
+
+type targetKind uint8
+
+const (
+	toAll targetKind = iota
+	toConns
+	toGroups
+	toUsers
+	toCaller
+)
+
+func (c clients) proxy(kind targetKind, names, exclude []string) Proxy {
+	return Proxy{h: c.h, kind: kind, names: names, exclude: exclude, caller: c.caller}
+}
+
+// All is every connected client.
+func (c clients) All() Proxy { return c.proxy(toAll, nil, nil) }
+
+// AllExcept is every connected client but those connection ids.
+func (c clients) AllExcept(ids ...string) Proxy { return c.proxy(toAll, nil, ids) }
+
+// Client is one connection.
+func (c clients) Client(id string) Proxy { return c.proxy(toConns, []string{id}, nil) }
+
+// Clients is the given connections.
+func (c clients) Clients(ids ...string) Proxy { return c.proxy(toConns, ids, nil) }
+
+// Group is the members of a group.
+func (c clients) Group(name string) Proxy { return c.proxy(toGroups, []string{name}, nil) }
+
+// Groups is the members of any of the groups; each gets a message once.
+func (c clients) Groups(names ...string) Proxy { return c.proxy(toGroups, names, nil) }
+
+// GroupExcept is the members of a group but those connection ids.
+func (c clients) GroupExcept(name string, ids ...string) Proxy {
+	return c.proxy(toGroups, []string{name}, ids)
+}
+
+// User is every connection of a user.
+func (c clients) User(id string) Proxy { return c.proxy(toUsers, []string{id}, nil) }
+
+// Users is every connection of those users.
+func (c clients) Users(ids ...string) Proxy { return c.proxy(toUsers, ids, nil) }
+
+// Caller is the connection whose method is running.
+func (c CallerClients) Caller() Proxy { return c.proxy(toCaller, nil, nil) }
+
+// Others is everyone but the caller.
+func (c CallerClients) Others() Proxy { return c.proxy(toAll, nil, []string{c.caller.ID}) }
+
+// OthersInGroup is the members of a group but the caller.
+func (c CallerClients) OthersInGroup(name string) Proxy {
+	return c.proxy(toGroups, []string{name}, []string{c.caller.ID})
+}
+
+// Send invokes method on every client of the proxy, without waiting for
+// them (a SignalR Invocation with no id). The message is encoded once per
+// protocol in use, whatever the number of recipients. An error means args
+// could not be encoded.
+func (p Proxy) Send(method string, args ...any) error {
+	if args == nil {
+		args = []any{}
+	}
+	inv := &protocol.Invocation{Target: method, Arguments: args}
+	// Encode now for the first protocol: a value that cannot be encoded is
+	// the caller's error, not a silent loss at each recipient.
+	if _, err := p.h.engine.Config().Protocols[0].AppendMessage(nil, inv); err != nil {
+		return err
+	}
+	e := p.h.engine
+	self := p.caller != nil && p.includesCaller()
+	exclude := p.exclude
+	if self && p.kind != toCaller {
+		// The caller gets its copy straight away, in order with the
+		// method's result; the fan-out skips it.
+		exclude = append(slices.Clip(exclude), p.caller.ID)
+	}
+	payload := actors.NewPayload(inv, exclude...)
+	if self {
+		p.caller.Enqueue(payload)
+	}
+	switch p.kind {
+	case toAll:
+		e.SendAll(payload)
+	case toConns:
+		for _, id := range uniq(p.names) {
+			if !(self && id == p.caller.ID) {
+				e.SendConn(id, payload)
+			}
+		}
+	case toGroups:
+		keys := make([]string, 0, len(p.names))
+		for _, g := range uniq(p.names) {
+			keys = append(keys, actors.GroupKey(g))
+		}
+		e.SendKeys(keys, payload)
+	case toUsers:
+		keys := make([]string, 0, len(p.names))
+		for _, u := range uniq(p.names) {
+			keys = append(keys, actors.UserKey(u))
+		}
+		e.SendKeys(keys, payload)
+	}
+	return nil
+}
+
+// includesCaller reports whether the caller is one of the recipients.
+func (p Proxy) includesCaller() bool {
+	c := p.caller
+	if slices.Contains(p.exclude, c.ID) || !c.Connected() {
+		return false
+	}
+	switch p.kind {
+	case toCaller, toAll:
+		return true
+	case toConns:
+		return slices.Contains(p.names, c.ID)
+	case toGroups:
+		for _, g := range p.names {
+			if c.InGroup(actors.GroupKey(g)) {
+				return true
+			}
+		}
+	case toUsers:
+		return c.UserID != "" && slices.Contains(p.names, c.UserID)
+	}
+	return false
+}
+
+func uniq(names []string) []string {
+	if len(names) < 2 {
+		return names
+	}
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+)
+
+// Context is what a hub method knows about its caller. It is a
+// context.Context too, to hand to whatever the method calls.
+//
+// A Context is made for one call and is valid during it; Items outlives it.
+type Context struct {
+	context.Context
+	// ConnectionID is the caller's connection id.
+	ConnectionID string
+	// UserID is the caller's user id, or "" when anonymous.
+	UserID string
+	// Items belongs to the connection and lives as long as it does; hub
+	// methods of that connection may read and write it freely (they never
+	// run at the same time).
+	Items map[string]any
+	// Clients sends to clients, the caller among them.
+	Clients CallerClients
+	// Groups manages group membership.
+	Groups Groups
+
+	conn *actors.Conn
+}
+
+func (h *Hub) newContext(c *actors.Conn) *Context {
+	return &Context{
+		Context:      context.Background(),
+		ConnectionID: c.ID,
+		UserID:       c.UserID,
+		Items:        c.Items,
+		Clients:      CallerClients{clients{h: h, caller: c}},
+		Groups:       Groups{h: h},
+		conn:         c,
+	}
+}
+
+// Abort ends the caller's connection once the current call returns. The
+// client gets a Close message that forbids reconnecting.
+func (c *Context) Abort() { c.conn.Close("", false, actors.ErrAborted) }
+
+// CloseWithError ends the caller's connection with a Close message that
+// carries "Connection closed with an error." and lets the client reconnect.
+func (c *Context) CloseWithError(err error) {
+	c.conn.Close("Connection closed with an error.", true, err)
+}
+
+// Drop cuts the caller's connection with no Close message or close frame,
+// as a network failure would.
+func (c *Context) Drop() { c.conn.Drop() }
+
+// Groups adds connections to groups and removes them. Membership lives as
+// long as the connection does.
+type Groups struct{ h *Hub }
+
+// groupTimeout bounds a membership change; it only runs out when the
+// server is overloaded.
+const groupTimeout = 30 * time.Second
+
+// Add makes the connection a member of group and returns once that is in
+// effect: a send to the group after Add returns reaches the connection. An
+// unknown connection id is ignored, as in ASP.NET Core.
+func (g Groups) Add(ctx context.Context, connectionID, group string) error {
+	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	defer cancel()
+	err := g.h.engine.AddToGroup(ctx, connectionID, actors.GroupKey(group))
+	if err == actors.ErrNotFound {
+		return nil
+	}
+	return err
+}
+
+// Remove ends the connection's membership of group and returns once that is
+// in effect.
+func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
+	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	defer cancel()
+	return g.h.engine.RemoveFromGroup(ctx, connectionID, actors.GroupKey(group))
+}

@@ -1,0 +1,73 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode"
+)
+
+// Error is an error whose message reaches the client, as a HubException does
+// in ASP.NET Core: a hub method that returns one fails with
+// "An unexpected error occurred invoking 'M' on the server. HubException: <Message>".
+// Other errors reach the client only as the generic text unless
+// Config.EnableDetailedErrors is set.
+type Error struct {
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(format string, args ...any) error {
+	return &Error{Message: fmt.Sprintf(format, args...)}
+}
+
+// Go errors of this package.
+var (
+	ErrNoMethod = errors.New("hub: no such method")
+	ErrClosed   = errors.New("hub: hub is shut down")
+)
+
+// errorMessage builds the client-visible text the way ASP.NET Core's
+// ErrorMessageHelper does: the detail is appended for hub errors, and for any
+// error when detailed errors are on.
+func errorMessage(prefix string, err error, detailed bool) string {
+	var he *Error
+	if errors.As(err, &he) {
+		return prefix + " HubException: " + he.Message
+	}
+	if detailed && err != nil {
+		return prefix + " " + typeName(err) + ": " + err.Error()
+	}
+	return prefix
+}
+
+// typeName names an error's type for detailed errors: PathError for
+// *fs.PathError, and "Error" for the standard library's unexported types.
+func typeName(err error) string {
+	t := reflect.TypeOf(err)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	name := t.Name()
+	if name == "" || !unicode.IsUpper([]rune(name)[0]) {
+		return "Error"
+	}
+	return strings.TrimSuffix(name, "Exception")
+}
+
+// panicError turns a recovered panic into an error.
+type panicError struct{ value any }
+
+func (p panicError) Error() string { return fmt.Sprint(p.value) }
+
+// Texts of ASP.NET Core SignalR that clients and tests rely on.
+func unexpectedText(target string) string {
+	return "An unexpected error occurred invoking '" + target + "' on the server."
+}
+
+func bindFailedText(target string) string {
+	return "Failed to invoke '" + target + "' due to an error on the server."
+}

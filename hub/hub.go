@@ -1,0 +1,214 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// Config configures a Hub. The zero value works: every zero field takes the
+// ASP.NET Core default named in its comment.
+type Config struct {
+	// KeepAliveInterval: the server pings a connection it has not sent
+	// anything to for this long. 0 means 15 s.
+	KeepAliveInterval time.Duration
+	// ClientTimeoutInterval: a connection that sent nothing for this long is
+	// closed (counted from its first Ping). 0 means 30 s.
+	ClientTimeoutInterval time.Duration
+	// HandshakeTimeout: a connection must complete the handshake within it.
+	// 0 means 15 s.
+	HandshakeTimeout time.Duration
+	// MaximumReceiveMessageSize bounds one incoming hub message, in bytes.
+	// 0 means 32 KiB; a negative value means no limit.
+	MaximumReceiveMessageSize int
+	// EnableDetailedErrors sends every error's text to clients, not only
+	// those of *Error. Default false.
+	EnableDetailedErrors bool
+	// MaxBufferedBytes is how much may wait to be sent to one connection;
+	// past it the connection is closed as a slow consumer. 0 means 1 MiB.
+	MaxBufferedBytes int
+	// Protocols the hub speaks. nil means JSON.
+	Protocols []protocol.Protocol
+	// System is the actor runtime to run on; several hubs may share one.
+	// nil means the hub starts its own and stops it on Shutdown.
+	System *actors.System
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Hub is a running hub: the methods of a Go value that SignalR clients call,
+// the connections, groups and users of that hub, and the hub context that
+// sends to them from anywhere in the program.
+type Hub struct {
+	impl      any
+	methods   map[string]*method
+	connector Connector
+	discon    Disconnector
+	engine    *actors.Engine
+	sys       *actors.System
+	ownSys    bool
+	detailed  bool
+	log       *slog.Logger
+}
+
+// Connector is implemented by hubs that want to know when a client has
+// connected. An error ends the connection, and the client does not
+// reconnect.
+type Connector interface {
+	OnConnected(ctx *Context) error
+}
+
+// Disconnector is implemented by hubs that want to know when a client has
+// gone. err is nil for a clean close.
+type Disconnector interface {
+	OnDisconnected(ctx *Context, err error)
+}
+
+// New makes a hub of impl's exported methods. A method may take a *Context
+// first, then any parameters that the protocol can decode; it may return
+// nothing, a result, an error, or a result and an error. Clients call it by
+// name, in any letter case.
+func New(impl any, cfg Config) (*Hub, error) {
+	if impl == nil {
+		return nil, fmt.Errorf("hub: New needs a hub value")
+	}
+	methods, err := methodsOf(impl)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Protocols == nil {
+		cfg.Protocols = []protocol.Protocol{protocol.JSON}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{impl: impl, methods: methods, sys: cfg.System, detailed: cfg.EnableDetailedErrors, log: log}
+	h.connector, _ = impl.(Connector)
+	h.discon, _ = impl.(Disconnector)
+	if h.sys == nil {
+		h.sys = actors.NewSystem(actors.SystemConfig{Logger: log})
+		h.ownSys = true
+	}
+	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
+		Protocols:             cfg.Protocols,
+		KeepAliveInterval:     cfg.KeepAliveInterval,
+		ClientTimeoutInterval: cfg.ClientTimeoutInterval,
+		HandshakeTimeout:      cfg.HandshakeTimeout,
+		MaxMessageSize:        cfg.MaximumReceiveMessageSize,
+		MaxBufferedBytes:      cfg.MaxBufferedBytes,
+		Logger:                log,
+	})
+	if err != nil {
+		if h.ownSys {
+			h.sys.Close()
+		}
+		return nil, err
+	}
+	return h, nil
+}
+
+// Engine is the hub's actor engine; transports use it to make connections.
+func (h *Hub) Engine() *actors.Engine { return h.engine }
+
+// Clients sends to the hub's clients from anywhere (the hub context). Safe
+// from any goroutine.
+func (h *Hub) Clients() Clients { return Clients{clients{h: h}} }
+
+// Groups manages group membership from anywhere. Safe from any goroutine.
+func (h *Hub) Groups() Groups { return Groups{h: h} }
+
+// Stats is a snapshot of the hub's counters.
+func (h *Hub) Stats() actors.Stats { return h.engine.Stats() }
+
+// Shutdown sends every client Close{allowReconnect: true} and waits for the
+// connections to end, or for ctx; then it stops the hub's actors.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	err := h.engine.Shutdown(ctx)
+	if h.ownSys {
+		h.sys.Close()
+	}
+	return err
+}
+
+// dispatcher runs hub code for the engine's connection actors.
+type dispatcher struct{ h *Hub }
+
+func (d dispatcher) OnConnected(c *actors.Conn) error {
+	if d.h.connector == nil {
+		return nil
+	}
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicError{r}
+			}
+		}()
+		err = d.h.connector.OnConnected(d.h.newContext(c))
+	}()
+	return err
+}
+
+func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
+	if d.h.discon == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			d.h.log.Error("OnDisconnected panicked", "conn", c.ID, "panic", r)
+		}
+	}()
+	d.h.discon.OnDisconnected(d.h.newContext(c), err)
+}
+
+func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.Completion {
+	h := d.h
+	fail := func(text string) *protocol.Completion {
+		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+	}
+	m, ok := h.methods[strings.ToLower(inv.Target)]
+	if !ok {
+		return fail(bindFailedText(inv.Target) + " HubException: Method does not exist.")
+	}
+	if len(inv.StreamIDs) > 0 {
+		return fail(errorMessage(unexpectedText(inv.Target), &Error{Message: fmt.Sprintf("Client sent %d stream(s), Hub method expects 0.", len(inv.StreamIDs))}, h.detailed))
+	}
+	hc := h.newContext(c)
+	args, err := m.bindArgs(c.Protocol(), hc, inv.Arguments)
+	if err != nil {
+		text := bindFailedText(inv.Target)
+		if h.detailed {
+			text += " InvalidDataException: " + err.Error()
+		}
+		return fail(text)
+	}
+	result, err := m.call(args)
+	if err != nil {
+		if _, isPanic := err.(panicError); isPanic {
+			h.log.Error("hub method panicked", "method", m.name, "conn", c.ID, "panic", err)
+		}
+		return fail(errorMessage(unexpectedText(inv.Target), err, h.detailed))
+	}
+	return &protocol.Completion{InvocationID: inv.InvocationID, HasResult: true, Result: result}
+}
+
+func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation) *protocol.Completion {
+	text := bindFailedText(inv.Target) + " HubException: Method does not exist."
+	if _, ok := d.h.methods[strings.ToLower(inv.Target)]; ok {
+		text = "The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation."
+	}
+	return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+}
+
+func (d dispatcher) Other(c *actors.Conn, m protocol.Message) {
+	// Stream cancellation, upload items, client results and stateful
+	// reconnect acknowledgements: unknown ids are ignored, as ASP.NET does.
+}
+
+var _ actors.Invoker = dispatcher{}

@@ -1,0 +1,525 @@
+package netpoll
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a registered server-side WebSocket connection. An idle Conn owns
+// no goroutine and no buffer: only this struct (and the runtime's net.Conn).
+// Its methods are safe for concurrent use.
+type Conn struct {
+	p   *Poller
+	nc  net.Conn        // referenced so no finalizer closes the socket; closed by releaseLocked
+	rc  syscall.RawConn // every read and write syscall runs inside rc.Read / rc.Write
+	h   Handler
+	fd  int32  // the socket's own descriptor (never dup'd); valid until released
+	seq uint32 // registration id, carried in epoll events to reject stale ones
+
+	flags atomic.Uint32 // flagClosing | flagDead; set under mu, read without it
+
+	// rd is the frame reader. Only the worker running the Conn touches it
+	// (running hands it from worker to worker under mu).
+	rd frameReader
+
+	next *Conn // guarded by p.q.mu; run-queue link
+
+	mu        sync.Mutex
+	out       [][]byte // guarded by mu; frames waiting for the socket, out[0] trimmed by what was written
+	buffered  int      // guarded by mu; bytes in out
+	err       error    // guarded by mu; the cause given to OnClose (nil: clean so far)
+	events    uint32   // guarded by mu; readiness not yet handled by a worker
+	armed     uint32   // guarded by mu; interest set last given to epoll (0: fired, disarmed)
+	running   bool     // guarded by mu; queued for or run by a worker
+	closeSent bool     // guarded by mu; our close frame is queued: Write fails, reads are skipped
+	closeRecv bool     // guarded by mu; the peer's close frame arrived
+	shut      bool     // guarded by mu; FIN sent after our close frame (failing)
+	pongTail  bool     // guarded by mu; the last frame in out is a pong we queued
+	released  bool     // guarded by mu; socket closed and out of the Poller
+	notified  bool     // guarded by mu; OnClose called
+	timed     bool     // guarded by mu; in the deadline queue
+}
+
+const (
+	flagClosing = 1 << iota // our close frame is queued
+	flagDead                // released
+)
+
+// Write queues whole, already framed WebSocket frames (see AppendFrame) and
+// writes what the socket takes now, with writev, without blocking; a worker
+// writes the rest when the socket drains. Write keeps references to the
+// slices until they are written: the caller must not modify them afterwards,
+// and may share them between connections. Frames from one Write stay
+// contiguous and in order. Write may be called from any goroutine, including
+// from inside OnMessage and OnClose. It returns ErrClosed once the connection
+// started closing, or the socket's error if the write failed (the connection
+// is then released and OnClose follows).
+func (c *Conn) Write(frames [][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.released {
+		return ErrClosed
+	}
+	return c.writeLocked(frames)
+}
+
+// Buffered reports the bytes queued by Write but not yet written to the
+// socket: the caller's measure for a slow-consumer budget.
+func (c *Conn) Buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buffered
+}
+
+// CloseWith closes gracefully: it queues a close frame with code and reason
+// (cut to fit 125 bytes) after what is queued, writes it, then waits up to
+// Config.CloseTimeout for the peer's close frame or EOF before releasing the
+// socket; OnClose follows. Messages arriving meanwhile are dropped. It does
+// not block and may be called from any goroutine, including a Handler.
+func (c *Conn) CloseWith(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startCloseLocked(code, reason, nil)
+}
+
+// Drop releases the socket at once, without a close frame and with
+// SO_LINGER 0 so that the peer sees a reset; queued frames are discarded.
+// OnClose(c, ErrDropped) follows (unless the connection was already gone).
+func (c *Conn) Drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.releaseLocked(ErrDropped, true)
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// closing reports whether our close frame is queued or the socket is gone.
+func (c *Conn) closing() bool { return c.flags.Load() != 0 }
+
+// dead reports whether the socket was released.
+func (c *Conn) dead() bool { return c.flags.Load()&flagDead != 0 }
+
+// onEvent is called by the event loop when epoll reports c ready.
+func (c *Conn) onEvent(events uint32) {
+	c.mu.Lock()
+	if !c.released {
+		c.armed = 0 // EPOLLONESHOT disarmed it
+		c.scheduleLocked(events)
+	}
+	c.mu.Unlock()
+}
+
+// scheduleLocked records events for a worker and queues c unless a worker
+// already has it: one worker at a time runs a Conn.
+func (c *Conn) scheduleLocked(events uint32) {
+	c.events |= events
+	if !c.running {
+		c.running = true
+		c.p.q.push(c)
+	}
+}
+
+// run is one worker's turn on c: handle the recorded events, then re-arm
+// (or requeue, if more events came meanwhile), or deliver OnClose.
+func (c *Conn) run(w *worker) {
+	c.mu.Lock()
+	ev := c.events
+	c.events = 0
+	c.mu.Unlock()
+
+	if !c.dead() {
+		if ev&evTimeout != 0 {
+			c.timeout()
+		}
+		if ev&unix.EPOLLOUT != 0 {
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+		}
+		if ev&(readEvents|evBuffered) != 0 {
+			c.readPass(w)
+		}
+	}
+
+	c.mu.Lock()
+	switch {
+	case c.released:
+		// running stays true: nothing schedules c again.
+		if c.notified {
+			c.mu.Unlock()
+			return
+		}
+		c.notified = true
+		err := c.err
+		c.mu.Unlock()
+		c.rd.st = nil
+		c.h.OnClose(c, err)
+		c.p.live.Done()
+		return
+	case c.events != 0:
+		c.p.q.push(c) // more events: go to the back of the queue
+	default:
+		c.running = false
+		c.armLocked()
+	}
+	c.mu.Unlock()
+}
+
+// readPass reads what the socket holds, up to readBudget bytes, and feeds it
+// to the frame reader. A level-triggered re-arm brings c back if more is
+// waiting, after the other ready connections.
+func (c *Conn) readPass(w *worker) {
+	max := int64(c.p.cfg.MaxMessageSize)
+	if st := c.rd.st; st != nil && st.pre != nil {
+		pre := st.pre
+		st.pre = nil
+		c.rd.feed(pre, max, c)
+	}
+	for budget := readBudget; budget > 0 && !c.dead(); {
+		n, err := w.readFrom(c)
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.mu.Lock()
+			c.releaseLocked(err, false)
+			c.mu.Unlock()
+			return
+		case n == 0:
+			c.eof()
+			return
+		}
+		c.rd.feed(w.buf[:n], max, c)
+		if n < len(w.buf) {
+			return // drained, most likely; the re-arm tells if not
+		}
+		budget -= n
+	}
+}
+
+// eof handles the peer's FIN.
+func (c *Conn) eof() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var cause error = io.EOF
+	if c.closeRecv {
+		cause = nil // the handshake completed; the peer then hung up
+	}
+	c.releaseLocked(cause, false)
+}
+
+// timeout ends a close handshake that took longer than CloseTimeout.
+func (c *Conn) timeout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timed = false
+	if c.released || !c.closeSent {
+		return
+	}
+	cause := ErrCloseTimeout
+	if c.closeRecv {
+		cause = nil // only our close frame could not be written
+	}
+	c.releaseLocked(cause, true)
+}
+
+// message, control and fail make *Conn the frameReader's sink.
+
+func (c *Conn) message(op ws.OpCode, p []byte) bool {
+	if c.closing() {
+		return !c.dead()
+	}
+	if op == ws.OpText && !utf8.Valid(p) {
+		c.fail(ws.StatusInvalidFramePayloadData, ErrInvalidUTF8)
+		return true
+	}
+	c.h.OnMessage(c, op, p)
+	return !c.dead()
+}
+
+func (c *Conn) control(op ws.OpCode, p []byte) bool {
+	switch op {
+	case ws.OpPing:
+		c.mu.Lock()
+		if !c.closeSent && !c.released {
+			c.pongLocked(AppendFrame(nil, ws.OpPong, p))
+		}
+		c.mu.Unlock()
+		return !c.dead()
+	case ws.OpClose:
+		c.peerClose(p)
+		return false
+	}
+	return true // pong
+}
+
+// pongLocked queues a pong. While the peer does not read, a pong still
+// waiting at the tail of the queue is replaced instead of followed: RFC 6455
+// 5.5.3 lets us answer only the latest ping, and a peer that pings without
+// reading cannot grow the queue.
+func (c *Conn) pongLocked(pong []byte) {
+	if n := len(c.out); c.pongTail && n >= 2 { // out[0] may be half written; out[n-1] is not
+		c.buffered += len(pong) - len(c.out[n-1])
+		c.out[n-1] = pong
+		return
+	}
+	_ = c.writeLocked([][]byte{pong})
+	c.pongTail = len(c.out) > 0
+}
+
+func (c *Conn) fail(code ws.StatusCode, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startCloseLocked(code, "", err)
+}
+
+// peerClose handles the peer's close frame: answer it (echoing a valid
+// code) unless we sent ours already, and release once the answer is out.
+func (c *Conn) peerClose(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.closeRecv = true
+	if !c.closeSent {
+		code, err := parseCloseBody(p)
+		if err != nil {
+			c.startCloseLocked(ws.StatusProtocolError, "", err)
+		} else {
+			c.startCloseLocked(code, "", nil)
+		}
+	}
+	if len(c.out) == 0 {
+		c.drainedLocked()
+	}
+}
+
+// startCloseLocked queues our close frame (code 0: no body), marks c
+// closing and starts the CloseTimeout clock. cause, if not nil, becomes the
+// error given to OnClose.
+func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, cause error) {
+	if c.released {
+		return
+	}
+	if c.err == nil {
+		c.err = cause
+	}
+	if c.closeSent {
+		return
+	}
+	c.closeSent = true
+	c.flags.Or(flagClosing)
+	if err := c.writeLocked([][]byte{closeFrame(code, reason)}); err != nil {
+		return
+	}
+	if !c.released && !c.timed {
+		c.timed = true
+		c.p.dl.add(c, c.p.now()+c.p.cfg.CloseTimeout)
+	}
+}
+
+// drainedLocked runs when everything queued is written. Once our close
+// frame is out, the socket is released if the peer's close frame came; if
+// we are failing the connection (a protocol error), we also send FIN so the
+// peer hangs up even if it cannot parse what it sent us any more.
+func (c *Conn) drainedLocked() {
+	switch {
+	case !c.closeSent || c.released:
+	case c.closeRecv:
+		c.releaseLocked(nil, false)
+	case c.err != nil && !c.shut:
+		c.shut = true
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}
+}
+
+// writeLocked writes frames now if nothing is queued before them, and
+// queues what the socket did not take.
+func (c *Conn) writeLocked(frames [][]byte) error {
+	c.pongTail = false
+	if len(c.out) > 0 {
+		c.out = append(c.out, frames...)
+		for _, f := range frames {
+			c.buffered += len(f)
+		}
+		return nil
+	}
+	n, err := c.writev(frames)
+	if err != nil {
+		c.releaseLocked(err, false)
+		return err
+	}
+	i := 0
+	for i < len(frames) && n >= len(frames[i]) {
+		n -= len(frames[i])
+		i++
+	}
+	if i == len(frames) {
+		c.drainedLocked()
+		return nil
+	}
+	c.out = append(c.out, frames[i:]...) // our own slice: trimming it leaves the caller's alone
+	c.out[0] = c.out[0][n:]
+	for _, f := range c.out {
+		c.buffered += len(f)
+	}
+	if !c.running && c.armed&unix.EPOLLOUT == 0 {
+		c.armLocked()
+	}
+	return nil
+}
+
+// flushLocked writes queued frames (on EPOLLOUT).
+func (c *Conn) flushLocked() {
+	if c.released || len(c.out) == 0 {
+		return
+	}
+	n, err := c.writev(c.out)
+	if err != nil {
+		c.releaseLocked(err, false)
+		return
+	}
+	c.buffered -= n
+	i := 0
+	for i < len(c.out) && n >= len(c.out[i]) {
+		n -= len(c.out[i])
+		c.out[i] = nil
+		i++
+	}
+	if i == len(c.out) {
+		c.out, c.pongTail = nil, false
+		c.drainedLocked()
+		return
+	}
+	c.out = c.out[i:]
+	c.out[0] = c.out[0][n:]
+}
+
+// writev writes frames with as few writev calls as the socket allows and
+// reports how many bytes it took. A full socket is not an error.
+func (c *Conn) writev(frames [][]byte) (int, error) {
+	op := c.p.writeOps.Get().(*writeOp)
+	defer func() {
+		op.iov = nil
+		c.p.writeOps.Put(op)
+	}()
+	total := 0
+	for len(frames) > 0 {
+		batch := frames[:min(len(frames), iovMax)]
+		frames = frames[len(batch):]
+		size := 0
+		for _, f := range batch {
+			size += len(f)
+		}
+		op.iov, op.n, op.err = batch, 0, nil
+		if err := c.rc.Write(op.fn); err != nil {
+			return total, err
+		}
+		if op.err == unix.EAGAIN {
+			return total, nil
+		}
+		if op.err != nil {
+			return total, os.NewSyscallError("writev", op.err)
+		}
+		total += op.n
+		if op.n < size {
+			return total, nil // the socket is full
+		}
+	}
+	return total, nil
+}
+
+// writeOp carries one writev through rawConn.Write; pooled so that writes
+// do not allocate a closure.
+type writeOp struct {
+	iov [][]byte
+	n   int
+	err error
+	fn  func(uintptr) bool // op.write
+}
+
+func newWriteOp() *writeOp {
+	op := &writeOp{}
+	op.fn = op.write
+	return op
+}
+
+// write runs inside rawConn.Write and always returns true: EAGAIN is
+// handled by the caller, never by parking the goroutine.
+func (op *writeOp) write(fd uintptr) bool {
+	for {
+		n, err := unix.Writev(int(fd), op.iov)
+		if err == unix.EINTR {
+			continue
+		}
+		op.n, op.err = max(n, 0), err
+		return true
+	}
+}
+
+// armLocked gives epoll c's interest set: read, plus write while frames
+// are queued.
+func (c *Conn) armLocked() {
+	if c.released {
+		return
+	}
+	mask := uint32(readMask)
+	if len(c.out) > 0 {
+		mask |= unix.EPOLLOUT
+	}
+	if c.armed == mask {
+		return
+	}
+	ev := unix.EpollEvent{Events: mask, Fd: c.fd, Pad: int32(c.seq)}
+	if err := unix.EpollCtl(c.p.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev); err != nil {
+		c.p.log.Error("netpoll: epoll_ctl", "err", err)
+		c.releaseLocked(err, true)
+		return
+	}
+	c.armed = mask
+}
+
+// releaseLocked closes the socket: out of the Poller's table and epoll,
+// then conn.Close (which waits for any syscall in progress on it). cause
+// becomes OnClose's error unless one is set already; a worker delivers
+// OnClose. linger0 makes the close a reset.
+func (c *Conn) releaseLocked(cause error, linger0 bool) {
+	if c.released {
+		return
+	}
+	c.released = true
+	c.flags.Or(flagDead | flagClosing)
+	if c.err == nil {
+		c.err = cause
+	}
+	clear(c.out)
+	c.out, c.buffered, c.pongTail = nil, 0, false
+
+	p := c.p
+	p.remove(c)
+	// The descriptor is still ours: only we close nc, below.
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+	if linger0 {
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		} else {
+			_ = c.rc.Control(func(fd uintptr) {
+				_ = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+			})
+		}
+	}
+	_ = c.nc.Close()
+	c.scheduleLocked(0) // a worker calls OnClose
+}

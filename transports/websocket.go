@@ -1,0 +1,126 @@
+package transports
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/netpoll"
+	"github.com/gobwas/ws"
+)
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// serveWebSocket upgrades the request and hands the socket to the poller:
+// from then on no goroutine belongs to the connection.
+func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	user, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	token := queryValue(r, "id")
+	var id string
+	if token == "" { // skipNegotiation: a connection with no negotiate
+		id = newID()
+		token = id
+		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: "WebSockets"})
+	} else {
+		e, status := h.conns.claim(token, "WebSockets")
+		if status != 0 {
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		if e.user != user {
+			h.conns.remove(token)
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
+		id = e.id
+	}
+
+	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		h.conns.remove(token)
+		h.log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	var buffered []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ = rw.Reader.Peek(n)
+		buffered = append([]byte(nil), buffered...)
+	}
+
+	t := &wsTransport{h: h, token: token}
+	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user}, t)
+	if err != nil { // shutting down
+		h.conns.remove(token)
+		_ = conn.Close()
+		return
+	}
+	t.conn = c
+	nc, err := h.poller.Register(conn, t, buffered)
+	if err != nil {
+		h.log.Warn("websocket register failed", "err", err)
+		_ = conn.Close()
+		t.OnClose(nil, err)
+		return
+	}
+	t.nc.Store(nc)
+}
+
+// wsTransport joins a netpoll connection to its connection actor.
+type wsTransport struct {
+	h     *Handler
+	token string
+	conn  *actors.Conn
+	nc    atomic.Pointer[netpoll.Conn] // set on Register's return or the first message, whichever is first
+}
+
+var (
+	_ actors.Transport = (*wsTransport)(nil)
+	_ netpoll.Handler  = (*wsTransport)(nil)
+)
+
+func (t *wsTransport) Framed() bool { return true }
+
+func (t *wsTransport) Write(bufs [][]byte) error {
+	nc := t.nc.Load()
+	if nc == nil {
+		return netpoll.ErrClosed
+	}
+	return nc.Write(bufs)
+}
+
+func (t *wsTransport) Buffered() int {
+	if nc := t.nc.Load(); nc != nil {
+		return nc.Buffered()
+	}
+	return 0
+}
+
+func (t *wsTransport) Close(graceful bool) {
+	nc := t.nc.Load()
+	if nc == nil {
+		return
+	}
+	if graceful {
+		nc.CloseWith(ws.StatusNormalClosure, "")
+	} else {
+		nc.Drop()
+	}
+}
+
+func (t *wsTransport) OnMessage(c *netpoll.Conn, _ ws.OpCode, payload []byte) {
+	if t.nc.Load() == nil {
+		t.nc.Store(c)
+	}
+	t.conn.Feed(payload)
+}
+
+func (t *wsTransport) OnClose(_ *netpoll.Conn, err error) {
+	t.h.conns.remove(t.token)
+	t.conn.Closed(err)
+}

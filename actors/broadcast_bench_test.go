@@ -75,9 +75,12 @@ func BenchmarkBroadcast(b *testing.B) {
 // BenchmarkIdleConnMemory reports the Go heap held by one idle, connected
 // connection: its actor, mailbox, state, registry entry and group
 // membership (the transport is not counted; see netpoll for its share).
+//
+// It measures one population of n connections whatever b.N is; run it with
+// -benchtime=1x.
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 100_000
-	for range b.N {
+	{
 		var delivered atomic.Int64
 		e, _ := newTestEngine(b, EngineConfig{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour})
 		var before, after runtime.MemStats

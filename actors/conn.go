@@ -104,11 +104,11 @@ type Conn struct {
 	left   bool // guarded by gmu: no more joins, the connection is gone
 
 	// Owned by the connection actor.
-	out           [][]byte // frames to write at the end of this batch
-	recent        []*Payload
-	recentPos     int
-	closeErr      error // what OnDisconnected gets
-	transportGone bool
+	out       [][]byte // frames to write at the end of this batch
+	recent    []*Payload
+	recentPos int
+	joining   int                  // initial joins not yet in effect
+	stash     [][]protocol.Message // client messages that came before the handshake was answered
 }
 
 // Feed hands the connection bytes from the client: one transport message

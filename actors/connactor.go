@@ -24,6 +24,10 @@ func (a connActor) Receive(ctx actor.Context) {
 	case *batchEnd:
 		c.flush()
 	case *incoming:
+		if c.state.Load() == stateHandshake {
+			c.stash = append(c.stash, m.msgs) // the handshake is still being answered
+			return
+		}
 		c.handle(m.msgs)
 	case *sendOwn:
 		if c.state.Load() == stateConnected {
@@ -35,6 +39,10 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 	case *handshakeDone:
 		c.connect()
+	case *memberAdded:
+		if c.joining--; c.joining == 0 {
+			c.ready()
+		}
 	case *handshakeFailed:
 		c.rejectHandshake(m.msg)
 	case *handshakeTimedOut:
@@ -55,13 +63,8 @@ func (a connActor) Receive(ctx actor.Context) {
 	case *dropConn:
 		c.transport.Close(false)
 	case *transportClosed:
-		c.transportGone = true
 		if c.state.Load() != stateClosed {
-			cause := m.err
-			if cause == nil {
-				cause = c.closeErr
-			}
-			c.disconnect(cause, reasonTransport)
+			c.disconnect(m.err, reasonTransport)
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -144,9 +147,11 @@ func (c *Conn) flush() {
 }
 
 // connect finishes the handshake: the connection joins the hub's groups of
-// all connections and of its user, answers the handshake, and OnConnected runs.
+// all connections and of its user; once both are in effect (memberAdded),
+// ready answers the handshake and runs OnConnected. Nothing blocks the
+// actor's worker meanwhile; client messages wait in stash.
 func (c *Conn) connect() {
-	if c.state.Load() != stateHandshake {
+	if c.state.Load() != stateHandshake || c.joining > 0 {
 		return
 	}
 	e := c.engine
@@ -154,16 +159,33 @@ func (c *Conn) connect() {
 		c.rejectHandshake("Handshake was canceled.")
 		return
 	}
-	c.state.Store(stateConnected)
-	e.stats.connected.Add(1)
+	c.joining = 1
 	e.join(c, keyAll, true)
 	if c.UserID != "" {
-		e.join(c, UserKey(c.UserID), true)
+		if _, ok := e.join(c, UserKey(c.UserID), true); ok {
+			c.joining++
+		}
 	}
+}
+
+// ready runs when the connection's initial joins are in effect.
+func (c *Conn) ready() {
+	if c.state.Load() != stateHandshake {
+		return
+	}
+	e := c.engine
+	c.state.Store(stateConnected)
+	e.stats.connected.Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
 	if err := e.invoker.OnConnected(c); err != nil {
 		e.log.Debug("OnConnected failed", "conn", c.ID, "err", err)
 		c.serverClose(protocol.Close{Error: "Connection closed with an error."}, err, reasonServer)
+		return
+	}
+	stash := c.stash
+	c.stash = nil
+	for _, msgs := range stash {
+		c.handle(msgs)
 	}
 }
 
@@ -182,6 +204,7 @@ func (c *Conn) rejectHandshake(msg string) {
 		return
 	}
 	c.state.Store(stateClosed)
+	c.engine.leaveAll(c) // joins made while answering the handshake
 	c.engine.stats.closes[reasonHandshake].Add(1)
 	buf := protocol.AppendHandshakeResponse(make([]byte, wsHeaderRoom, wsHeaderRoom+len(msg)+16), msg)
 	if c.transport.Framed() {

@@ -28,6 +28,7 @@ type Pool struct {
 	idle    []*poolWorker // guarded by mu: parked workers, most recent last
 	workers int           // guarded by mu
 	taken   uint64        // guarded by mu: work taken so far, for the monitor
+	blocked int           // guarded by mu: workers waiting inside Blocking
 	closed  bool          // guarded by mu
 
 	stop chan struct{}
@@ -99,7 +100,7 @@ func (p *Pool) Schedule(fn func()) {
 		w = p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-	} else if p.workers < p.min {
+	} else if p.workers-p.blocked < p.min && p.workers < p.max {
 		p.startLocked()
 	}
 	p.mu.Unlock()
@@ -182,6 +183,26 @@ func (p *Pool) retire(w *poolWorker) bool {
 		return true
 	}
 	return false
+}
+
+// Blocking runs wait, which blocks (on a group change, a reply), on behalf
+// of the work that called it. While it waits, the pool counts the worker as
+// busy elsewhere and starts another if queued work would otherwise stand
+// still, as the Go runtime hands off a processor around a blocking syscall.
+// It may be called from any goroutine.
+func (p *Pool) Blocking(wait func()) {
+	p.mu.Lock()
+	p.blocked++
+	if p.head < len(p.queue) && len(p.idle) == 0 && p.workers-p.blocked < p.min && p.workers < p.max && !p.closed {
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.blocked--
+		p.mu.Unlock()
+	}()
+	wait()
 }
 
 // monitor adds a worker when queued work has waited a whole check with no

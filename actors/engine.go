@@ -126,7 +126,7 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 		e.pings = append(e.pings, newPingFrames(p))
 	}
 	e.conns.init()
-	e.hubPID = sys.spawn(func() actor.Actor { return newHubActor(e) }, false)
+	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
 	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
 	<-done
@@ -153,7 +153,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.created = now
 	c.lastRecv.Store(now)
 	c.lastSend.Store(now)
-	c.pid = e.sys.spawn(func() actor.Actor { return connActor{c} }, true)
+	c.pid = e.sys.actors.Root.Spawn(e.sys.connProps(func() actor.Actor { return connActor{c} }))
 	e.conns.put(c)
 	return c, nil
 }
@@ -229,11 +229,11 @@ func (e *Engine) AddToGroup(ctx context.Context, id, key string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	done := e.join(c, key, false)
+	done, _ := e.join(c, key, false)
 	if done == nil {
 		return nil
 	}
-	return wait(ctx, done)
+	return e.wait(ctx, done)
 }
 
 // RemoveFromGroup ends connection id's membership of the group key; it
@@ -247,42 +247,47 @@ func (e *Engine) RemoveFromGroup(ctx context.Context, id, key string) error {
 	if done == nil {
 		return nil
 	}
-	return wait(ctx, done)
+	return e.wait(ctx, done)
 }
 
-func wait(ctx context.Context, done <-chan struct{}) error {
+func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	select {
 	case <-done:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
 	}
+	e.sys.pool.Blocking(func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	})
+	return err
 }
 
 // join adds c to a group. It returns nil when nothing was to be done, else a
-// channel closed once the membership is in effect. With block it waits itself.
-func (e *Engine) join(c *Conn, key string, block bool) <-chan struct{} {
+// channel closed once the membership is in effect. With notify the
+// connection's actor gets *memberAdded instead, and join returns nil.
+func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool) {
 	c.gmu.Lock()
+	defer c.gmu.Unlock()
 	if c.left {
-		c.gmu.Unlock()
-		return nil
+		return nil, false
 	}
 	if _, ok := c.groups[key]; ok {
-		c.gmu.Unlock()
-		return nil
+		return nil, false
 	}
 	if c.groups == nil {
 		c.groups = make(map[string]struct{}, 2)
 	}
 	c.groups[key] = struct{}{}
-	done := make(chan struct{})
-	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done}) // under gmu: joins and leaves of c stay in order
-	c.gmu.Unlock()
-	if block {
-		<-done
-		return nil
+	if !notify {
+		done = make(chan struct{})
 	}
-	return done
+	// Sent under gmu: the joins and leaves of one connection stay in order.
+	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done, notify: notify})
+	return done, true
 }
 
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {

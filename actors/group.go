@@ -7,9 +7,10 @@ import (
 // Membership messages. done, when set, is closed once the change is in effect.
 type (
 	joinGroup struct {
-		key  string
-		conn *Conn
-		done chan struct{}
+		key    string
+		conn   *Conn
+		done   chan struct{}
+		notify bool // tell the connection's actor with *memberAdded
 	}
 	leaveGroup struct {
 		key  string
@@ -21,9 +22,12 @@ type (
 		done chan struct{}
 	}
 	addMember struct {
-		conn *Conn
-		done chan struct{}
+		conn   *Conn
+		done   chan struct{}
+		notify bool
 	}
+	// memberAdded tells a connection actor that a join it asked for is in effect.
+	memberAdded  struct{}
 	removeMember struct {
 		conn *Conn
 		done chan struct{}
@@ -35,6 +39,16 @@ type (
 		joins uint64
 	}
 )
+
+// ack tells whoever asked that the member is in.
+func (m *addMember) ack(ctx actor.Context) {
+	if m.done != nil {
+		close(m.done)
+	}
+	if m.notify {
+		ctx.Send(m.conn.pid, &memberAdded{})
+	}
+}
 
 // hubActor owns the map of group actors: it creates a group on its first
 // join and stops it when it is empty with no join on the way. Sends do not
@@ -62,7 +76,7 @@ func (h *hubActor) Receive(ctx actor.Context) {
 	case *joinGroup:
 		g := h.entry(ctx, m.key)
 		g.joins++
-		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done})
+		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
 	case *leaveGroup:
 		if g, ok := h.groups[m.key]; ok {
 			ctx.Send(g.pid, &removeMember{conn: m.conn, done: m.done})
@@ -85,7 +99,7 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 		return g
 	}
 	ga := &groupActor{e: h.e, key: key, hub: ctx.Self()}
-	pid := ctx.Spawn(h.e.sys.props(func() actor.Actor { return ga }, false))
+	pid := ctx.Spawn(h.e.sys.coreProps(func() actor.Actor { return ga }))
 	g := &groupEntry{pid: pid}
 	h.groups[key] = g
 	h.e.groups.Store(key, pid)
@@ -123,7 +137,7 @@ func (g *groupActor) Receive(ctx actor.Context) {
 			return
 		}
 		g.local.add(m.conn)
-		close(m.done)
+		m.ack(ctx)
 		if g.count > g.e.cfg.PartitionSize {
 			g.partition(ctx)
 		}
@@ -158,7 +172,7 @@ func (g *groupActor) partition(ctx actor.Context) {
 	for i := range sets {
 		s := &shardActor{e: g.e}
 		sets[i] = s
-		g.shards[i] = ctx.Spawn(g.e.sys.props(func() actor.Actor { return s }, false))
+		g.shards[i] = ctx.Spawn(g.e.sys.coreProps(func() actor.Actor { return s }))
 	}
 	// The shards have not run yet; filling them here happens before their
 	// first message (the spawn's mailbox hand-off orders it).
@@ -181,7 +195,7 @@ func (s *shardActor) Receive(ctx actor.Context) {
 		s.set.fanOut(s.e, m)
 	case *addMember:
 		s.set.add(m.conn)
-		close(m.done)
+		m.ack(ctx)
 	case *removeMember:
 		s.set.remove(m.conn)
 		if m.done != nil {

@@ -41,16 +41,24 @@ func NewSystem(cfg SystemConfig) *System {
 // Pool is the worker pool that runs the mailboxes.
 func (s *System) Pool() *Pool { return s.pool }
 
-// props builds actor properties that run on the pool with a batching mailbox.
-func (s *System) props(producer actor.Producer, notifyBatchEnd bool) *actor.Props {
+// connProps builds the properties of a connection actor: it runs on the
+// pool, with a batching mailbox that tells it when a batch ends.
+func (s *System) connProps(producer actor.Producer) *actor.Props {
 	return actor.PropsFromProducer(producer,
 		actor.WithDispatcher(s.pool),
-		actor.WithMailbox(newBatchingMailbox(notifyBatchEnd)),
+		actor.WithMailbox(newBatchingMailbox(true)),
 	)
 }
 
-func (s *System) spawn(producer actor.Producer, notifyBatchEnd bool) *actor.PID {
-	return s.actors.Root.Spawn(s.props(producer, notifyBatchEnd))
+// coreProps builds the properties of the hub, group and shard actors. They
+// are few, and connection actors wait on them (a hub method that joins a
+// group), so they run on their own goroutine per turn and never queue
+// behind connection actors on the pool.
+func (s *System) coreProps(producer actor.Producer) *actor.Props {
+	return actor.PropsFromProducer(producer,
+		actor.WithDispatcher(actor.NewDefaultDispatcher(1024)),
+		actor.WithMailbox(newBatchingMailbox(false)),
+	)
 }
 
 func (s *System) send(pid *actor.PID, msg any) { s.actors.Root.Send(pid, msg) }

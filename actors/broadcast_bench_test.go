@@ -11,20 +11,35 @@ import (
 )
 
 // countingTransport counts delivered frames for benchmarks; it keeps nothing.
-type countingTransport struct{ delivered *atomic.Int64 }
+type countingTransport struct{ delivered *counter }
+
+// counter counts deliveries and closes reached when it gets to target.
+type counter struct {
+	atomic.Int64
+	target  int64
+	reached chan struct{}
+}
+
+func (c *counter) expect(target int64) {
+	c.target = target
+	c.reached = make(chan struct{})
+}
 
 func (t countingTransport) Framed() bool { return true }
 func (t countingTransport) Write(bufs [][]byte) error {
-	t.delivered.Add(int64(len(bufs)))
+	if t.delivered.Add(int64(len(bufs))) == t.delivered.target {
+		close(t.delivered.reached)
+	}
 	return nil
 }
 func (t countingTransport) Buffered() int { return 0 }
 func (t countingTransport) Close(bool)    {}
 
 // connectMany makes n connected in-memory connections.
-func connectMany(b *testing.B, e *Engine, n int, delivered *atomic.Int64) []*Conn {
+func connectMany(b *testing.B, e *Engine, n int, delivered *counter) []*Conn {
 	b.Helper()
 	conns := make([]*Conn, n)
+	delivered.expect(int64(n))
 	hs := []byte(`{"protocol":"json","version":1}` + "\x1e")
 	for i := range conns {
 		c, err := e.NewConn(ConnInfo{ID: fmt.Sprint("c", i)}, countingTransport{delivered})
@@ -34,12 +49,10 @@ func connectMany(b *testing.B, e *Engine, n int, delivered *atomic.Int64) []*Con
 		c.Feed(hs)
 		conns[i] = c
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for delivered.Load() < int64(n) { // every handshake answered
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d handshakes done", delivered.Load(), n)
-		}
-		time.Sleep(time.Millisecond)
+	select { // every handshake answered
+	case <-delivered.reached:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d handshakes done", delivered.Load(), n)
 	}
 	delivered.Store(0)
 	return conns
@@ -52,7 +65,7 @@ func connectMany(b *testing.B, e *Engine, n int, delivered *atomic.Int64) []*Con
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
-			var delivered atomic.Int64
+			var delivered counter
 			e, _ := newTestEngine(b, EngineConfig{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour})
 			connectMany(b, e, n, &delivered)
 			msg := &protocol.Invocation{Target: "ReceiveMessage", Arguments: []any{"bench", string(make([]byte, 60))}}
@@ -60,11 +73,9 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for i := range b.N {
+				delivered.expect(int64(i+1) * int64(n))
 				e.SendAll(NewPayload(msg))
-				want := int64(i+1) * int64(n)
-				for delivered.Load() < want {
-					runtime.Gosched()
-				}
+				<-delivered.reached
 			}
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(delivered.Load())/elapsed.Seconds(), "deliveries/s")
@@ -81,7 +92,7 @@ func BenchmarkBroadcast(b *testing.B) {
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 100_000
 	{
-		var delivered atomic.Int64
+		var delivered counter
 		e, _ := newTestEngine(b, EngineConfig{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour})
 		var before, after runtime.MemStats
 		runtime.GC()

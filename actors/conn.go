@@ -36,8 +36,6 @@ type ConnInfo struct {
 	TextOnly bool
 	// NoKeepAlive is set for transports that keep themselves alive (long polling).
 	NoKeepAlive bool
-	// Values are transport facts the hub code may read (e.g. the request).
-	Values map[string]any
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -68,18 +66,26 @@ const (
 type Conn struct {
 	// ID is the public connection id.
 	ID string
+
+	// Hot on every delivery; kept together so a fan-out touches few cache lines.
+	state     atomic.Int32
+	slot      int               // proto's index in the engine's protocol list
+	proto     protocol.Protocol // set once by Feed before the actor hears of the handshake
+	transport Transport
+	out       [][]byte // owned by the actor: frames to write at the end of this batch
+	engine    *Engine
+	mbox      *batchingMailbox // the actor's mailbox, for fan-outs
+	pid       *actor.PID
+	seq       uint64 // creation order, spreads members over group shards
+
 	// UserID is the authenticated user id, or "".
 	UserID string
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any
-	// Info is what the transport said when the connection was made.
-	Info ConnInfo
 
-	engine    *Engine
-	pid       *actor.PID
-	transport Transport
-	seq       uint64 // creation order, spreads members over group shards
+	textOnly    bool // the transport carries no binary
+	noKeepAlive bool // the transport keeps itself alive
 
 	// Read side, guarded by readMu (the transport's calls may come from
 	// different goroutines over time).
@@ -87,11 +93,8 @@ type Conn struct {
 	handshaken bool
 	readDone   bool
 	partial    []byte
-	proto      protocol.Protocol // set once the handshake is read
-	slot       int               // proto's index in the engine's protocol list
 
 	// Read by the heartbeat.
-	state       atomic.Int32
 	created     int64
 	lastRecv    atomic.Int64
 	lastSend    atomic.Int64
@@ -104,7 +107,6 @@ type Conn struct {
 	left   bool // guarded by gmu: no more joins, the connection is gone
 
 	// Owned by the connection actor.
-	out       [][]byte // frames to write at the end of this batch
 	recent    []*Payload
 	recentPos int
 	joining   int                  // initial joins not yet in effect
@@ -143,12 +145,12 @@ func (c *Conn) Feed(data []byte) {
 			c.failHandshakeLocked("An unexpected error occurred during connection handshake.")
 			return
 		}
-		proto, slot, msg := c.engine.chooseProtocol(req, c.Info.TextOnly)
+		proto, slot, msg := c.engine.chooseProtocol(req, c.textOnly)
 		if msg != "" {
 			c.failHandshakeLocked(msg)
 			return
 		}
-		c.proto, c.slot, c.handshaken = proto, slot, true
+		c.proto, c.slot, c.handshaken = proto, slot, true // the actor reads them after handshakeDone
 		c.engine.send(c.pid, &handshakeDone{version: req.Version})
 		data = rest
 	}

@@ -18,6 +18,19 @@ const recentSize = 16
 
 func (a connActor) Receive(ctx actor.Context) {
 	c := a.Conn
+	// A panic here is a bug of the engine (hub code recovers its own). It
+	// ends this connection, never the process, and never restarts the actor
+	// with its state half-changed.
+	defer func() {
+		if r := recover(); r != nil {
+			c.engine.log.Error("connection actor panicked", "conn", c.ID, "panic", r)
+			if c.state.Load() != stateClosed {
+				c.state.Store(stateClosed)
+				c.engine.leaveAll(c)
+			}
+			c.transport.Close(false)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)
@@ -129,8 +142,7 @@ func (c *Conn) flush() {
 		n += len(b)
 	}
 	err := c.transport.Write(c.out)
-	c.engine.stats.msgsOut.Add(uint64(len(c.out)))
-	c.engine.stats.bytesOut.Add(uint64(n))
+	c.engine.stats.addOut(c.seq, len(c.out), n)
 	clear(c.out)
 	c.out = c.out[:0]
 	if cap(c.out) > 256 {

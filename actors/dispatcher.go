@@ -109,6 +109,35 @@ func (p *Pool) Schedule(fn func()) {
 	}
 }
 
+// ScheduleMany queues every fn, waking as many idle workers as it can use,
+// under one lock. It never blocks.
+func (p *Pool) ScheduleMany(fns []func()) {
+	if len(fns) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		for _, fn := range fns {
+			go fn()
+		}
+		return
+	}
+	p.queue = append(p.queue, fns...)
+	n := min(len(fns), len(p.idle))
+	wake := make([]*poolWorker, n)
+	copy(wake, p.idle[len(p.idle)-n:])
+	clear(p.idle[len(p.idle)-n:])
+	p.idle = p.idle[:len(p.idle)-n]
+	for p.workers-p.blocked < p.min && p.workers < p.max {
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	for _, w := range wake {
+		w.wake <- struct{}{}
+	}
+}
+
 func (p *Pool) startLocked() {
 	p.workers++
 	p.done.Add(1)
@@ -150,20 +179,31 @@ func (p *Pool) run(w *poolWorker) {
 			}
 			p.mu.Lock()
 		}
-		fn := p.queue[p.head]
-		p.queue[p.head] = nil
-		p.head++
+		// Take a share of a long queue at once: one lock for several turns.
+		// Short queues are taken one by one, so a turn that blocks holds up
+		// little behind it.
+		n := min(maxTake, (len(p.queue)-p.head)/(2*p.workers))
+		n = max(n, 1)
+		var took [maxTake]func()
+		copy(took[:n], p.queue[p.head:p.head+n])
+		clear(p.queue[p.head : p.head+n])
+		p.head += n
 		if p.head == len(p.queue) {
 			p.queue, p.head = p.queue[:0], 0
 			if cap(p.queue) > 1<<16 {
 				p.queue = nil
 			}
 		}
-		p.taken++
+		p.taken += uint64(n)
 		p.mu.Unlock()
-		fn()
+		for _, fn := range took[:n] {
+			fn()
+		}
 	}
 }
+
+// maxTake bounds the turns a worker takes from the queue under one lock.
+const maxTake = 8
 
 // retire removes an idle w above Min; false means w must stay.
 func (p *Pool) retire(w *poolWorker) bool {

@@ -102,10 +102,14 @@ type Engine struct {
 	epoch   time.Time
 	pings   []pingFrames
 
-	hubPID *actor.PID
-	groups sync.Map // group key -> *actor.PID; written only by the hub actor
-	conns  registry
-	seq    atomic.Uint64
+	hubPID    *actor.PID
+	connProps *actor.Props
+	spawnMu   sync.Mutex   // serialises spawns so made knows whose mailbox it is
+	spawning  *Conn        // guarded by spawnMu
+	clock     atomic.Int64 // now(), advanced by the heartbeat each tick
+	groups    sync.Map     // group key -> *actor.PID; written only by the hub actor
+	conns     registry
+	seq       atomic.Uint64
 
 	closing  atomic.Bool
 	stopBeat chan struct{}
@@ -126,6 +130,8 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 		e.pings = append(e.pings, newPingFrames(p))
 	}
 	e.conns.init()
+	e.clock.Store(int64(time.Since(e.epoch)))
+	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) { e.spawning.mbox = m })
 	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
 	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
@@ -137,7 +143,10 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 // Config is the configuration in effect, defaults filled in.
 func (e *Engine) Config() EngineConfig { return e.cfg }
 
-func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+// now is the engine's coarse clock in nanoseconds: exact enough for
+// timeouts counted in heartbeat ticks, and cheaper than reading the time on
+// every write.
+func (e *Engine) now() int64 { return e.clock.Load() }
 
 func (e *Engine) send(pid *actor.PID, msg any) { e.sys.send(pid, msg) }
 
@@ -147,13 +156,17 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, ErrShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Info: info, engine: e, transport: t, seq: e.seq.Add(1)}
+	c := &Conn{ID: info.ID, UserID: info.UserID, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive, engine: e, transport: t, seq: e.seq.Add(1)}
 	c.Items = make(map[string]any)
 	now := e.now()
 	c.created = now
 	c.lastRecv.Store(now)
 	c.lastSend.Store(now)
-	c.pid = e.sys.actors.Root.Spawn(e.sys.connProps(func() actor.Actor { return connActor{c} }))
+	e.spawnMu.Lock()
+	e.spawning = c
+	c.pid = e.sys.actors.Root.Spawn(e.connProps)
+	e.spawning = nil
+	e.spawnMu.Unlock()
 	e.conns.put(c)
 	return c, nil
 }

@@ -235,12 +235,26 @@ func (s *memberSet) remove(c *Conn) {
 	delete(s.index, c)
 }
 
-// fanOut sends the same payload to every member: one message each, no copy.
+// fanOutBatch is how many woken mailboxes a fan-out hands the pool at once.
+const fanOutBatch = 256
+
+// fanOut sends the same payload to every member: one message each into its
+// actor's mailbox, no copy. Mailboxes the message wakes are handed to the
+// pool in batches, one lock per batch instead of one per member.
 func (s *memberSet) fanOut(e *Engine, p *Payload) {
+	var runs [fanOutBatch]func()
+	n := 0
 	for _, c := range s.members {
 		if len(p.exclude) > 0 && p.excludes(c.ID) {
 			continue
 		}
-		e.send(c.pid, p)
+		if c.mbox.post(p) {
+			runs[n] = c.mbox.runFn
+			if n++; n == fanOutBatch {
+				e.sys.pool.ScheduleMany(runs[:n])
+				n = 0
+			}
+		}
 	}
+	e.sys.pool.ScheduleMany(runs[:n])
 }

@@ -22,7 +22,8 @@ func (e *Engine) heartbeat() {
 			return
 		case <-t.C:
 		}
-		now := e.now()
+		now := int64(time.Since(e.epoch))
+		e.clock.Store(now)
 		e.conns.each(func(c *Conn) {
 			switch c.state.Load() {
 			case stateHandshake:
@@ -30,7 +31,7 @@ func (e *Engine) heartbeat() {
 					e.send(c.pid, &handshakeTimedOut{})
 				}
 			case stateConnected:
-				if !c.Info.NoKeepAlive && now-c.lastSend.Load() >= keepAlive {
+				if !c.noKeepAlive && now-c.lastSend.Load() >= keepAlive {
 					e.send(c.pid, &keepAliveDue{})
 				}
 				if c.pinged.Load() && !c.dispatching.Load() && now-c.lastRecv.Load() > clientTimeout {

@@ -24,7 +24,7 @@ type batchingMailbox struct {
 	scheduled bool  // guarded by mu: a run is queued or running
 	suspended bool  // owned by the running turn
 
-	spare      []any // owned by the running turn: the last batch's slice, reused
+	spare      []any // guarded by mu: the last batch's slice, reused
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	runFn      func()
@@ -32,24 +32,34 @@ type batchingMailbox struct {
 }
 
 // newBatchingMailbox returns a producer of mailboxes. With notify, the actor
-// receives *batchEnd after each batch of user messages.
-func newBatchingMailbox(notify bool) actor.MailboxProducer {
+// receives *batchEnd after each batch of user messages. made, when set, is
+// told of each mailbox made.
+func newBatchingMailbox(notify bool, made func(*batchingMailbox)) actor.MailboxProducer {
 	return func() actor.Mailbox {
 		m := &batchingMailbox{notify: notify}
 		m.runFn = m.run
+		if made != nil {
+			made(m)
+		}
 		return m
 	}
 }
 
 func (m *batchingMailbox) PostUserMessage(msg any) {
-	m.mu.Lock()
-	m.user = append(m.user, msg)
-	schedule := !m.scheduled
-	m.scheduled = true
-	m.mu.Unlock()
-	if schedule {
+	if m.post(msg) {
 		m.dispatcher.Schedule(m.runFn)
 	}
+}
+
+// post queues msg and reports whether the caller must schedule m.runFn. A
+// fan-out posts to many mailboxes this way and schedules them in batches.
+func (m *batchingMailbox) post(msg any) (schedule bool) {
+	m.mu.Lock()
+	m.user = append(m.user, msg)
+	schedule = !m.scheduled
+	m.scheduled = true
+	m.mu.Unlock()
+	return schedule
 }
 
 func (m *batchingMailbox) PostSystemMessage(msg any) {
@@ -76,14 +86,15 @@ func (m *batchingMailbox) UserMessageCount() int {
 	return len(m.user)
 }
 
-// run is one turn: system messages first, then user messages in batches, up
-// to the dispatcher's throughput; then it either ends (nothing left) or
-// reschedules itself so other mailboxes get a worker.
+// run is one turn: it takes everything queued, system messages first, runs
+// it, tells the actor the batch ended, and goes again until the mailbox is
+// empty or the dispatcher's throughput is spent, when it reschedules itself
+// so other mailboxes get a worker. Each batch costs two lock round trips.
 func (m *batchingMailbox) run() {
 	budget := m.dispatcher.Throughput()
 	handled := 0
+	m.mu.Lock()
 	for {
-		m.mu.Lock()
 		system := m.system
 		m.system = nil
 		var batch []any
@@ -93,14 +104,8 @@ func (m *batchingMailbox) run() {
 			m.spare = nil
 		}
 		if len(system) == 0 && len(batch) == 0 {
-			if handled > 0 && m.notify {
-				m.mu.Unlock()
-				m.invoke(endOfBatch)
-				handled = 0
-				continue
-			}
 			m.scheduled = false
-			if cap(m.user) > 64 && len(m.user) == 0 {
+			if cap(m.user) > 64 {
 				m.user = nil // an idle actor keeps no large queue
 			}
 			m.mu.Unlock()
@@ -122,19 +127,18 @@ func (m *batchingMailbox) run() {
 			m.invoke(msg)
 			batch[i] = nil
 		}
+		if len(batch) > 0 && m.notify {
+			m.invoke(endOfBatch)
+		}
 		handled += len(batch)
-		if batch != nil && cap(batch) <= 64 {
+
+		m.mu.Lock()
+		if batch != nil && cap(batch) <= 64 && m.spare == nil {
 			m.spare = batch[:0]
 		}
 		if handled >= budget {
-			if m.notify {
-				m.invoke(endOfBatch)
-			}
-			m.mu.Lock()
 			more := len(m.system) > 0 || (!m.suspended && len(m.user) > 0)
-			if !more {
-				m.scheduled = false
-			}
+			m.scheduled = more
 			m.mu.Unlock()
 			if more {
 				m.dispatcher.Schedule(m.runFn)

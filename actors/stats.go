@@ -22,10 +22,25 @@ var reasonNames = [numReasons]string{"client", "transport", "server", "protocol"
 type stats struct {
 	connected atomic.Int64
 	msgsIn    atomic.Uint64
-	msgsOut   atomic.Uint64
 	bytesIn   atomic.Uint64
-	bytesOut  atomic.Uint64
+	out       [outStripes]outStripe // written on every flush, so striped by connection
 	closes    [numReasons]atomic.Uint64
+}
+
+// outStripes spreads the outgoing counters over cache lines, so that
+// workers flushing different connections do not fight over one.
+const outStripes = 16
+
+type outStripe struct {
+	msgs  atomic.Uint64
+	bytes atomic.Uint64
+	_     [48]byte
+}
+
+func (s *stats) addOut(seq uint64, msgs, bytes int) {
+	st := &s.out[seq%outStripes]
+	st.msgs.Add(uint64(msgs))
+	st.bytes.Add(uint64(bytes))
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -49,10 +64,12 @@ func (e *Engine) Stats() Stats {
 		Connections: e.stats.connected.Load(),
 		Open:        e.conns.len(),
 		MessagesIn:  e.stats.msgsIn.Load(),
-		MessagesOut: e.stats.msgsOut.Load(),
 		BytesIn:     e.stats.bytesIn.Load(),
-		BytesOut:    e.stats.bytesOut.Load(),
 		Closes:      make(map[string]uint64, numReasons),
+	}
+	for i := range e.stats.out {
+		s.MessagesOut += e.stats.out[i].msgs.Load()
+		s.BytesOut += e.stats.out[i].bytes.Load()
 	}
 	for i := range e.stats.closes {
 		s.Closes[reasonNames[i]] = e.stats.closes[i].Load()

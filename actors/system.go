@@ -41,12 +41,13 @@ func NewSystem(cfg SystemConfig) *System {
 // Pool is the worker pool that runs the mailboxes.
 func (s *System) Pool() *Pool { return s.pool }
 
-// connProps builds the properties of a connection actor: it runs on the
-// pool, with a batching mailbox that tells it when a batch ends.
-func (s *System) connProps(producer actor.Producer) *actor.Props {
+// connProps builds the properties shared by an engine's connection actors:
+// they run on the pool, with a batching mailbox that tells them when a batch
+// ends. made hears of each mailbox as its actor is spawned.
+func (s *System) connProps(producer actor.Producer, made func(*batchingMailbox)) *actor.Props {
 	return actor.PropsFromProducer(producer,
 		actor.WithDispatcher(s.pool),
-		actor.WithMailbox(newBatchingMailbox(true)),
+		actor.WithMailbox(newBatchingMailbox(true, made)),
 	)
 }
 
@@ -57,7 +58,7 @@ func (s *System) connProps(producer actor.Producer) *actor.Props {
 func (s *System) coreProps(producer actor.Producer) *actor.Props {
 	return actor.PropsFromProducer(producer,
 		actor.WithDispatcher(actor.NewDefaultDispatcher(1024)),
-		actor.WithMailbox(newBatchingMailbox(false)),
+		actor.WithMailbox(newBatchingMailbox(false, nil)),
 	)
 }
 

@@ -444,9 +444,7 @@ func (jsonProtocol) Bind(value any, v any) error {
 	switch x := value.(type) {
 	case json.RawMessage:
 		raw = x
-	case []byte:
-		raw = x
-	default:
+	default: // a Go value from the server side ([]byte too: it encodes as base64)
 		b, err := json.Marshal(value)
 		if err != nil {
 			return fmt.Errorf("protocol: bind json: %w", err)

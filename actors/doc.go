@@ -1,0 +1,54 @@
+// Package actors is the engine under a hub: the actors that hold its
+// connections, groups and users, on protoactor-go.
+//
+// # What it owns
+//
+//   - A connection actor per connection (Conn). It answers the handshake,
+//     runs the client's messages one at a time through the Invoker (the hub
+//     code), queues what it sends during a turn and writes it once at the
+//     end of the mailbox batch (coalescing), pings idle clients, and closes
+//     the connection with the right Close message (allowReconnect) on bad
+//     input, timeouts, slow consumption, Abort or Shutdown.
+//   - A group actor per group, and the implicit groups of every connection
+//     and of each user. A group holds its members and fans a Payload out to
+//     them; past PartitionSize members it spreads them over shard actors so
+//     that one broadcast keeps every core busy.
+//   - The hub actor, which creates group actors on their first join and stops
+//     them when they are empty. Sends do not pass through it.
+//   - The heartbeat: one goroutine and one ticker per engine, which checks
+//     every connection's timestamps each tick (keep-alive, client timeout,
+//     handshake timeout). No connection has a timer.
+//   - Pool, the dispatcher that runs connection mailboxes on a fixed set of
+//     reused goroutines, and batchingMailbox, which takes queued messages a
+//     batch at a time and tells the actor when a batch ends.
+//
+// # Encode once
+//
+// A Payload wraps one hub message for many recipients. The first recipient
+// that speaks a protocol encodes it, together with its WebSocket frame
+// header, and every other recipient of that protocol shares the same bytes:
+// a broadcast to a million connections encodes once per protocol and copies
+// nothing per recipient.
+//
+// # Goroutines
+//
+// No goroutine belongs to a connection. Connection actors run on the Pool's
+// workers (GOMAXPROCS of them, plus temporary ones while hub code blocks).
+// Hub, group and shard actors are few and run on a goroutine per mailbox
+// turn, so a connection that waits for a group change never waits behind
+// other connections. The heartbeat goroutine stops in Engine.Shutdown; the
+// pool and protoactor stop in System.Close.
+//
+// # Example
+//
+//	sys := actors.NewSystem(actors.SystemConfig{})
+//	defer sys.Close()
+//	engine, err := actors.NewEngine(sys, invoker, actors.EngineConfig{
+//		Protocols: []protocol.Protocol{protocol.JSON},
+//	})
+//	// A transport makes a connection and feeds it what the client sends:
+//	conn, err := engine.NewConn(actors.ConnInfo{ID: id}, transport)
+//	conn.Feed(data)
+//	// Anyone sends to everyone, encoding once:
+//	engine.SendAll(actors.NewPayload(&protocol.Invocation{Target: "tick", Arguments: []any{1}}))
+package actors

@@ -1,0 +1,36 @@
+// Package transports is the HTTP side of SignalR for one hub: negotiate,
+// the WebSocket transport, and the registry of connection tokens.
+//
+// A Handler answers POST <hub>/negotiate (negotiate versions 0 and 1: a
+// public connection id and, from version 1, a separate secret token, 16
+// random bytes each in base64url; the transports in the order clients should
+// try them), and GET <hub>?id=<token> with Upgrade: websocket. The upgrade is
+// done by gobwas/ws on the hijacked connection; the bytes the HTTP reader
+// already buffered go first to the connection; the socket is then handed to
+// netpoll and the HTTP goroutine returns, so an open WebSocket owns no
+// goroutine. A request without id makes a connection with no negotiate
+// (the clients' skipNegotiation). An unknown token gets 404, a token already
+// in use 409, another transport's token 400, another user's token 403.
+//
+// An Authenticator, when configured, resolves the user from the bearer token
+// of the Authorization header or the access_token query string on every
+// request; a refused token gets 401.
+//
+// Server-Sent Events and long polling are listed by negotiate, in ASP.NET's
+// order, but not served yet: their requests get 404 after the usual id
+// checks, and clients fall back to WebSockets or fail with a clear error.
+//
+// # Goroutines
+//
+// Each Handler runs one janitor goroutine that forgets negotiated tokens no
+// transport took within DisconnectTimeout; Close stops it (and the poller,
+// when the handler made its own).
+//
+// # Example
+//
+//	h, _ := hub.New(Chat{}, hub.Config{})
+//	handler, _ := transports.NewHandler(h, transports.Config{})
+//	mux := http.NewServeMux()
+//	handler.Mount(mux, "/hubs/chat")
+//	http.ListenAndServe(":5000", mux)
+package transports

@@ -555,6 +555,7 @@ func TestJSONBind(t *testing.T) {
 	if err := JSON.Bind(raw(`{"x":3,"y":"z"}`), &p); err != nil || p != (point{3, "z"}) {
 		t.Fatalf("raw: %+v, %v", p, err)
 	}
+	var n int
 	// A []byte is a Go value like any other: it travels as base64, as
 	// AppendMessage writes it, and binds back to the same bytes.
 	var b []byte

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/hub"
+)
+
+func TestFlagsDefaultsMatchTheContract(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.addr != ":5000" || o.conformance || o.keepAlive != 15*time.Second || o.clientTimeout != 30*time.Second ||
+		o.handshakeTimeout != 15*time.Second || o.maxMessageSize != 32768 || o.statefulReconnect ||
+		o.disconnectTimeout != 15*time.Second || o.detailedErrors || o.pprof {
+		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("ACTORHUB_CLIENT_TIMEOUT", "7s")
+	t.Setenv("ACTORHUB_CONFORMANCE", "true")
+	t.Setenv("ACTORHUB_MAX_MESSAGE_SIZE", "1000")
+	o, err := parseFlags([]string{"-max-message-size", "2000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.clientTimeout != 7*time.Second || !o.conformance {
+		t.Fatalf("environment not read: %+v", o)
+	}
+	if o.maxMessageSize != 2000 {
+		t.Fatalf("the command line must win over the environment: %d", o.maxMessageSize)
+	}
+	t.Setenv("ACTORHUB_KEEPALIVE", "soon")
+	if _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), "ACTORHUB_KEEPALIVE") {
+		t.Fatalf("a bad value must name its variable: %v", err)
+	}
+}
+
+func TestMetricsExposeHubCounters(t *testing.T) {
+	h, err := hub.New(chat{}, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(t.Context())
+	m := newMetrics()
+	m.add("chat", h)
+	srv := httptest.NewServer(m.handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`actorhub_connections{hub="chat"} 0`,
+		`actorhub_messages_sent_total{hub="chat"} 0`,
+		`actorhub_closes_total{hub="chat",reason="slow_consumer"} 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestTestTokens(t *testing.T) {
+	for token, want := range map[string]string{"": "", "test:alice": "alice"} {
+		if got, err := testTokens(nil, token); err != nil || got != want {
+			t.Errorf("%q: %q, %v", token, got, err)
+		}
+	}
+	for _, bad := range []string{"test:", "alice", "Bearer x"} {
+		if _, err := testTokens(nil, bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -107,10 +107,11 @@ type Conn struct {
 	left   bool // guarded by gmu: no more joins, the connection is gone
 
 	// Owned by the connection actor.
-	recent    []*Payload
-	recentPos int
-	joining   int                  // initial joins not yet in effect
-	stash     [][]protocol.Message // client messages that came before the handshake was answered
+	recent        []*Payload
+	recentPos     int
+	joining       int                  // initial joins not yet in effect
+	connectFailed bool                 // OnConnected failed: OnDisconnected must not run
+	stash         [][]protocol.Message // client messages that came before the handshake was answered
 }
 
 // Feed hands the connection bytes from the client: one transport message

@@ -154,6 +154,7 @@ func (c *Conn) flush() {
 	}
 	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
 		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
+		c.out = c.out[:0] // the Close goes out next; the backlog is moot
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
 	}
 }
@@ -190,8 +191,11 @@ func (c *Conn) ready() {
 	e.stats.connected.Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
 	if err := e.invoker.OnConnected(c); err != nil {
+		// As ASP.NET: the handshake answer stands, a Close that forbids
+		// reconnecting follows, and OnDisconnected does not run.
 		e.log.Debug("OnConnected failed", "conn", c.ID, "err", err)
-		c.serverClose(protocol.Close{Error: "Connection closed with an error."}, err, reasonServer)
+		c.connectFailed = true
+		c.serverClose(protocol.Close{Error: closeText(err)}, err, reasonServer)
 		return
 	}
 	stash := c.stash
@@ -273,7 +277,6 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	c.out = c.out[:0] // the Close goes out next; a slow consumer's backlog is moot
 	c.appendOwnAlways(&msg)
 	c.flush()
 	c.disconnect(cause, reason)
@@ -303,9 +306,26 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	}
 	c.engine.stats.connected.Add(-1)
 	c.engine.leaveAll(c)
-	c.engine.invoker.OnDisconnected(c, cause)
+	if !c.connectFailed {
+		c.engine.invoker.OnDisconnected(c, cause)
+	}
 	c.out = nil
 	c.recent = nil
+}
+
+// ClientTexter is an error that says what the client should read in the
+// Close message it causes.
+type ClientTexter interface {
+	ClientText() string
+}
+
+// closeText is the Close message's error for err.
+func closeText(err error) string {
+	var ct ClientTexter
+	if errors.As(err, &ct) {
+		return ct.ClientText()
+	}
+	return "Connection closed with an error."
 }
 
 // textProtocol frames handshake errors as text whatever was asked for.

@@ -17,7 +17,8 @@ import (
 // connection's turn, so calls for one connection never overlap.
 type Invoker interface {
 	// OnConnected runs after the handshake. An error ends the connection
-	// with a Close message that forbids reconnecting.
+	// with a Close message that forbids reconnecting; its error text is
+	// "Connection closed with an error." unless the error is a ClientTexter.
 	OnConnected(c *Conn) error
 	// Invoke runs a hub method and returns the Completion to send (the
 	// connection sends nothing when the invocation has no id).

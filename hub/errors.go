@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"unicode"
 )
 
@@ -55,7 +54,7 @@ func typeName(err error) string {
 	if name == "" || !unicode.IsUpper([]rune(name)[0]) {
 		return "Error"
 	}
-	return strings.TrimSuffix(name, "Exception")
+	return name
 }
 
 // panicError turns a recovered panic into an error.

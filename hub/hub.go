@@ -152,8 +152,22 @@ func (d dispatcher) OnConnected(c *actors.Conn) error {
 		}()
 		err = d.h.connector.OnConnected(d.h.newContext(c))
 	}()
-	return err
+	if err != nil {
+		return connectError{err: err, text: errorMessage("Connection closed with an error.", err, d.h.detailed)}
+	}
+	return nil
 }
+
+// connectError is an OnConnected failure with the text the client reads in
+// its Close message.
+type connectError struct {
+	err  error
+	text string
+}
+
+func (e connectError) Error() string      { return e.err.Error() }
+func (e connectError) Unwrap() error      { return e.err }
+func (e connectError) ClientText() string { return e.text }
 
 func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 	if d.h.discon == nil {
@@ -182,6 +196,7 @@ func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.C
 	hc := h.newContext(c)
 	args, err := m.bindArgs(c.Protocol(), hc, inv.Arguments)
 	if err != nil {
+		h.log.Debug("binding failed", "method", m.name, "conn", c.ID, "err", err)
 		text := bindFailedText(inv.Target)
 		if h.detailed {
 			text += " InvalidDataException: " + err.Error()

@@ -100,12 +100,22 @@ func (m *method) bindArgs(proto protocol.Protocol, hc *Context, raw []any) ([]re
 	for i, p := range m.params {
 		v := reflect.New(p)
 		if err := proto.Bind(raw[i], v.Interface()); err != nil {
-			return nil, fmt.Errorf("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked: %w", err)
+			return nil, bindError{err}
 		}
 		args[m.ctx+i] = v.Elem()
 	}
 	return args, nil
 }
+
+// bindError is an argument that did not decode. Its text is ASP.NET's; the
+// decoder's detail stays in the wrapped error, for logs.
+type bindError struct{ err error }
+
+func (e bindError) Error() string {
+	return "Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked."
+}
+
+func (e bindError) Unwrap() error { return e.err }
 
 // call runs the method, turning a panic into an error.
 func (m *method) call(args []reflect.Value) (result any, err error) {

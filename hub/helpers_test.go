@@ -1,0 +1,226 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
+)
+
+// memTransport is an in-memory actors.Transport: it records what the
+// connection writes, one bare hub message (separator removed) per entry.
+type memTransport struct {
+	mu     sync.Mutex
+	msgs   []string // guarded by mu
+	conn   atomic.Pointer[actors.Conn]
+	closed atomic.Bool
+}
+
+var _ actors.Transport = (*memTransport)(nil)
+
+func (t *memTransport) Framed() bool { return false }
+
+func (t *memTransport) Write(bufs [][]byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range bufs {
+		for _, rec := range bytes.Split(b, []byte{0x1e}) {
+			if len(rec) > 0 {
+				t.msgs = append(t.msgs, string(rec))
+			}
+		}
+	}
+	return nil
+}
+
+func (t *memTransport) Buffered() int { return 0 }
+
+func (t *memTransport) Close(graceful bool) {
+	if t.closed.CompareAndSwap(false, true) {
+		t.conn.Load().Closed(nil)
+	}
+}
+
+func (t *memTransport) messages() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.msgs...)
+}
+
+// eventually polls cond until it holds, or fails the test after 5 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// newHub makes a hub of impl and shuts it down when the test ends.
+func newHub(t testing.TB, impl any, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(impl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+	})
+	return h
+}
+
+// client is one in-memory connection to a hub.
+type client struct {
+	t    testing.TB
+	conn *actors.Conn
+	tr   *memTransport
+	ids  atomic.Int64
+}
+
+// open makes a connection and feeds it the JSON handshake; it does not wait
+// for the answer.
+func open(t testing.TB, h *hub.Hub, id, user string) *client {
+	t.Helper()
+	tr := &memTransport{}
+	c, err := h.Engine().NewConn(actors.ConnInfo{ID: id, UserID: user}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.conn.Store(c)
+	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
+	return &client{t: t, conn: c, tr: tr}
+}
+
+// dial opens a connection and waits until the handshake is answered and
+// OnConnected has run.
+func dial(t testing.TB, h *hub.Hub, id, user string) *client {
+	t.Helper()
+	cl := open(t, h, id, user)
+	eventually(t, id+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.messages()) > 0 })
+	if got := cl.tr.messages()[0]; got != "{}" {
+		t.Fatalf("%s: handshake answer %q, want {}", id, got)
+	}
+	return cl
+}
+
+// feed sends raw hub messages, each given without its separator, in one
+// transport message.
+func (c *client) feed(msgs ...string) {
+	var b []byte
+	for _, m := range msgs {
+		b = append(append(b, m...), 0x1e)
+	}
+	c.conn.Feed(b)
+}
+
+// invocation builds a blocking Invocation message with a fresh id.
+func (c *client) invocation(target string, args ...any) (id, msg string) {
+	if args == nil {
+		args = []any{}
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	id = strconv.FormatInt(c.ids.Add(1), 10)
+	return id, fmt.Sprintf(`{"type":1,"invocationId":%q,"target":%q,"arguments":%s}`, id, target, a)
+}
+
+// invoke calls target and returns the Completion the client gets.
+func (c *client) invoke(target string, args ...any) completion {
+	c.t.Helper()
+	id, msg := c.invocation(target, args...)
+	c.feed(msg)
+	return c.waitCompletion(id)
+}
+
+// waitCompletion waits for the Completion of invocation id.
+func (c *client) waitCompletion(id string) completion {
+	c.t.Helper()
+	var got completion
+	eventually(c.t, "completion "+id, func() bool {
+		var ok bool
+		got, ok = c.completion(id)
+		return ok
+	})
+	return got
+}
+
+// completion finds the Completion of invocation id among what was received.
+func (c *client) completion(id string) (completion, bool) {
+	for _, m := range c.tr.messages() {
+		if msg := decode(c.t, m); msg.Type == 3 && msg.InvocationID == id {
+			return completion{Raw: m, Error: msg.Error, Result: string(msg.Result)}, true
+		}
+	}
+	return completion{}, false
+}
+
+// received returns the messages received so far after the handshake answer.
+func (c *client) received() []string {
+	msgs := c.tr.messages()
+	if len(msgs) > 0 && msgs[0] == "{}" {
+		msgs = msgs[1:]
+	}
+	return msgs
+}
+
+// completion is a Completion as received: Result is the raw JSON of the
+// result ("" when absent).
+type completion struct {
+	Raw    string
+	Error  string
+	Result string
+}
+
+// wire is any hub message as JSON.
+type wire struct {
+	Type           int               `json:"type"`
+	InvocationID   string            `json:"invocationId"`
+	Target         string            `json:"target"`
+	Arguments      []json.RawMessage `json:"arguments"`
+	Result         json.RawMessage   `json:"result"`
+	Error          string            `json:"error"`
+	AllowReconnect bool              `json:"allowReconnect"`
+}
+
+func decode(t testing.TB, m string) wire {
+	var w wire
+	if m == "{}" {
+		return w
+	}
+	if err := json.Unmarshal([]byte(m), &w); err != nil {
+		t.Fatalf("bad message %q: %v", m, err)
+	}
+	return w
+}
+
+// invocations returns, in order, the Invocations of target the client got,
+// as the JSON of their arguments.
+func (c *client) invocations(target string) []string {
+	var out []string
+	for _, m := range c.received() {
+		if w := decode(c.t, m); w.Type == 1 && w.Target == target {
+			args := make([]string, len(w.Arguments))
+			for i, a := range w.Arguments {
+				args[i] = string(a)
+			}
+			out = append(out, strings.Join(args, ","))
+		}
+	}
+	return out
+}

@@ -1,0 +1,379 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
+)
+
+// sequential records how many calls of one connection run at once and in
+// which order they ran.
+type sequential struct {
+	inFlight atomic.Int32
+	maxSeen  atomic.Int32
+	release  chan struct{}
+}
+
+func (s *sequential) Step(ctx *hub.Context, n int) int {
+	cur := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		m := s.maxSeen.Load()
+		if cur <= m || s.maxSeen.CompareAndSwap(m, cur) {
+			break
+		}
+	}
+	time.Sleep(50 * time.Microsecond) // widen the window an overlap would need
+	order, _ := ctx.Items["order"].([]int)
+	ctx.Items["order"] = append(order, n)
+	return n
+}
+
+func (s *sequential) Order(ctx *hub.Context) []int { return ctx.Items["order"].([]int) }
+
+func (s *sequential) Wait() string { <-s.release; return "released" }
+
+func (s *sequential) Echo(v string) string { return v }
+
+func TestInvocationsRunOneAtATimeInOrder(t *testing.T) {
+	s := &sequential{}
+	h := newHub(t, s, hub.Config{})
+	c := dial(t, h, "c1", "")
+	const n = 60
+	var want []int
+	var ids []string
+	for i := 0; i < n; {
+		// Several invocations per transport message, and several messages
+		// fed before any has run.
+		var batch []string
+		for range i%3 + 1 {
+			if i == n {
+				break
+			}
+			id, msg := c.invocation("Step", i)
+			batch = append(batch, msg)
+			ids = append(ids, id)
+			want = append(want, i)
+			i++
+		}
+		c.feed(batch...)
+	}
+	c.waitCompletion(ids[n-1])
+	var got []string
+	for _, m := range c.received() {
+		got = append(got, decode(t, m).InvocationID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("completions in order %v, want %v", got, ids)
+	}
+	for i, id := range ids {
+		if r, _ := c.completion(id); r.Result != strconv.Itoa(i) {
+			t.Fatalf("completion %s: %+v", id, r)
+		}
+	}
+	if m := s.maxSeen.Load(); m != 1 {
+		t.Fatalf("%d calls of one connection ran at once", m)
+	}
+	if got := c.invoke("Order").Result; got != strings.ReplaceAll(fmt.Sprint(want), " ", ",") {
+		t.Fatalf("ran in order %s, want %v", got, want)
+	}
+}
+
+// A method that blocks holds up its own connection only.
+func TestBlockingMethodHoldsOnlyItsConnection(t *testing.T) {
+	s := &sequential{release: make(chan struct{})}
+	h := newHub(t, s, hub.Config{})
+	a := dial(t, h, "a", "")
+	b := dial(t, h, "b", "")
+	waitID, wait := a.invocation("Wait")
+	echoID, echo := a.invocation("Echo", "queued")
+	a.feed(wait)
+	a.feed(echo)
+	if got := b.invoke("Echo", "free").Result; got != `"free"` {
+		t.Fatalf("b: got %s", got)
+	}
+	if got := a.received(); len(got) != 0 {
+		t.Fatalf("a got %q while its first call was blocked", got)
+	}
+	close(s.release)
+	a.waitCompletion(echoID)
+	got := a.received()
+	want := []string{
+		`{"type":3,"invocationId":"` + waitID + `","result":"released"}`,
+		`{"type":3,"invocationId":"` + echoID + `","result":"queued"}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("a got %q, want %q", got, want)
+	}
+}
+
+// counter keeps a count per connection in Items.
+type counter struct{}
+
+func (counter) OnConnected(ctx *hub.Context) error {
+	ctx.Items["n"] = 100
+	return nil
+}
+
+func (counter) Incr(ctx *hub.Context) int {
+	n := ctx.Items["n"].(int) + 1
+	ctx.Items["n"] = n
+	return n
+}
+
+func TestItemsPerConnection(t *testing.T) {
+	h := newHub(t, counter{}, hub.Config{})
+	a := dial(t, h, "a", "")
+	b := dial(t, h, "b", "")
+	for i, want := range []string{"101", "102", "103"} {
+		if got := a.invoke("Incr").Result; got != want {
+			t.Fatalf("a call %d: got %s, want %s", i, got, want)
+		}
+	}
+	if got := b.invoke("Incr").Result; got != "101" {
+		t.Fatalf("b: got %s, want 101 (Items are per connection)", got)
+	}
+	if got := a.invoke("Incr").Result; got != "104" {
+		t.Fatalf("a again: got %s, want 104", got)
+	}
+}
+
+// lifecycle records OnConnected and OnDisconnected.
+type lifecycle struct {
+	mu      sync.Mutex
+	events  []string     // guarded by mu
+	refuse  func() error // OnConnected's error for connection "refused"
+	aborted atomic.Bool
+}
+
+func (l *lifecycle) log(s string) {
+	l.mu.Lock()
+	l.events = append(l.events, s)
+	l.mu.Unlock()
+}
+
+func (l *lifecycle) logged() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+func (l *lifecycle) has(s string) func() bool {
+	return func() bool { return slices.Contains(l.logged(), s) }
+}
+
+func (l *lifecycle) OnConnected(ctx *hub.Context) error {
+	l.log("connected " + ctx.ConnectionID)
+	if ctx.ConnectionID == "refused" {
+		return l.refuse()
+	}
+	return nil
+}
+
+func (l *lifecycle) OnDisconnected(ctx *hub.Context, err error) {
+	l.log(fmt.Sprintf("disconnected %s %v", ctx.ConnectionID, err))
+}
+
+func (l *lifecycle) Abort(ctx *hub.Context) { ctx.Abort() }
+
+func (l *lifecycle) CloseWithError(ctx *hub.Context) { ctx.CloseWithError(errors.New("bad state")) }
+
+func (l *lifecycle) Echo(s string) string { return s }
+
+func TestOnConnectedErrorCloses(t *testing.T) {
+	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
+	h := newHub(t, l, hub.Config{})
+	c := open(t, h, "refused", "")
+	eventually(t, "transport closed", c.tr.closed.Load)
+	eventually(t, "Close message", func() bool { return len(c.tr.messages()) > 0 })
+	msgs := c.tr.messages()
+	if last := msgs[len(msgs)-1]; last != `{"type":7,"error":"Connection closed with an error."}` {
+		t.Fatalf("last message %q: want a Close with an error and no allowReconnect", last)
+	}
+	// A panic in OnConnected is an error like any other.
+	l.refuse = func() error { panic("boom") }
+	h2 := newHub(t, l, hub.Config{})
+	c2 := open(t, h2, "refused", "")
+	eventually(t, "transport closed", c2.tr.closed.Load)
+	msgs = c2.tr.messages()
+	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7,"error":"Connection closed with an error."}` {
+		t.Fatalf("after a panic: got %q", msgs)
+	}
+}
+
+// ASP.NET answers the handshake before OnConnectedAsync runs, so a client
+// whose OnConnected fails gets "{}" and then the Close. Without the "{}",
+// the JS client fails start() with "Expected a handshake response from the
+// server." instead of reporting the Close.
+func TestOnConnectedErrorAfterHandshakeAnswer(t *testing.T) {
+	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
+	h := newHub(t, l, hub.Config{})
+	c := open(t, h, "refused", "")
+	eventually(t, "transport closed", c.tr.closed.Load)
+	got := c.tr.messages()
+	want := []string{`{}`, `{"type":7,"error":"Connection closed with an error."}`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("OnConnected error: client got %q, want %q", got, want)
+	}
+}
+
+// ASP.NET builds the Close error with ErrorMessageHelper, as for
+// Completions: a HubException's message is shown.
+func TestOnConnectedHubErrorText(t *testing.T) {
+	l := &lifecycle{refuse: func() error { return hub.Errorf("banned") }}
+	h := newHub(t, l, hub.Config{})
+	c := open(t, h, "refused", "")
+	eventually(t, "transport closed", c.tr.closed.Load)
+	msgs := c.tr.messages()
+	want := `{"type":7,"error":"Connection closed with an error. HubException: banned"}`
+	if len(msgs) == 0 || msgs[len(msgs)-1] != want {
+		t.Fatalf("OnConnected returning *hub.Error: client got %q, want last %q", msgs, want)
+	}
+}
+
+// ASP.NET does not run OnDisconnectedAsync when OnConnectedAsync threw
+// (HubConnectionHandler.RunHubAsync returns after SendCloseAsync).
+func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
+	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
+	h := newHub(t, l, hub.Config{})
+	c := open(t, h, "refused", "")
+	eventually(t, "transport closed", c.tr.closed.Load)
+	// The engine forgets the connection after OnDisconnected would have run.
+	eventually(t, "refused forgotten", func() bool { _, ok := h.Engine().Conn("refused"); return !ok })
+	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
+		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
+	}
+}
+
+func TestOnDisconnectedCleanClose(t *testing.T) {
+	l := &lifecycle{}
+	h := newHub(t, l, hub.Config{})
+	c := dial(t, h, "c1", "")
+	c.feed(`{"type":7}`)
+	eventually(t, "OnDisconnected", l.has("disconnected c1 <nil>"))
+	eventually(t, "transport closed", c.tr.closed.Load)
+	if got := l.logged(); !slices.Equal(got, []string{"connected c1", "disconnected c1 <nil>"}) {
+		t.Fatalf("events %q", got)
+	}
+}
+
+func TestOnDisconnectedClientCloseWithError(t *testing.T) {
+	l := &lifecycle{}
+	h := newHub(t, l, hub.Config{})
+	c := dial(t, h, "c1", "")
+	c.feed(`{"type":7,"error":"client gave up"}`)
+	eventually(t, "OnDisconnected", func() bool {
+		got := l.logged()
+		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && strings.Contains(got[1], "client gave up")
+	})
+}
+
+func TestOnDisconnectedTransportError(t *testing.T) {
+	l := &lifecycle{}
+	h := newHub(t, l, hub.Config{})
+	c := dial(t, h, "c1", "")
+	c.tr.closed.Store(true)
+	c.conn.Closed(errors.New("connection reset by peer"))
+	eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
+	eventually(t, "connection forgotten", func() bool { _, ok := h.Engine().Conn("c1"); return !ok })
+}
+
+func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
+	l := &lifecycle{}
+	h := newHub(t, l, hub.Config{})
+	c := dial(t, h, "c1", "")
+	_, abort := c.invocation("Abort")
+	c.feed(abort)
+	eventually(t, "transport closed", c.tr.closed.Load)
+	msgs := c.received()
+	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7}` {
+		t.Fatalf("received %q, want a last Close with no allowReconnect", msgs)
+	}
+	eventually(t, "OnDisconnected", func() bool {
+		got := l.logged()
+		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && !strings.HasSuffix(got[1], "<nil>")
+	})
+}
+
+func TestCloseWithErrorAllowsReconnect(t *testing.T) {
+	l := &lifecycle{}
+	h := newHub(t, l, hub.Config{})
+	c := dial(t, h, "c1", "")
+	_, msg := c.invocation("CloseWithError")
+	c.feed(msg)
+	eventually(t, "transport closed", c.tr.closed.Load)
+	msgs := c.received()
+	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}` {
+		t.Fatalf("received %q", msgs)
+	}
+	eventually(t, "OnDisconnected", l.has("disconnected c1 bad state"))
+}
+
+func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
+	l := &lifecycle{}
+	h, err := hub.New(l, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := dial(t, h, "a", "")
+	b := dial(t, h, "b", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{a, b} {
+		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
+			t.Errorf("%s received %q", c.conn.ID, got)
+		}
+		if !c.tr.closed.Load() {
+			t.Errorf("%s: transport still open", c.conn.ID)
+		}
+	}
+	if got := l.logged(); len(got) != 4 {
+		t.Errorf("events %q, want two connects and two disconnects", got)
+	}
+	if _, err := h.Engine().NewConn(actors.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
+		t.Error("a connection was accepted after Shutdown")
+	}
+}
+
+// No goroutine of a hub outlives its Shutdown when the hub runs its own
+// actor runtime.
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	h, err := hub.New(&lifecycle{}, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := dial(t, h, "a", "")
+	dial(t, h, "b", "u")
+	a.invoke("Echo", "x")
+	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

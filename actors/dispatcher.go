@@ -190,7 +190,7 @@ func (p *Pool) run(w *poolWorker) {
 		p.head += n
 		if p.head == len(p.queue) {
 			p.queue, p.head = p.queue[:0], 0
-			if cap(p.queue) > 1<<16 {
+			if cap(p.queue) > 1<<22 { // keep the array a burst needed, up to 32 MiB
 				p.queue = nil
 			}
 		}

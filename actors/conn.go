@@ -123,7 +123,7 @@ func (c *Conn) Feed(data []byte) {
 	if c.readDone {
 		return
 	}
-	c.lastRecv.Store(c.engine.now())
+	c.lastRecv.Store(c.engine.preciseNow())
 	c.engine.stats.bytesIn.Add(uint64(len(data)))
 	if len(c.partial) > 0 {
 		c.partial = append(c.partial, data...)

@@ -144,10 +144,14 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 // Config is the configuration in effect, defaults filled in.
 func (e *Engine) Config() EngineConfig { return e.cfg }
 
-// now is the engine's coarse clock in nanoseconds: exact enough for
-// timeouts counted in heartbeat ticks, and cheaper than reading the time on
-// every write.
+// now is the engine's coarse clock in nanoseconds, advanced each heartbeat
+// tick: cheap enough to read on every write, for the keep-alive (a ping
+// that goes out up to a tick early does no harm).
 func (e *Engine) now() int64 { return e.clock.Load() }
+
+// preciseNow is the exact time on the engine's clock, for what must not
+// fire early: the client and handshake timeouts.
+func (e *Engine) preciseNow() int64 { return int64(time.Since(e.epoch)) }
 
 func (e *Engine) send(pid *actor.PID, msg any) { e.sys.send(pid, msg) }
 
@@ -159,7 +163,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive, engine: e, transport: t, seq: e.seq.Add(1)}
 	c.Items = make(map[string]any)
-	now := e.now()
+	now := e.preciseNow()
 	c.created = now
 	c.lastRecv.Store(now)
 	c.lastSend.Store(now)

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -12,9 +13,10 @@ import (
 // that runs its mailboxes. It never registers protoactor's Prometheus
 // provider and starts no listener.
 type System struct {
-	actors *actor.ActorSystem
-	pool   *Pool
-	log    *slog.Logger
+	actors    *actor.ActorSystem
+	pool      *Pool
+	log       *slog.Logger
+	closeOnce sync.Once
 }
 
 // SystemConfig configures a System. The zero value works.
@@ -68,9 +70,12 @@ func (s *System) stop(pid *actor.PID) { s.actors.Root.Stop(pid) }
 
 // Close stops the runtime and its workers. Actors should be stopped first
 // (Engine.Shutdown does that for its own).
+// Later calls do nothing.
 func (s *System) Close() {
-	s.actors.Shutdown()
-	s.pool.Close()
+	s.closeOnce.Do(func() {
+		s.actors.Shutdown()
+		s.pool.Close()
+	})
 }
 
 type levelFilter struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
@@ -54,6 +55,7 @@ type Hub struct {
 	ownSys    bool
 	detailed  bool
 	log       *slog.Logger
+	closed    atomic.Bool
 }
 
 // Connector is implemented by hubs that want to know when a client has
@@ -128,7 +130,11 @@ func (h *Hub) Stats() actors.Stats { return h.engine.Stats() }
 
 // Shutdown sends every client Close{allowReconnect: true} and waits for the
 // connections to end, or for ctx; then it stops the hub's actors.
+// A second call returns ErrClosed.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
 	err := h.engine.Shutdown(ctx)
 	if h.ownSys {
 		h.sys.Close()

@@ -131,7 +131,7 @@ func (h *Handler) serveHTTPTransport(w http.ResponseWriter, r *http.Request) {
 	}
 	if e.transport == "WebSockets" {
 		if r.Method == http.MethodPost {
-			http.Error(w, "POST requests are not allowed on websocket connections.", http.StatusMethodNotAllowed)
+			http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
 		} else {
 			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
 		}
@@ -209,15 +209,18 @@ func (t *tokens) get(token string) *entry {
 	return t.m[token]
 }
 
-// claim marks the token's connection as taken by transport. It returns the
-// entry and the HTTP status to answer when it cannot be taken.
-func (t *tokens) claim(token, transport string) (*entry, int) {
+// claim marks the token's connection as taken by transport for user. It
+// returns the entry, or the HTTP status to answer when it cannot be taken;
+// a refused claim leaves the token to its owner.
+func (t *tokens) claim(token, transport, user string) (*entry, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
 	switch {
 	case !ok:
 		return nil, http.StatusNotFound
+	case e.user != user:
+		return nil, http.StatusForbidden
 	case e.transport == transport:
 		return nil, http.StatusConflict
 	case e.transport != "":

@@ -46,7 +46,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	if v := queryValue(r, "negotiateVersion"); hasQuery(r, "negotiateVersion") {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			writeJSON(w, map[string]string{"error": "The client requested an invalid protocol version '" + v + "'"})
+			writeJSON(w, map[string]string{"error": "The client requested a non-integer protocol version."})
 			return
 		}
 		if n < 0 {

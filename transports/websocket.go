@@ -28,14 +28,9 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		token = id
 		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: "WebSockets"})
 	} else {
-		e, status := h.conns.claim(token, "WebSockets")
+		e, status := h.conns.claim(token, "WebSockets", user)
 		if status != 0 {
 			http.Error(w, http.StatusText(status), status)
-			return
-		}
-		if e.user != user {
-			h.conns.remove(token)
-			http.Error(w, "Forbidden", http.StatusForbidden)
 			return
 		}
 		id = e.id

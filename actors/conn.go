@@ -111,6 +111,7 @@ type Conn struct {
 	recentPos     int
 	joining       int                  // initial joins not yet in effect
 	connectFailed bool                 // OnConnected failed: OnDisconnected must not run
+	stashErr      error                // a protocol error that came before the handshake was answered
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
 }
 

@@ -64,6 +64,10 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 	case *protocolError:
 		c.engine.log.Debug("protocol error", "conn", c.ID, "err", m.err)
+		if c.state.Load() == stateHandshake && c.joining > 0 {
+			c.stashErr = m.err // answered once the handshake is, as ASP.NET does
+			return
+		}
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, m.err, reasonProtocol)
 	case *clientTimedOut:
 		c.serverClose(protocol.Close{AllowReconnect: true}, ErrClientTimeout, reasonTimeout)
@@ -203,6 +207,10 @@ func (c *Conn) ready() {
 	for _, msgs := range stash {
 		c.handle(msgs)
 	}
+	if err := c.stashErr; err != nil {
+		c.stashErr = nil
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, err, reasonProtocol)
+	}
 }
 
 func handshakeOK(proto protocol.Protocol, framed bool) []byte {
@@ -272,6 +280,7 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 	}
 	if st == stateHandshake {
 		c.state.Store(stateClosed)
+		c.engine.leaveAll(c) // joins made while answering the handshake
 		c.engine.stats.closes[reason].Add(1)
 		c.transport.Close(true)
 		return
@@ -301,11 +310,11 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	c.state.Store(stateClosed)
 	c.flush()
 	c.engine.stats.closes[reason].Add(1)
+	c.engine.leaveAll(c) // also the joins of a handshake being answered
 	if !wasConnected {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
-	c.engine.leaveAll(c)
 	if !c.connectFailed {
 		c.engine.invoker.OnDisconnected(c, cause)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // memTransport records what a connection writes, as bare hub messages.
@@ -403,4 +404,57 @@ func TestCoalescedWrites(t *testing.T) {
 		}
 		last = v.Result
 	}
+}
+
+// members asks the group key's actor how many members it has (0 when the
+// group has no actor).
+func members(t *testing.T, e *Engine, key string) int {
+	t.Helper()
+	pid, ok := e.groups.Load(key)
+	if !ok {
+		return 0
+	}
+	reply := make(chan int, 1)
+	e.send(pid.(*actor.PID), &countMembers{reply: reply})
+	select {
+	case n := <-reply:
+		return n
+	case <-time.After(5 * time.Second):
+		t.Fatal("group did not answer")
+		return 0
+	}
+}
+
+// A connection that ends while its handshake is being answered leaves no
+// membership behind.
+func TestHandshakeWindowLeavesNoMember(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	for i := range 100 {
+		tr := &memTransport{}
+		c, err := e.NewConn(ConnInfo{ID: fmt.Sprint("w", i), UserID: "u"}, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.conn.Store(c)
+		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
+		c.Closed(nil)
+	}
+	eventually(t, func() bool { return e.Connections() == 0 })
+	eventually(t, func() bool { return members(t, e, keyAll) == 0 && members(t, e, UserKey("u")) == 0 })
+}
+
+// A valid handshake followed by garbage in the same message: the handshake
+// is answered, then the Close, as ASP.NET does.
+func TestHandshakeThenGarbage(t *testing.T) {
+	e, _ := newTestEngine(t, EngineConfig{})
+	tr := &memTransport{record: true}
+	c, _ := e.NewConn(ConnInfo{ID: "g"}, tr)
+	tr.conn.Store(c)
+	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e" + `{"type":1,"target":` + "\x1e"))
+	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	want := []string{`{}`, `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`}
+	if got := tr.messages(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	eventually(t, func() bool { return e.Connections() == 0 && members(t, e, keyAll) == 0 })
 }

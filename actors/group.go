@@ -32,6 +32,8 @@ type (
 		conn *Conn
 		done chan struct{}
 	}
+	// countMembers asks a group for its member count (for tests and stats).
+	countMembers struct{ reply chan int }
 	// groupIdle: the group lost its last member after joins joins in all.
 	groupIdle struct {
 		key   string
@@ -121,6 +123,8 @@ type groupActor struct {
 
 func (g *groupActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *countMembers:
+		m.reply <- g.count
 	case *Payload:
 		if g.shards == nil {
 			g.local.fanOut(g.e, m)
@@ -133,7 +137,12 @@ func (g *groupActor) Receive(ctx actor.Context) {
 		g.count++
 		g.joins++
 		if g.shards != nil {
-			ctx.Send(g.shardOf(m.conn), m)
+			// Every later send passes through this actor to the same shard,
+			// after the forwarded change: the membership is in effect now.
+			// (Acknowledging here also means no ack can be lost in a shard
+			// that is stopped with the message still queued.)
+			ctx.Send(g.shardOf(m.conn), &addMember{conn: m.conn})
+			m.ack(ctx)
 			return
 		}
 		g.local.add(m.conn)
@@ -144,12 +153,12 @@ func (g *groupActor) Receive(ctx actor.Context) {
 	case *removeMember:
 		g.count--
 		if g.shards != nil {
-			ctx.Send(g.shardOf(m.conn), m)
+			ctx.Send(g.shardOf(m.conn), &removeMember{conn: m.conn})
 		} else {
 			g.local.remove(m.conn)
-			if m.done != nil {
-				close(m.done)
-			}
+		}
+		if m.done != nil {
+			close(m.done)
 		}
 		if g.count == 0 {
 			ctx.Send(g.hub, &groupIdle{key: g.key, pid: ctx.Self(), joins: g.joins})
@@ -193,14 +202,10 @@ func (s *shardActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		s.set.fanOut(s.e, m)
-	case *addMember:
+	case *addMember: // the group acknowledged it
 		s.set.add(m.conn)
-		m.ack(ctx)
 	case *removeMember:
 		s.set.remove(m.conn)
-		if m.done != nil {
-			close(m.done)
-		}
 	}
 }
 

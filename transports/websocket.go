@@ -63,15 +63,39 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		t.OnClose(nil, err)
 		return
 	}
-	t.nc.Store(nc)
+	t.setConn(nc)
 }
 
 // wsTransport joins a netpoll connection to its connection actor.
 type wsTransport struct {
-	h     *Handler
-	token string
-	conn  *actors.Conn
-	nc    atomic.Pointer[netpoll.Conn] // set on Register's return or the first message, whichever is first
+	h       *Handler
+	token   string
+	conn    *actors.Conn
+	nc      atomic.Pointer[netpoll.Conn] // set on Register's return or the first message, whichever is first
+	closing atomic.Int32                 // a Close that came before nc: closeGraceful or closeDrop
+}
+
+const (
+	closeGraceful int32 = 1
+	closeDrop     int32 = 2
+)
+
+// setConn records the netpoll connection and applies a Close that was asked
+// for before it was known.
+func (t *wsTransport) setConn(nc *netpoll.Conn) {
+	if !t.nc.CompareAndSwap(nil, nc) {
+		return
+	}
+	t.applyClose(nc, t.closing.Load())
+}
+
+func (t *wsTransport) applyClose(nc *netpoll.Conn, how int32) {
+	switch how {
+	case closeGraceful:
+		nc.CloseWith(ws.StatusNormalClosure, "")
+	case closeDrop:
+		nc.Drop()
+	}
 }
 
 var (
@@ -97,20 +121,19 @@ func (t *wsTransport) Buffered() int {
 }
 
 func (t *wsTransport) Close(graceful bool) {
-	nc := t.nc.Load()
-	if nc == nil {
-		return
-	}
+	how := closeDrop
 	if graceful {
-		nc.CloseWith(ws.StatusNormalClosure, "")
-	} else {
-		nc.Drop()
+		how = closeGraceful
 	}
+	t.closing.CompareAndSwap(0, how)
+	if nc := t.nc.Load(); nc != nil {
+		t.applyClose(nc, how)
+	} // else setConn applies it
 }
 
 func (t *wsTransport) OnMessage(c *netpoll.Conn, _ ws.OpCode, payload []byte) {
 	if t.nc.Load() == nil {
-		t.nc.Store(c)
+		t.setConn(c)
 	}
 	t.conn.Feed(payload)
 }

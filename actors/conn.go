@@ -106,6 +106,10 @@ type Conn struct {
 	groups map[string]struct{}
 	left   bool // guarded by gmu: no more joins, the connection is gone
 
+	// While hub code runs (inCall), out is guarded by callMu too.
+	callMu sync.Mutex
+	inCall bool // guarded by callMu
+
 	// Owned by the connection actor.
 	recent        []*Payload
 	recentPos     int
@@ -215,11 +219,35 @@ func (c *Conn) Protocol() protocol.Protocol {
 // Connected reports whether the handshake is done and the connection not closing.
 func (c *Conn) Connected() bool { return c.state.Load() == stateConnected }
 
-// Enqueue adds p to what the connection writes at the end of its turn,
-// whatever p's exclusions say (a sender excludes the caller from a fan-out
-// and hands it its copy this way). Only hub code running in this
-// connection's turn may call it; anyone else uses Post.
-func (c *Conn) Enqueue(p *Payload) { c.enqueue(p) }
+// Enqueue hands p to this connection whatever p's exclusions say (a sender
+// excludes the caller from a fan-out and gives it its copy this way). While
+// hub code runs for the connection, p joins what the turn writes, so it
+// reaches the client before that call's own Completion; otherwise it goes
+// through the mailbox. Safe from any goroutine.
+func (c *Conn) Enqueue(p *Payload) {
+	c.callMu.Lock()
+	if c.inCall {
+		c.enqueue(p)
+		c.callMu.Unlock()
+		return
+	}
+	c.callMu.Unlock()
+	c.engine.send(c.pid, &own{p: p})
+}
+
+// call runs hub code for the connection. Meanwhile Enqueue, from that code
+// or from goroutines it started, appends to the turn's output under callMu.
+func (c *Conn) call(fn func()) {
+	c.callMu.Lock()
+	c.inCall = true
+	c.callMu.Unlock()
+	defer func() {
+		c.callMu.Lock()
+		c.inCall = false
+		c.callMu.Unlock()
+	}()
+	fn()
+}
 
 // Post sends p to the connection through its mailbox. Safe from any goroutine.
 func (c *Conn) Post(p *Payload) { c.engine.send(c.pid, p) }
@@ -256,6 +284,7 @@ type (
 	protocolError   struct{ err error }
 	transportClosed struct{ err error }
 	sendOwn         struct{ msg protocol.Message }
+	own             struct{ p *Payload } // Enqueue outside a call
 	closeConn       struct {
 		close protocol.Close
 		cause error

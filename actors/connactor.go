@@ -34,6 +34,8 @@ func (a connActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)
+	case *own:
+		c.enqueue(m.p)
 	case *batchEnd:
 		c.flush()
 	case *incoming:
@@ -194,7 +196,9 @@ func (c *Conn) ready() {
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
-	if err := e.invoker.OnConnected(c); err != nil {
+	var err error
+	c.call(func() { err = e.invoker.OnConnected(c) })
+	if err != nil {
 		// As ASP.NET: the handshake answer stands, a Close that forbids
 		// reconnecting follows, and OnDisconnected does not run.
 		e.log.Debug("OnConnected failed", "conn", c.ID, "err", err)
@@ -250,11 +254,15 @@ func (c *Conn) handle(msgs []protocol.Message) {
 		}
 		switch m := m.(type) {
 		case *protocol.Invocation:
-			if done := c.engine.invoker.Invoke(c, m); done != nil && m.InvocationID != "" {
+			var done *protocol.Completion
+			c.call(func() { done = c.engine.invoker.Invoke(c, m) })
+			if done != nil && m.InvocationID != "" {
 				c.appendOwn(done)
 			}
 		case *protocol.StreamInvocation:
-			if done := c.engine.invoker.StreamInvoke(c, m); done != nil {
+			var done *protocol.Completion
+			c.call(func() { done = c.engine.invoker.StreamInvoke(c, m) })
+			if done != nil {
 				c.appendOwn(done)
 			}
 		case *protocol.Close:
@@ -267,7 +275,7 @@ func (c *Conn) handle(msgs []protocol.Message) {
 			return
 		case *protocol.CancelInvocation, *protocol.StreamItem, *protocol.Completion,
 			*protocol.Ack, *protocol.Sequence:
-			c.engine.invoker.Other(c, m)
+			c.call(func() { c.engine.invoker.Other(c, m) })
 		}
 	}
 }
@@ -316,7 +324,7 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	}
 	c.engine.stats.connected.Add(-1)
 	if !c.connectFailed {
-		c.engine.invoker.OnDisconnected(c, cause)
+		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out = nil
 	c.recent = nil

@@ -38,6 +38,14 @@ func NewPayload(msg protocol.Message, exclude ...string) *Payload {
 	return &Payload{msg: msg, exclude: exclude}
 }
 
+// Prepare encodes p now for the engine's first protocol, so that a value
+// that cannot be encoded is the sender's error rather than a loss at every
+// recipient. Recipients of that protocol reuse the bytes.
+func (e *Engine) Prepare(p *Payload) error {
+	_, err := p.bytes(0, e.cfg.Protocols[0], true)
+	return err
+}
+
 // Message is the hub message the payload carries.
 func (p *Payload) Message() protocol.Message { return p.msg }
 

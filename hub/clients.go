@@ -95,11 +95,6 @@ func (p Proxy) Send(method string, args ...any) error {
 		args = []any{}
 	}
 	inv := &protocol.Invocation{Target: method, Arguments: args}
-	// Encode now for the first protocol: a value that cannot be encoded is
-	// the caller's error, not a silent loss at each recipient.
-	if _, err := p.h.engine.Config().Protocols[0].AppendMessage(nil, inv); err != nil {
-		return err
-	}
 	e := p.h.engine
 	self := p.caller != nil && p.includesCaller()
 	exclude := p.exclude
@@ -109,6 +104,9 @@ func (p Proxy) Send(method string, args ...any) error {
 		exclude = append(slices.Clip(exclude), p.caller.ID)
 	}
 	payload := actors.NewPayload(inv, exclude...)
+	if err := e.Prepare(payload); err != nil {
+		return err
+	}
 	if self {
 		p.caller.Enqueue(payload)
 	}
@@ -127,12 +125,10 @@ func (p Proxy) Send(method string, args ...any) error {
 			keys = append(keys, actors.GroupKey(g))
 		}
 		e.SendKeys(keys, payload)
-	case toUsers:
-		keys := make([]string, 0, len(p.names))
+	case toUsers: // a connection has one user: no copy can arrive twice
 		for _, u := range uniq(p.names) {
-			keys = append(keys, actors.UserKey(u))
+			e.SendKey(actors.UserKey(u), payload)
 		}
-		e.SendKeys(keys, payload)
 	}
 	return nil
 }

@@ -16,9 +16,9 @@
 // of the Authorization header or the access_token query string on every
 // request; a refused token gets 401.
 //
-// Server-Sent Events and long polling are listed by negotiate, in ASP.NET's
-// order, but not served yet: their requests get 404 after the usual id
-// checks, and clients fall back to WebSockets or fail with a clear error.
+// Server-Sent Events and long polling are not served yet: negotiate lists
+// only WebSockets, and requests for the others get 404 after the usual id
+// checks.
 //
 // # Goroutines
 //

@@ -80,10 +80,12 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 		}
 		hd.poller, hd.ownPoller = p, true
 	}
+	// Only what is served, in the order clients should try it (ASP.NET's:
+	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
+	// any of these fails at once with a clear error instead of trying
+	// transports that would answer 404.
 	hd.available = []transportInfo{
 		{Transport: "WebSockets", TransferFormats: []string{"Text", "Binary"}},
-		{Transport: "ServerSentEvents", TransferFormats: []string{"Text"}},
-		{Transport: "LongPolling", TransferFormats: []string{"Text", "Binary"}},
 	}
 	go hd.janitor()
 	return hd, nil
@@ -113,8 +115,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveHTTPTransport answers requests for Server-Sent Events and long
-// polling, which this server does not offer yet: the id is checked as for
-// every transport, then the request is refused.
+// polling, which this server does not offer yet (negotiate does not list
+// them): the id is checked as for every transport, then the request is
+// refused.
 func (h *Handler) serveHTTPTransport(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.authenticate(w, r); !ok {
 		return

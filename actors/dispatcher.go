@@ -3,19 +3,26 @@ package actors
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Pool is a protoactor Dispatcher that runs mailboxes on a pool of reused
 // goroutines instead of starting one per scheduled mailbox.
 //
-// Min workers take work from one shared queue and run it back to back; a
-// worker parks only when the queue is empty. Because hub methods run in
-// their connection's turn and may block (waiting on a group change, or on
-// user code), a monitor checks every StallCheck whether queued work has
-// waited that long with no worker taking any; if so it adds a worker, up to
-// Max, so that blocked mailboxes never starve the others. Workers above Min
-// leave after IdleTimeout without work. Schedule never blocks.
+// Min workers take turns from one shared queue. From a long queue a worker
+// takes a few turns under one lock and keeps the ones it has not started in
+// a small list of its own that other workers may steal from, so a turn that
+// blocks never holds the others back. A worker parks only when there is
+// nothing to take or steal.
+//
+// Hub methods run in their connection's turn and may block. Code that knows
+// it will wait calls Blocking, which wakes or adds a worker when work is
+// waiting, as the Go runtime hands off a processor around a blocking
+// syscall. For code that blocks without saying so, a monitor checks every
+// StallCheck whether waiting work went a whole check with no turn started,
+// and then adds a worker, up to Max. Workers above Min leave after
+// IdleTimeout without work. Schedule never blocks.
 type Pool struct {
 	throughput  int
 	min, max    int
@@ -23,11 +30,11 @@ type Pool struct {
 	stallCheck  time.Duration
 
 	mu      sync.Mutex
-	queue   []func()      // guarded by mu: FIFO of work, from head
+	queue   []func()      // guarded by mu: FIFO of turns, from head
 	head    int           // guarded by mu
 	idle    []*poolWorker // guarded by mu: parked workers, most recent last
+	all     []*poolWorker // guarded by mu: every live worker, to steal from
 	workers int           // guarded by mu
-	taken   uint64        // guarded by mu: work taken so far, for the monitor
 	blocked int           // guarded by mu: workers waiting inside Blocking
 	closed  bool          // guarded by mu
 
@@ -36,8 +43,15 @@ type Pool struct {
 }
 
 type poolWorker struct {
-	wake chan struct{} // capacity 1
+	wake    chan struct{} // capacity 1
+	started atomic.Uint64 // turns started, for the monitor
+
+	mu      sync.Mutex
+	pending []func() // guarded by mu: taken from the queue, not started; stealable
 }
+
+// maxTake bounds the turns a worker takes from the queue under one lock.
+const maxTake = 8
 
 // PoolConfig sizes a Pool. The zero value works.
 type PoolConfig struct {
@@ -97,9 +111,7 @@ func (p *Pool) Schedule(fn func()) {
 	p.queue = append(p.queue, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
-		w = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
+		w = p.popIdleLocked()
 	} else if p.workers-p.blocked < p.min && p.workers < p.max {
 		p.startLocked()
 	}
@@ -124,35 +136,66 @@ func (p *Pool) ScheduleMany(fns []func()) {
 		return
 	}
 	p.queue = append(p.queue, fns...)
-	n := min(len(fns), len(p.idle))
-	wake := make([]*poolWorker, n)
-	copy(wake, p.idle[len(p.idle)-n:])
-	clear(p.idle[len(p.idle)-n:])
-	p.idle = p.idle[:len(p.idle)-n]
+	var wake [maxTake]*poolWorker
+	n := min(len(fns), len(p.idle), len(wake))
+	for i := range n {
+		wake[i] = p.popIdleLocked()
+	}
 	for p.workers-p.blocked < p.min && p.workers < p.max {
 		p.startLocked()
 	}
 	p.mu.Unlock()
-	for _, w := range wake {
+	for _, w := range wake[:n] {
 		w.wake <- struct{}{}
 	}
+}
+
+func (p *Pool) popIdleLocked() *poolWorker {
+	n := len(p.idle)
+	w := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return w
 }
 
 func (p *Pool) startLocked() {
 	p.workers++
 	p.done.Add(1)
-	go p.run(&poolWorker{wake: make(chan struct{}, 1)})
+	w := &poolWorker{wake: make(chan struct{}, 1)}
+	w.pending = make([]func(), 0, maxTake)
+	p.all = append(p.all, w)
+	go p.run(w)
 }
 
-// run takes work until the pool closes or, above Min, it idles too long.
+func (p *Pool) forgetLocked(w *poolWorker) {
+	p.workers--
+	for i, x := range p.all {
+		if x == w {
+			p.all[i] = p.all[len(p.all)-1]
+			p.all[len(p.all)-1] = nil
+			p.all = p.all[:len(p.all)-1]
+			break
+		}
+	}
+}
+
+// run is a worker's life: its own taken turns first, then the queue, then
+// other workers' taken turns; it parks when there is none, and ends when
+// the pool closes or, above Min, after IdleTimeout without work.
 func (p *Pool) run(w *poolWorker) {
 	defer p.done.Done()
 	var timer *time.Timer
 	for {
+		if fn := w.popPending(); fn != nil {
+			w.started.Add(1)
+			fn()
+			continue
+		}
 		p.mu.Lock()
-		for p.head == len(p.queue) {
+		fn := p.takeLocked(w)
+		for fn == nil {
 			if p.closed {
-				p.workers--
+				p.forgetLocked(w)
 				p.mu.Unlock()
 				return
 			}
@@ -178,14 +221,26 @@ func (p *Pool) run(w *poolWorker) {
 				}
 			}
 			p.mu.Lock()
+			fn = p.takeLocked(w)
 		}
-		// Take a share of a long queue at once: one lock for several turns.
-		// Short queues are taken one by one, so a turn that blocks holds up
-		// little behind it.
-		n := min(maxTake, (len(p.queue)-p.head)/(2*p.workers))
-		n = max(n, 1)
-		var took [maxTake]func()
-		copy(took[:n], p.queue[p.head:p.head+n])
+		p.mu.Unlock()
+		w.started.Add(1)
+		fn()
+	}
+}
+
+// takeLocked returns the next turn for w: from the queue (keeping a share
+// of a long queue in w.pending), or else stolen from another worker.
+func (p *Pool) takeLocked(w *poolWorker) func() {
+	if queued := len(p.queue) - p.head; queued > 0 {
+		// A share of a long queue at once: one lock for several turns.
+		n := max(1, min(maxTake, queued/(2*p.workers)))
+		fn := p.queue[p.head]
+		if n > 1 {
+			w.mu.Lock()
+			w.pending = append(w.pending, p.queue[p.head+1:p.head+n]...)
+			w.mu.Unlock()
+		}
 		clear(p.queue[p.head : p.head+n])
 		p.head += n
 		if p.head == len(p.queue) {
@@ -194,16 +249,51 @@ func (p *Pool) run(w *poolWorker) {
 				p.queue = nil
 			}
 		}
-		p.taken += uint64(n)
-		p.mu.Unlock()
-		for _, fn := range took[:n] {
-			fn()
+		return fn
+	}
+	for _, v := range p.all {
+		if v == w {
+			continue
+		}
+		if fn := v.popPending(); fn != nil {
+			return fn
 		}
 	}
+	return nil
 }
 
-// maxTake bounds the turns a worker takes from the queue under one lock.
-const maxTake = 8
+// popPending takes the oldest of w's taken turns, or nil.
+func (w *poolWorker) popPending() func() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return nil
+	}
+	fn := w.pending[0]
+	copy(w.pending, w.pending[1:])
+	w.pending[len(w.pending)-1] = nil
+	w.pending = w.pending[:len(w.pending)-1]
+	return fn
+}
+
+func (w *poolWorker) hasPending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending) > 0
+}
+
+// waitingLocked reports whether turns wait: queued, or taken and not started.
+func (p *Pool) waitingLocked() bool {
+	if p.head < len(p.queue) {
+		return true
+	}
+	for _, w := range p.all {
+		if w.hasPending() {
+			return true
+		}
+	}
+	return false
+}
 
 // retire removes an idle w above Min; false means w must stay.
 func (p *Pool) retire(w *poolWorker) bool {
@@ -219,24 +309,24 @@ func (p *Pool) retire(w *poolWorker) bool {
 		copy(p.idle[i:], p.idle[i+1:])
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
-		p.workers--
+		p.forgetLocked(w)
 		return true
 	}
 	return false
 }
 
 // Blocking runs wait, which blocks (on a group change, a reply), on behalf
-// of the work that called it. While it waits, the pool counts the worker as
-// busy elsewhere and starts another if queued work would otherwise stand
-// still, as the Go runtime hands off a processor around a blocking syscall.
-// It may be called from any goroutine.
+// of the turn that called it. While it waits, the pool counts the worker as
+// busy elsewhere and wakes or starts another if turns would otherwise
+// stand still. It may be called from any goroutine.
 func (p *Pool) Blocking(wait func()) {
 	p.mu.Lock()
 	p.blocked++
-	if p.head < len(p.queue) && len(p.idle) == 0 && p.workers-p.blocked < p.min && p.workers < p.max && !p.closed {
-		p.startLocked()
-	}
+	w := p.helpLocked()
 	p.mu.Unlock()
+	if w != nil {
+		w.wake <- struct{}{}
+	}
 	defer func() {
 		p.mu.Lock()
 		p.blocked--
@@ -245,8 +335,24 @@ func (p *Pool) Blocking(wait func()) {
 	wait()
 }
 
-// monitor adds a worker when queued work has waited a whole check with no
-// worker taking any: every worker is blocked.
+// helpLocked gives waiting turns a worker: an idle one, returned to be
+// woken after the lock is released, or a new one while fewer than Min are
+// not blocked.
+func (p *Pool) helpLocked() *poolWorker {
+	if p.closed || !p.waitingLocked() {
+		return nil
+	}
+	if len(p.idle) > 0 {
+		return p.popIdleLocked()
+	}
+	if p.workers-p.blocked < p.min && p.workers < p.max {
+		p.startLocked()
+	}
+	return nil
+}
+
+// monitor adds or wakes a worker when turns have waited a whole check with
+// none started anywhere: every worker is stuck in a turn.
 func (p *Pool) monitor() {
 	defer p.done.Done()
 	t := time.NewTicker(p.stallCheck)
@@ -259,11 +365,23 @@ func (p *Pool) monitor() {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		if p.head < len(p.queue) && p.taken == last && len(p.idle) == 0 && p.workers < p.max {
-			p.startLocked()
+		var started uint64
+		for _, w := range p.all {
+			started += w.started.Load()
 		}
-		last = p.taken
+		var wake *poolWorker
+		if started == last && p.waitingLocked() {
+			if len(p.idle) > 0 {
+				wake = p.popIdleLocked()
+			} else if p.workers < p.max {
+				p.startLocked()
+			}
+		}
+		last = started
 		p.mu.Unlock()
+		if wake != nil {
+			wake.wake <- struct{}{}
+		}
 	}
 }
 

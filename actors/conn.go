@@ -45,7 +45,6 @@ var (
 	ErrShutdown      = errors.New("actors: server shutting down")
 	ErrAborted       = errors.New("actors: connection aborted by the server")
 	ErrNotFound      = errors.New("actors: no such connection")
-	ErrClosed        = errors.New("actors: connection closed")
 )
 
 // Connection states, kept in Conn.state.
@@ -209,12 +208,10 @@ func (c *Conn) Closed(err error) {
 	c.engine.send(c.pid, &transportClosed{err: err})
 }
 
-// Protocol is the hub protocol chosen in the handshake (nil before it).
-func (c *Conn) Protocol() protocol.Protocol {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	return c.proto
-}
+// Protocol is the hub protocol chosen in the handshake. It is set before
+// the connection's first turn as a connected connection, so hub code
+// running in its turns may read it.
+func (c *Conn) Protocol() protocol.Protocol { return c.proto }
 
 // Connected reports whether the handshake is done and the connection not closing.
 func (c *Conn) Connected() bool { return c.state.Load() == stateConnected }

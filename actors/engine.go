@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -61,7 +60,7 @@ type EngineConfig struct {
 
 func (c *EngineConfig) fill() error {
 	if len(c.Protocols) == 0 {
-		return errors.New("actors: EngineConfig.Protocols is empty")
+		c.Protocols = []protocol.Protocol{protocol.JSON}
 	}
 	if len(c.Protocols) > maxProtocols {
 		return fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, at most %d", len(c.Protocols), maxProtocols)
@@ -333,9 +332,10 @@ func (e *Engine) leaveAll(c *Conn) {
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until
 // they are gone or ctx ends, then stops the engine's actors and heartbeat.
+// A second call returns ErrShutdown.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.closing.CompareAndSwap(false, true) {
-		return errors.New("actors: engine already shut down")
+		return ErrShutdown
 	}
 	e.conns.each(func(c *Conn) {
 		c.Close("", true, ErrShutdown)

@@ -23,11 +23,8 @@ func Errorf(format string, args ...any) error {
 	return &Error{Message: fmt.Sprintf(format, args...)}
 }
 
-// Go errors of this package.
-var (
-	ErrNoMethod = errors.New("hub: no such method")
-	ErrClosed   = errors.New("hub: hub is shut down")
-)
+// ErrClosed is what Shutdown returns when the hub is already shut down.
+var ErrClosed = errors.New("hub: hub is shut down")
 
 // errorMessage builds the client-visible text the way ASP.NET Core's
 // ErrorMessageHelper does: the detail is appended for hub errors, and for any

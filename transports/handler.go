@@ -66,6 +66,7 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	hd.conns.m = make(map[string]*entry)
+	hd.conns.unclaimed = make(map[string]*entry)
 	if hd.poller == nil {
 		max := hd.engine.Config().MaxMessageSize
 		wsMax := 1 << 20
@@ -194,15 +195,21 @@ type entry struct {
 	transport string // "" until a transport takes it
 }
 
-// tokens maps connection tokens to their connection.
+// tokens maps connection tokens to their connection. Tokens no transport
+// has taken yet are also kept apart, so that the janitor's scan costs what
+// is waiting, not every live connection.
 type tokens struct {
-	mu sync.Mutex
-	m  map[string]*entry // guarded by mu
+	mu        sync.Mutex
+	m         map[string]*entry // guarded by mu
+	unclaimed map[string]*entry // guarded by mu: negotiated, not yet taken
 }
 
 func (t *tokens) add(token string, e *entry) {
 	t.mu.Lock()
 	t.m[token] = e
+	if e.transport == "" {
+		t.unclaimed[token] = e
+	}
 	t.mu.Unlock()
 }
 
@@ -230,12 +237,14 @@ func (t *tokens) claim(token, transport, user string) (*entry, int) {
 		return nil, http.StatusBadRequest
 	}
 	e.transport = transport
+	delete(t.unclaimed, token)
 	return e, 0
 }
 
 func (t *tokens) remove(token string) {
 	t.mu.Lock()
 	delete(t.m, token)
+	delete(t.unclaimed, token)
 	t.mu.Unlock()
 }
 
@@ -243,8 +252,9 @@ func (t *tokens) remove(token string) {
 func (t *tokens) expire(cutoff time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, e := range t.m {
-		if e.transport == "" && e.created < cutoff {
+	for k, e := range t.unclaimed {
+		if e.created < cutoff {
+			delete(t.unclaimed, k)
 			delete(t.m, k)
 		}
 	}

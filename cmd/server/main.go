@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,7 +53,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
-	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated or dropped connection waits for its client")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
@@ -211,6 +212,7 @@ func run(o *options) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case s := <-sig:
+		signal.Stop(sig) // a second signal ends the process at once
 		log.Info("shutting down", "signal", s.String())
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
@@ -223,11 +225,15 @@ func run(o *options) error {
 	if msrv != nil {
 		_ = msrv.Shutdown(ctx)
 	}
+	var wg sync.WaitGroup // the hubs drain side by side, each on the whole timeout
 	for _, m := range hubs {
-		if err := m.hub.Shutdown(ctx); err != nil {
-			log.Warn("hub shutdown", "hub", m.name, "err", err)
-		}
-		_ = m.handler.Close()
+		wg.Go(func() {
+			if err := m.hub.Shutdown(ctx); err != nil {
+				log.Warn("hub shutdown", "hub", m.name, "err", err)
+			}
+			_ = m.handler.Close()
+		})
 	}
+	wg.Wait()
 	return nil
 }

@@ -32,6 +32,9 @@ type ConnInfo struct {
 	ID string
 	// UserID is the authenticated user, or "" when anonymous.
 	UserID string
+	// Claims are the claims of the user's token (nil when there are none).
+	// The connection keeps the map; nobody modifies it afterwards.
+	Claims map[string]any
 	// TextOnly is set when the transport cannot carry binary (SSE).
 	TextOnly bool
 	// NoKeepAlive is set for transports that keep themselves alive (long polling).
@@ -79,6 +82,8 @@ type Conn struct {
 
 	// UserID is the authenticated user id, or "".
 	UserID string
+	// Claims are the claims of the user's token, or nil. Read-only.
+	Claims map[string]any
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any

@@ -160,7 +160,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, ErrShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive, engine: e, transport: t, seq: e.seq.Add(1)}
+	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive, engine: e, transport: t, seq: e.seq.Add(1)}
 	c.Items = make(map[string]any)
 	now := e.preciseNow()
 	c.created = now

@@ -17,6 +17,11 @@ type Context struct {
 	ConnectionID string
 	// UserID is the caller's user id, or "" when anonymous.
 	UserID string
+	// Claims are the claims of the caller's token, as the transport's
+	// authenticator found them (for a JWT, its payload: "sub", "exp",
+	// "roles", ...), or nil. The map is shared by every call of the
+	// connection: read it, never modify it.
+	Claims map[string]any
 	// Items belongs to the connection and lives as long as it does; hub
 	// methods of that connection may read and write it freely (they never
 	// run at the same time).
@@ -34,6 +39,7 @@ func (h *Hub) newContext(c *actors.Conn) *Context {
 		Context:      context.Background(),
 		ConnectionID: c.ID,
 		UserID:       c.UserID,
+		Claims:       c.Claims,
 		Items:        c.Items,
 		Clients:      CallerClients{clients{h: h, caller: c}},
 		Groups:       Groups{h: h},

@@ -5,7 +5,8 @@
 //
 //   - New and Config, which turn a Go value into a running Hub;
 //   - Context, what a hub method knows about its caller (connection id, user
-//     id, per-connection Items), with Abort, CloseWithError and Drop;
+//     id, token claims, per-connection Items), with Abort, CloseWithError
+//     and Drop;
 //   - Clients, CallerClients and Proxy, which pick the clients a message goes
 //     to (All, AllExcept, Client, Clients, Group, Groups, GroupExcept, User,
 //     Users, and from a hub method also Caller, Others and OthersInGroup) and
@@ -13,7 +14,8 @@
 //   - Groups, which adds connections to groups and removes them;
 //   - Error and Errorf, the errors whose text reaches the client;
 //   - Connector and Disconnector, the optional OnConnected and
-//     OnDisconnected hooks;
+//     OnDisconnected hooks, and Authorizer, the optional Authorize hook that
+//     decides per invocation whether the caller may run a method;
 //   - the hub context, Hub.Clients and Hub.Groups, which send and manage
 //     groups from anywhere in the program, outside any hub method.
 //
@@ -24,7 +26,8 @@
 // # Hub methods
 //
 // Every exported method of the value given to New is a hub method, except
-// OnConnected and OnDisconnected. A method
+// OnConnected, OnDisconnected, and Authorize when the value is an
+// Authorizer. A method
 //
 //   - may take a *Context as its first parameter, and nowhere else (not a
 //     context.Context: *Context is one);
@@ -55,6 +58,7 @@
 //	bad arguments        Failed to invoke 'X' due to an error on the server.
 //	method error         An unexpected error occurred invoking 'X' on the server.
 //	*Error "boom"        An unexpected error occurred invoking 'X' on the server. HubException: boom
+//	refused by Authorize Failed to invoke 'X' because user is unauthorized
 //
 // where X is the method name as the client sent it. Only an *Error (found
 // with errors.As, so it may be wrapped) shows its message; any other error

@@ -23,6 +23,10 @@ func Errorf(format string, args ...any) error {
 	return &Error{Message: fmt.Sprintf(format, args...)}
 }
 
+// ErrUnauthorized is an error for Authorizer.Authorize to refuse a call
+// with.
+var ErrUnauthorized = errors.New("hub: user is unauthorized")
+
 // ErrClosed is what Shutdown returns when the hub is already shut down.
 var ErrClosed = errors.New("hub: hub is shut down")
 
@@ -66,4 +70,8 @@ func unexpectedText(target string) string {
 
 func bindFailedText(target string) string {
 	return "Failed to invoke '" + target + "' due to an error on the server."
+}
+
+func unauthorizedText(target string) string {
+	return "Failed to invoke '" + target + "' because user is unauthorized"
 }

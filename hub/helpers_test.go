@@ -95,8 +95,14 @@ type client struct {
 // for the answer.
 func open(t testing.TB, h *hub.Hub, id, user string) *client {
 	t.Helper()
+	return openInfo(t, h, actors.ConnInfo{ID: id, UserID: user})
+}
+
+// openInfo is open for a connection described by info.
+func openInfo(t testing.TB, h *hub.Hub, info actors.ConnInfo) *client {
+	t.Helper()
 	tr := &memTransport{}
-	c, err := h.Engine().NewConn(actors.ConnInfo{ID: id, UserID: user}, tr)
+	c, err := h.Engine().NewConn(info, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +115,16 @@ func open(t testing.TB, h *hub.Hub, id, user string) *client {
 // OnConnected has run.
 func dial(t testing.TB, h *hub.Hub, id, user string) *client {
 	t.Helper()
-	cl := open(t, h, id, user)
-	eventually(t, id+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.messages()) > 0 })
+	return dialInfo(t, h, actors.ConnInfo{ID: id, UserID: user})
+}
+
+// dialInfo is dial for a connection described by info.
+func dialInfo(t testing.TB, h *hub.Hub, info actors.ConnInfo) *client {
+	t.Helper()
+	cl := openInfo(t, h, info)
+	eventually(t, info.ID+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.messages()) > 0 })
 	if got := cl.tr.messages()[0]; got != "{}" {
-		t.Fatalf("%s: handshake answer %q, want {}", id, got)
+		t.Fatalf("%s: handshake answer %q, want {}", info.ID, got)
 	}
 	return cl
 }

@@ -50,6 +50,7 @@ type Hub struct {
 	methods   map[string]*method
 	connector Connector
 	discon    Disconnector
+	authz     Authorizer
 	engine    *actors.Engine
 	sys       *actors.System
 	ownSys    bool
@@ -69,6 +70,21 @@ type Connector interface {
 // gone. err is nil for a clean close.
 type Disconnector interface {
 	OnDisconnected(ctx *Context, err error)
+}
+
+// Authorizer is implemented by hubs whose methods need an authenticated
+// user or a policy, as [Authorize] on a method does in ASP.NET Core.
+// Authorize runs before each invocation, after its arguments are decoded;
+// method is the Go name of the method (not the client's spelling, which may
+// differ in letter case). A non-nil error refuses the call: the method does
+// not run, and the client's invocation fails with "Failed to invoke 'X'
+// because user is unauthorized". The connection stays usable. The error
+// itself stays on the server (it is logged at debug level); ErrUnauthorized
+// will do.
+//
+// Authorize is a hook, not a hub method: clients cannot call it.
+type Authorizer interface {
+	Authorize(ctx *Context, method string) error
 }
 
 // New makes a hub of impl's exported methods. A method may take a *Context
@@ -93,6 +109,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 	h := &Hub{impl: impl, methods: methods, sys: cfg.System, detailed: cfg.EnableDetailedErrors, log: log}
 	h.connector, _ = impl.(Connector)
 	h.discon, _ = impl.(Disconnector)
+	h.authz, _ = impl.(Authorizer)
 	if h.sys == nil {
 		h.sys = actors.NewSystem(actors.SystemConfig{Logger: log})
 		h.ownSys = true
@@ -209,6 +226,9 @@ func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.C
 		}
 		return fail(text)
 	}
+	if !h.authorized(hc, m, inv.Target) {
+		return fail(unauthorizedText(inv.Target))
+	}
 	result, err := m.call(args)
 	if err != nil {
 		if _, isPanic := err.(panicError); isPanic {
@@ -221,10 +241,34 @@ func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.C
 
 func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation) *protocol.Completion {
 	text := bindFailedText(inv.Target) + " HubException: Method does not exist."
-	if _, ok := d.h.methods[strings.ToLower(inv.Target)]; ok {
-		text = "The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation."
+	if m, ok := d.h.methods[strings.ToLower(inv.Target)]; ok {
+		// ASP.NET checks authorization before the invocation mode.
+		if d.h.authorized(d.h.newContext(c), m, inv.Target) {
+			text = "The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation."
+		} else {
+			text = unauthorizedText(inv.Target)
+		}
 	}
 	return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+}
+
+// authorized asks the hub's Authorizer, if any, whether the caller may run
+// m. A panic in Authorize refuses the call.
+func (h *Hub) authorized(hc *Context, m *method, target string) (ok bool) {
+	if h.authz == nil {
+		return true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.Error("Authorize panicked", "method", m.name, "conn", hc.ConnectionID, "panic", r)
+			ok = false
+		}
+	}()
+	if err := h.authz.Authorize(hc, m.name); err != nil {
+		h.log.Debug("invocation not authorized", "method", target, "conn", hc.ConnectionID, "user", hc.UserID, "err", err)
+		return false
+	}
+	return true
 }
 
 func (d dispatcher) Other(c *actors.Conn, m protocol.Message) {

@@ -28,9 +28,10 @@ type method struct {
 // lifecycle methods are not callable by clients.
 var reserved = map[string]bool{"onconnected": true, "ondisconnected": true}
 
-// methodsOf finds the exported methods of impl that clients may call. Names
-// match case-insensitively, as in ASP.NET Core; two methods whose names
-// differ only in case are an error.
+// methodsOf finds the exported methods of impl that clients may call: all but
+// the hooks (OnConnected, OnDisconnected, and Authorize when impl is an
+// Authorizer). Names match case-insensitively, as in ASP.NET Core; two
+// methods whose names differ only in case are an error.
 func methodsOf(impl any) (map[string]*method, error) {
 	v := reflect.ValueOf(impl)
 	t := v.Type()
@@ -40,6 +41,9 @@ func methodsOf(impl any) (map[string]*method, error) {
 		key := strings.ToLower(mt.Name)
 		if reserved[key] {
 			continue
+		}
+		if _, ok := impl.(Authorizer); ok && key == "authorize" {
+			continue // the hook, not a method
 		}
 		m, err := bind(mt.Name, v.Method(i))
 		if err != nil {

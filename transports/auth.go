@@ -23,6 +23,15 @@ func (f AuthenticatorFunc) Authenticate(r *http.Request, token string) (string, 
 	return f(r, token)
 }
 
+// ClaimsAuthenticator is an Authenticator that also returns the claims of
+// the token (a JWT's payload). The handler prefers it to Authenticate, and
+// the claims reach hub code as hub.Context.Claims; nobody modifies the map
+// afterwards.
+type ClaimsAuthenticator interface {
+	Authenticator
+	AuthenticateClaims(r *http.Request, token string) (userID string, claims map[string]any, err error)
+}
+
 // ErrUnauthorized is what an Authenticator returns for a bad token.
 var ErrUnauthorized = errors.New("transports: unauthorized")
 

@@ -14,7 +14,10 @@
 //
 // An Authenticator, when configured, resolves the user from the bearer token
 // of the Authorization header or the access_token query string on every
-// request; a refused token gets 401.
+// request; a refused token gets 401 with "WWW-Authenticate: Bearer", and so
+// does a request without a user when Config.RequireAuthentication is set.
+// NewJWTAuthenticator makes one for JWTs (HS256 and RS256 families, exp,
+// nbf, iss, aud); its claims reach hub code as hub.Context.Claims.
 //
 // Server-Sent Events and long polling are not served yet: negotiate lists
 // only WebSockets, and requests for the others get 404 after the usual id

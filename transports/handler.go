@@ -18,6 +18,11 @@ type Config struct {
 	// Authenticator checks bearer tokens. nil means every request is
 	// anonymous (tokens are ignored).
 	Authenticator Authenticator
+	// RequireAuthentication refuses anonymous requests, as [Authorize] on a
+	// hub does in ASP.NET Core: negotiate and every transport request
+	// without a user get 401 with "WWW-Authenticate: Bearer". It needs an
+	// Authenticator. Default false.
+	RequireAuthentication bool
 	// DisconnectTimeout: a negotiated connection that no transport takes up
 	// within it is forgotten. 0 means 15 s.
 	DisconnectTimeout time.Duration
@@ -35,6 +40,8 @@ type Handler struct {
 	hub       *hub.Hub
 	engine    *actors.Engine
 	auth      Authenticator
+	claims    ClaimsAuthenticator // auth, when it gives claims
+	required  bool                // RequireAuthentication
 	poller    *netpoll.Poller
 	ownPoller bool
 	log       *slog.Logger
@@ -53,6 +60,9 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
+	if cfg.RequireAuthentication && cfg.Authenticator == nil {
+		return nil, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
+	}
 	if cfg.DisconnectTimeout <= 0 {
 		cfg.DisconnectTimeout = 15 * time.Second
 	}
@@ -61,10 +71,11 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	hd := &Handler{
-		hub: h, engine: h.Engine(), auth: cfg.Authenticator, poller: cfg.Poller, log: log,
+		hub: h, engine: h.Engine(), auth: cfg.Authenticator, required: cfg.RequireAuthentication, poller: cfg.Poller, log: log,
 		timeout: cfg.DisconnectTimeout, epoch: time.Now(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	if hd.poller == nil {
@@ -120,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them): the id is checked as for every transport, then the request is
 // refused.
 func (h *Handler) serveHTTPTransport(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.authenticate(w, r); !ok {
+	if _, _, ok := h.authenticate(w, r); !ok {
 		return
 	}
 	token := queryValue(r, "id")
@@ -144,18 +155,28 @@ func (h *Handler) serveHTTPTransport(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "Transport not available", http.StatusNotFound)
 }
 
-// authenticate resolves the request's user; on failure it answers 401.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+// authenticate resolves the request's user and claims; on failure, or for
+// an anonymous request when authentication is required, it answers 401.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (user string, claims map[string]any, ok bool) {
 	if h.auth == nil {
-		return "", true
+		return "", nil, true
 	}
-	user, err := h.auth.Authenticate(r, bearerToken(r))
+	var err error
+	if h.claims != nil {
+		user, claims, err = h.claims.AuthenticateClaims(r, bearerToken(r))
+	} else {
+		user, err = h.auth.Authenticate(r, bearerToken(r))
+	}
+	if err == nil && user == "" && h.required {
+		err = ErrUnauthorized
+	}
 	if err != nil {
+		h.log.Debug("request not authenticated", "path", r.URL.Path, "err", err)
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return "", false
+		return "", nil, false
 	}
-	return user, true
+	return user, claims, true
 }
 
 func (h *Handler) now() time.Duration { return time.Since(h.epoch) }

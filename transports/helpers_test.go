@@ -35,6 +35,8 @@ func (testHub) Fail() error                    { return errors.New("transports_t
 func (testHub) Boom()                          { panic("transports_test: Boom") }
 func (testHub) WhoAmI(ctx *hub.Context) string { return ctx.UserID }
 
+func (testHub) Claim(ctx *hub.Context, name string) any { return ctx.Claims[name] }
+
 func (testHub) JoinGroup(ctx *hub.Context, group string) error {
 	return ctx.Groups.Add(ctx, ctx.ConnectionID, group)
 }

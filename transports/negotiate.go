@@ -38,7 +38,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	user, ok := h.authenticate(w, r)
+	user, _, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}

@@ -17,7 +17,7 @@ func isWebSocket(r *http.Request) bool {
 // serveWebSocket upgrades the request and hands the socket to the poller:
 // from then on no goroutine belongs to the connection.
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	user, ok := h.authenticate(w, r)
+	user, claims, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -49,7 +49,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t := &wsTransport{h: h, token: token}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user}, t)
+	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user, Claims: claims}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		_ = conn.Close()

@@ -24,3 +24,11 @@ func (chat) LeaveGroup(ctx *hub.Context, group string) error {
 func (chat) SendToGroup(ctx *hub.Context, group, user, message string) error {
 	return ctx.Clients.Group(group).Send("ReceiveMessage", user, message)
 }
+
+// WhoAmI is the caller's user id, or null when anonymous.
+func (chat) WhoAmI(ctx *hub.Context) any {
+	if ctx.UserID == "" {
+		return nil
+	}
+	return ctx.UserID
+}

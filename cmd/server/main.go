@@ -1,5 +1,6 @@
-// Command server runs actorhub: the demo chat hub at /hubs/chat, and with
-// -conformance the conformance hub at /hubs/conformance. Every flag can also
+// Command server runs actorhub: the demo chat hub at /hubs/chat (with JWT
+// bearer authentication when -jwt-secret or -jwt-public-key is given), and
+// with -conformance the conformance hub at /hubs/conformance. Every flag can also
 // be set from the environment as ACTORHUB_<NAME> (for -client-timeout,
 // ACTORHUB_CLIENT_TIMEOUT); a flag on the command line wins.
 package main
@@ -41,6 +42,12 @@ type options struct {
 	pprof             bool
 	logLevel          string
 	shutdownTimeout   time.Duration
+	jwtSecret         string
+	jwtPublicKey      string
+	jwtIssuer         string
+	jwtAudience       string
+	jwtUserClaim      string
+	requireAuth       bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -60,6 +67,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
+	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "path to a PEM RSA public key (or certificate) of the chat hub's RS256 JWTs")
+	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "the chat hub's JWTs must have this iss")
+	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "the chat hub's JWTs must have this aud")
+	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "sub", "the JWT claim that holds the user id")
+	fs.BoolVar(&o.requireAuth, "require-auth", false, "refuse anonymous requests to the chat hub with 401 (needs a JWT key)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -67,6 +80,44 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// jwtConfig is the chat hub's JWT configuration, or nil when no key is given.
+func (o *options) jwtConfig() (*transports.JWTConfig, error) {
+	if o.jwtSecret == "" && o.jwtPublicKey == "" {
+		switch {
+		case o.jwtIssuer != "":
+			return nil, errors.New("-jwt-issuer needs -jwt-secret or -jwt-public-key")
+		case o.jwtAudience != "":
+			return nil, errors.New("-jwt-audience needs -jwt-secret or -jwt-public-key")
+		case o.jwtUserClaim != "sub":
+			return nil, errors.New("-jwt-user-claim needs -jwt-secret or -jwt-public-key")
+		case o.requireAuth:
+			return nil, errors.New("-require-auth needs -jwt-secret or -jwt-public-key")
+		}
+		return nil, nil
+	}
+	cfg := &transports.JWTConfig{Issuer: o.jwtIssuer, Audience: o.jwtAudience, UserClaim: o.jwtUserClaim}
+	if o.jwtSecret != "" {
+		cfg.Secret = []byte(o.jwtSecret)
+	}
+	if o.jwtPublicKey != "" {
+		b, err := os.ReadFile(o.jwtPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("-jwt-public-key: %w", err)
+		}
+		cfg.PublicKeys = [][]byte{b}
+	}
+	return cfg, nil
+}
+
+// chatAuth is the chat hub's Authenticator: JWTs when configured, else none.
+func (o *options) chatAuth() (transports.Authenticator, error) {
+	cfg, err := o.jwtConfig()
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	return transports.NewJWTAuthenticator(*cfg)
 }
 
 // fromEnv sets every flag not given on the command line from ACTORHUB_<NAME>.
@@ -113,6 +164,11 @@ func run(o *options) error {
 		log.Warn("-stateful-reconnect is not supported yet; clients that ask for it are served without it")
 	}
 
+	chatAuth, err := o.chatAuth()
+	if err != nil {
+		return err
+	}
+
 	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
 	defer sys.Close()
 	maxMsg := o.maxMessageSize
@@ -148,13 +204,13 @@ func run(o *options) error {
 		handler *transports.Handler
 	}
 	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator) error {
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) error {
 		h, err := hub.New(impl, hubCfg)
 		if err != nil {
 			return err
 		}
 		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
+			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -163,11 +219,12 @@ func run(o *options) error {
 		hubs = append(hubs, mounted{name, h, hd})
 		return nil
 	}
-	if err := mount("chat", chat{}, nil); err != nil {
+	if err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
 	if o.conformance {
-		if err := mount("conformance", &conformance{}, testTokens); err != nil {
+		// The conformance hub keeps its test tokens whatever the JWT flags.
+		if err := mount("conformance", &conformance{}, testTokens, false); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +85,66 @@ func TestTestTokens(t *testing.T) {
 	for _, bad := range []string{"test:", "alice", "Bearer x"} {
 		if _, err := testTokens(nil, bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestJWTFlags(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := o.jwtConfig(); cfg != nil || err != nil || o.requireAuth {
+		t.Fatalf("no JWT flags: %+v, %v", cfg, err)
+	}
+
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACTORHUB_JWT_SECRET", "0123456789abcdef0123456789abcdef")
+	o, err = parseFlags([]string{"-jwt-public-key", keyFile, "-jwt-issuer", "iss", "-jwt-audience", "aud",
+		"-jwt-user-claim", "uid", "-require-auth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.jwtConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Secret) != "0123456789abcdef0123456789abcdef" || len(cfg.PublicKeys) != 1 || string(cfg.PublicKeys[0]) != string(pemKey) ||
+		cfg.Issuer != "iss" || cfg.Audience != "aud" || cfg.UserClaim != "uid" || !o.requireAuth {
+		t.Fatalf("mapping: %+v, requireAuth %v", cfg, o.requireAuth)
+	}
+	if a, err := o.chatAuth(); a == nil || err != nil {
+		t.Fatalf("chatAuth: %v, %v", a, err)
+	}
+}
+
+func TestJWTFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-require-auth"}, "-require-auth needs"},
+		{[]string{"-jwt-issuer", "x"}, "-jwt-issuer needs"},
+		{[]string{"-jwt-audience", "x"}, "-jwt-audience needs"},
+		{[]string{"-jwt-user-claim", "uid"}, "-jwt-user-claim needs"},
+		{[]string{"-jwt-public-key", "/nonexistent/key.pem"}, "-jwt-public-key"},
+		{[]string{"-jwt-secret", "short"}, "Secret"},
+	} {
+		o, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.chatAuth(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
 		}
 	}
 }

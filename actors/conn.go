@@ -115,8 +115,6 @@ type Conn struct {
 	inCall bool // guarded by callMu
 
 	// Owned by the connection actor.
-	recent        []*Payload
-	recentPos     int
 	joining       int                  // initial joins not yet in effect
 	connectFailed bool                 // OnConnected failed: OnDisconnected must not run
 	stashErr      error                // a protocol error that came before the handshake was answered

@@ -12,10 +12,6 @@ import (
 // outside the atomics is its own.
 type connActor struct{ *Conn }
 
-// recentSize is how many multi-group payloads a connection remembers to drop
-// the second copy of a message sent to several groups it belongs to.
-const recentSize = 16
-
 func (a connActor) Receive(ctx actor.Context) {
 	c := a.Conn
 	// A panic here is a bug of the engine (hub code recovers its own). It
@@ -104,17 +100,11 @@ func (c *Conn) enqueue(p *Payload) {
 	if c.state.Load() != stateConnected {
 		return
 	}
-	if p.dedupe {
-		for _, r := range c.recent {
-			if r == p {
-				return
-			}
-		}
-		if len(c.recent) < recentSize {
-			c.recent = append(c.recent, p)
-		} else {
-			c.recent[c.recentPos] = p
-			c.recentPos = (c.recentPos + 1) % recentSize
+	if p.seen != nil {
+		// Sent to several groups: the first copy to reach this connection
+		// is delivered, the others are dropped.
+		if _, dup := p.seen.LoadOrStore(c, struct{}{}); dup {
+			return
 		}
 	}
 	b, err := p.bytes(c.slot, c.proto, c.transport.Framed())
@@ -327,7 +317,6 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out = nil
-	c.recent = nil
 }
 
 // ClientTexter is an error that says what the client should read in the

@@ -223,7 +223,7 @@ func (e *Engine) SendKey(key string, p *Payload) {
 // than one of them gets it once.
 func (e *Engine) SendKeys(keys []string, p *Payload) {
 	if len(keys) > 1 {
-		p.dedupe = true
+		p.seen = new(sync.Map)
 	}
 	for _, k := range keys {
 		e.SendKey(k, p)

@@ -20,8 +20,8 @@ const wsHeaderRoom = ws.MaxHeaderSize - 4
 // that protocol then shares the same bytes. A Payload is immutable once made.
 type Payload struct {
 	msg     protocol.Message
-	exclude []string // connection ids that must not receive it
-	dedupe  bool     // it may reach a connection through several groups
+	exclude []string  // connection ids that must not receive it
+	seen    *sync.Map // set when it may reach a connection through several groups: who had it
 	enc     [maxProtocols]encoding
 }
 

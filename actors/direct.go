@@ -393,6 +393,11 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 		case done = <-ch:
 		default:
 			forget()
+			select {
+			case <-connDone: // the caller's ctx may end with the connection
+				err = ErrConnClosed
+			default:
+			}
 			return nil, err
 		}
 	}

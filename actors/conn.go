@@ -105,6 +105,10 @@ type Conn struct {
 	pinged      atomic.Bool // the client pings; client timeout applies
 	dispatching atomic.Bool // a message is being handled: client timeout pauses
 
+	// Waiters the reader serves past the mailbox (upload streams, client
+	// results) and the connection's context; nil until first used.
+	dstate atomic.Pointer[directState]
+
 	// Group membership, guarded by gmu. Keys are engine group keys.
 	gmu    sync.Mutex
 	groups map[string]struct{}
@@ -181,13 +185,48 @@ func (c *Conn) Feed(data []byte) {
 				batch = nil
 			}
 			c.engine.send(c.pid, &protocolError{err: err})
+			c.end()
 			return
 		}
 		data = rest
 		c.engine.stats.msgsIn.Add(1)
-		if _, ok := m.(*protocol.Ping); ok {
+		switch m := m.(type) {
+		case *protocol.Ping:
 			c.pinged.Store(true)
 			continue
+		case *protocol.Invocation:
+			if len(m.StreamIDs) > 0 {
+				c.registerUploads(m.StreamIDs)
+			}
+		case *protocol.StreamInvocation:
+			if len(m.StreamIDs) > 0 {
+				c.registerUploads(m.StreamIDs)
+			}
+		case *protocol.StreamItem:
+			taken, overflow := c.routeItem(m)
+			if overflow {
+				c.readDone = true
+				if len(batch) > 0 {
+					c.engine.send(c.pid, &incoming{msgs: batch})
+				}
+				c.engine.send(c.pid, &protocolError{err: ErrUploadOverflow})
+				c.end()
+				return
+			}
+			if taken {
+				continue
+			}
+		case *protocol.Completion:
+			if c.routeCompletion(m) {
+				continue
+			}
+		case *protocol.Close:
+			// Nothing more comes: whatever waits for the client stops waiting.
+			batch = append(batch, m)
+			c.readDone = true
+			c.engine.send(c.pid, &incoming{msgs: batch})
+			c.end()
+			return
 		}
 		batch = append(batch, m)
 	}
@@ -208,6 +247,7 @@ func (c *Conn) Closed(err error) {
 	c.readDone = true
 	c.partial = nil
 	c.readMu.Unlock()
+	c.end()
 	c.engine.send(c.pid, &transportClosed{err: err})
 }
 
@@ -256,6 +296,15 @@ func (c *Conn) Post(p *Payload) { c.engine.send(c.pid, p) }
 // Safe from any goroutine.
 func (c *Conn) Send(m protocol.Message) { c.engine.send(c.pid, &sendOwn{msg: m}) }
 
+// SendThen is Send, and then runs queued in the connection's turn once m
+// is queued for writing (or dropped because the connection is closing). A
+// producer that waits for it never has more than its own window of
+// messages in the mailbox. If the connection is already gone, queued never
+// runs: wait on Context too.
+func (c *Conn) SendThen(m protocol.Message, queued func()) {
+	c.engine.send(c.pid, &sendOwn{msg: m, queued: queued})
+}
+
 // Close ends the connection from the server side with a Close message:
 // allowReconnect tells the client whether it may reconnect; errText, when
 // set, is the Close message's error; cause is what OnDisconnected gets.
@@ -283,9 +332,12 @@ type (
 	incoming        struct{ msgs []protocol.Message }
 	protocolError   struct{ err error }
 	transportClosed struct{ err error }
-	sendOwn         struct{ msg protocol.Message }
-	own             struct{ p *Payload } // Enqueue outside a call
-	closeConn       struct {
+	sendOwn         struct {
+		msg    protocol.Message
+		queued func() // run once msg is queued for writing, when set
+	}
+	own       struct{ p *Payload } // Enqueue outside a call
+	closeConn struct {
 		close protocol.Close
 		cause error
 	}

@@ -44,6 +44,9 @@ func (a connActor) Receive(ctx actor.Context) {
 		if c.state.Load() == stateConnected {
 			c.appendOwn(m.msg)
 		}
+		if m.queued != nil {
+			m.queued()
+		}
 	case *keepAliveDue:
 		if c.state.Load() == stateConnected && c.engine.now()-c.lastSend.Load() >= int64(c.engine.cfg.KeepAliveInterval) && len(c.out) == 0 {
 			c.out = append(c.out, c.engine.pings[c.slot].frame(c.transport.Framed()))
@@ -128,10 +131,26 @@ func (c *Conn) appendOwn(m protocol.Message) {
 	c.out = append(c.out, buf[start:])
 }
 
-// flush writes what the batch queued, in one call.
+// flush writes what the batch queued, in one call, and closes a slow
+// consumer.
 func (c *Conn) flush() {
 	if len(c.out) == 0 {
 		return
+	}
+	if err := c.write(); err != nil {
+		return // the transport is ending; Closed follows
+	}
+	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
+		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
+		c.out = c.out[:0] // the Close goes out next; the backlog is moot
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+	}
+}
+
+// write hands what is queued to the transport.
+func (c *Conn) write() error {
+	if len(c.out) == 0 {
+		return nil
 	}
 	n := 0
 	for _, b := range c.out {
@@ -145,14 +164,7 @@ func (c *Conn) flush() {
 		c.out = nil
 	}
 	c.lastSend.Store(c.engine.now())
-	if err != nil {
-		return // the transport is ending; Closed follows
-	}
-	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
-		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
-		c.out = c.out[:0] // the Close goes out next; the backlog is moot
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
-	}
+	return err
 }
 
 // connect finishes the handshake: the connection joins the hub's groups of
@@ -306,6 +318,7 @@ func (c *Conn) appendOwnAlways(m protocol.Message) {
 func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
+	c.end()
 	c.flush()
 	c.engine.stats.closes[reason].Add(1)
 	c.engine.leaveAll(c) // also the joins of a handshake being answered

@@ -11,10 +11,16 @@ import (
 // context.Context too, to hand to whatever the method calls.
 //
 // A Context is made for one call and is valid during it; Items outlives it.
+// Its context.Context is cancelled when the connection ends; for a
+// streaming method, also when the client cancels the stream, and when the
+// stream ends.
 type Context struct {
 	context.Context
 	// ConnectionID is the caller's connection id.
 	ConnectionID string
+	// InvocationID is the id the client gave this invocation, or "" for a
+	// non-blocking one (and in OnConnected and OnDisconnected).
+	InvocationID string
 	// UserID is the caller's user id, or "" when anonymous.
 	UserID string
 	// Claims are the claims of the caller's token, as the transport's
@@ -36,7 +42,7 @@ type Context struct {
 
 func (h *Hub) newContext(c *actors.Conn) *Context {
 	return &Context{
-		Context:      context.Background(),
+		Context:      c.Context(),
 		ConnectionID: c.ID,
 		UserID:       c.UserID,
 		Claims:       c.Claims,

@@ -32,12 +32,13 @@
 //   - may take a *Context as its first parameter, and nowhere else (not a
 //     context.Context: *Context is one);
 //   - then takes any parameters the protocol can decode into (strings,
-//     numbers, bools, structs with json tags, slices, maps, pointers, any);
-//     channels, funcs and unsafe pointers are refused, and so are variadic
-//     methods;
+//     numbers, bools, structs with json tags, slices, maps, pointers, any),
+//     and *Stream[T] upload streams; channels, funcs and unsafe pointers
+//     are refused, and so are variadic methods;
 //   - returns nothing, a result, an error, or a result and an error. A
 //     method that returns nothing, or only a nil error, completes with a
-//     null result.
+//     null result. A result that is a channel or an iterator makes it a
+//     streaming method (see Streams).
 //
 // New reports a method that breaks these rules, or two methods whose names
 // differ only in letter case: clients call methods by name in any case, as
@@ -48,6 +49,37 @@
 // method may read and write Context.Items without locking. Invocations of
 // different connections run in parallel: state shared between connections,
 // in the hub value or elsewhere, needs its own synchronization.
+//
+// # Streams
+//
+// A method that returns a receive-only channel <-chan T, an iter.Seq[T] or
+// an iter.Seq2[T, error] (optionally followed by an error) is a streaming
+// method: clients call it with stream() (a StreamInvocation). The method
+// runs in its connection's turn and returns the stream; a goroutine of the
+// hub, one per active stream, sends its items in order and then the
+// Completion. The Context's context.Context is cancelled when the client
+// cancels the stream (CancelInvocation), when the connection ends, and
+// when the stream ends; producers should watch it. A producer runs at most
+// 16 items ahead of the connection's actor; past that it waits. An error
+// (from iter.Seq2, or a panic) ends the stream with "An error occurred on
+// the server while streaming results." (+ " HubException: msg" for an
+// *Error). A cancelled stream still completes, without an error.
+//
+// A parameter of type *Stream[T] is an upload stream: the client sends its
+// items after the invocation (a Subject in the JavaScript client), and the
+// method reads them with Next or All, and Err once they end. Items that
+// arrive before the method reads them wait in the stream; the connection's
+// reader never waits (see Stream for the bound). When the method returns,
+// its upload streams close and later items are ignored.
+//
+// # Client results
+//
+// Proxy.Invoke and InvokeClient invoke a method on one client (Caller or
+// Client(id)) and wait for its result, as ASP.NET Core's client results.
+// The answer is routed to the waiting method as the connection reads it,
+// so a hub method may ask its own caller; meanwhile that connection's other
+// invocations wait (one at a time), and the pool gives the waiting turn's
+// worker to other connections.
 //
 // # Errors clients see
 //

@@ -23,6 +23,7 @@ type memTransport struct {
 	msgs   []string // guarded by mu
 	conn   atomic.Pointer[actors.Conn]
 	closed atomic.Bool
+	gate   atomic.Pointer[chan struct{}] // when set, Write waits until it is closed
 }
 
 var _ actors.Transport = (*memTransport)(nil)
@@ -30,6 +31,9 @@ var _ actors.Transport = (*memTransport)(nil)
 func (t *memTransport) Framed() bool { return false }
 
 func (t *memTransport) Write(bufs [][]byte) error {
+	if g := t.gate.Load(); g != nil {
+		<-*g
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, b := range bufs {

@@ -2,9 +2,11 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +59,8 @@ type Hub struct {
 	detailed  bool
 	log       *slog.Logger
 	closed    atomic.Bool
+	streams   sync.Map       // *actors.Conn -> *connStreams, while it has had streams
+	running   sync.WaitGroup // goroutines of active streams
 }
 
 // Connector is implemented by hubs that want to know when a client has
@@ -153,6 +157,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return ErrClosed
 	}
 	err := h.engine.Shutdown(ctx)
+	if werr := h.waitStreams(ctx); err == nil {
+		err = werr
+	}
 	if h.ownSys {
 		h.sys.Close()
 	}
@@ -193,6 +200,8 @@ func (e connectError) Unwrap() error      { return e.err }
 func (e connectError) ClientText() string { return e.text }
 
 func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
+	// The connection's context is cancelled by now: its streams are ending.
+	d.h.streams.Delete(c)
 	if d.h.discon == nil {
 		return
 	}
@@ -201,10 +210,13 @@ func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 			d.h.log.Error("OnDisconnected panicked", "conn", c.ID, "panic", r)
 		}
 	}()
-	d.h.discon.OnDisconnected(d.h.newContext(c), err)
+	hc := d.h.newContext(c)
+	hc.Context = context.Background() // what it does still has to be done
+	d.h.discon.OnDisconnected(hc, err)
 }
 
 func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.Completion {
+	defer c.ReleaseUploads(inv.StreamIDs...) // its upload streams end with it
 	h := d.h
 	fail := func(text string) *protocol.Completion {
 		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
@@ -213,18 +225,18 @@ func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.C
 	if !ok {
 		return fail(bindFailedText(inv.Target) + " HubException: Method does not exist.")
 	}
-	if len(inv.StreamIDs) > 0 {
-		return fail(errorMessage(unexpectedText(inv.Target), &Error{Message: fmt.Sprintf("Client sent %d stream(s), Hub method expects 0.", len(inv.StreamIDs))}, h.detailed))
-	}
 	hc := h.newContext(c)
-	args, err := m.bindArgs(c.Protocol(), hc, inv.Arguments)
-	if err != nil {
-		h.log.Debug("binding failed", "method", m.name, "conn", c.ID, "err", err)
-		text := bindFailedText(inv.Target)
-		if h.detailed {
-			text += " InvalidDataException: " + err.Error()
+	hc.InvocationID = inv.InvocationID
+	if m.stream != notStream {
+		// ASP.NET checks authorization before the invocation mode.
+		if !h.authorized(hc, m, inv.Target) {
+			return fail(unauthorizedText(inv.Target))
 		}
-		return fail(text)
+		return fail("The client attempted to invoke the streaming '" + inv.Target + "' method with a non-streaming invocation.")
+	}
+	args, err := m.bindArgs(c.Protocol(), hc, inv.Arguments, inv.StreamIDs, true)
+	if err != nil {
+		return fail(d.bindFailure(c, m, inv.Target, err))
 	}
 	if !h.authorized(hc, m, inv.Target) {
 		return fail(unauthorizedText(inv.Target))
@@ -239,17 +251,74 @@ func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.C
 	return &protocol.Completion{InvocationID: inv.InvocationID, HasResult: true, Result: result}
 }
 
-func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation) *protocol.Completion {
-	text := bindFailedText(inv.Target) + " HubException: Method does not exist."
-	if m, ok := d.h.methods[strings.ToLower(inv.Target)]; ok {
-		// ASP.NET checks authorization before the invocation mode.
-		if d.h.authorized(d.h.newContext(c), m, inv.Target) {
-			text = "The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation."
-		} else {
-			text = unauthorizedText(inv.Target)
-		}
+// bindFailure is the client's text for arguments or streams that did not
+// fit the method.
+func (d dispatcher) bindFailure(c *actors.Conn, m *method, target string, err error) string {
+	var he *Error
+	if errors.As(err, &he) { // the count of upload streams
+		return errorMessage(unexpectedText(target), err, d.h.detailed)
 	}
-	return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+	d.h.log.Debug("binding failed", "method", m.name, "conn", c.ID, "err", err)
+	text := bindFailedText(target)
+	if d.h.detailed {
+		text += " InvalidDataException: " + err.Error()
+	}
+	return text
+}
+
+// StreamInvoke starts a streaming method: the method runs in the turn and
+// returns its stream, whose items a goroutine of their own sends.
+func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation) *protocol.Completion {
+	h := d.h
+	started := false
+	defer func() {
+		if !started {
+			c.ReleaseUploads(inv.StreamIDs...)
+		}
+	}()
+	fail := func(text string) *protocol.Completion {
+		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+	}
+	m, ok := h.methods[strings.ToLower(inv.Target)]
+	if !ok {
+		return fail(bindFailedText(inv.Target) + " HubException: Method does not exist.")
+	}
+	// ASP.NET checks authorization before the invocation mode.
+	if !h.authorized(h.newContext(c), m, inv.Target) {
+		return fail(unauthorizedText(inv.Target))
+	}
+	if m.stream == notStream {
+		return fail("The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation.")
+	}
+	st := h.streamsOf(c, true)
+	if st.inUse(inv.InvocationID) {
+		return fail("Invocation ID '" + inv.InvocationID + "' is already in use.")
+	}
+	ctx, cancel := context.WithCancel(c.Context())
+	hc := h.newContext(c)
+	hc.Context = ctx
+	hc.InvocationID = inv.InvocationID
+	args, err := m.bindArgs(c.Protocol(), hc, inv.Arguments, inv.StreamIDs, false)
+	if err != nil {
+		cancel()
+		return fail(d.bindFailure(c, m, inv.Target, err))
+	}
+	src, err := m.callStream(args)
+	if err == nil && src.IsNil() {
+		err = errors.New("hub: the streaming method returned a nil stream")
+	}
+	if err != nil {
+		cancel()
+		if _, isPanic := err.(panicError); isPanic {
+			h.log.Error("hub method panicked", "method", m.name, "conn", c.ID, "panic", err)
+		}
+		return fail(errorMessage(streamErrorText, err, h.detailed))
+	}
+	st.add(inv.InvocationID, cancel)
+	started = true
+	h.running.Add(1)
+	go h.runStream(c, st, m.stream, inv, ctx, cancel, src)
+	return nil
 }
 
 // authorized asks the hub's Authorizer, if any, whether the caller may run
@@ -272,8 +341,14 @@ func (h *Hub) authorized(hc *Context, m *method, target string) (ok bool) {
 }
 
 func (d dispatcher) Other(c *actors.Conn, m protocol.Message) {
-	// Stream cancellation, upload items, client results and stateful
-	// reconnect acknowledgements: unknown ids are ignored, as ASP.NET does.
+	// Upload items and client results for known ids never come here (the
+	// connection routes them as it reads); whatever does is for an unknown
+	// id and ignored, as ASP.NET does.
+	if m, ok := m.(*protocol.CancelInvocation); ok {
+		if st := d.h.streamsOf(c, false); st != nil {
+			st.cancel(m.InvocationID)
+		}
+	}
 }
 
 var _ actors.Invoker = dispatcher{}

@@ -23,6 +23,43 @@ type method struct {
 	params    []reflect.Type
 	hasResult bool // first return value is a result
 	hasError  bool // last return value is an error
+	uploads   int  // how many parameters are upload streams (*Stream[T])
+	stream    streamKind
+}
+
+// streamKind tells how a streaming method hands out its items.
+type streamKind uint8
+
+const (
+	notStream  streamKind = iota
+	streamChan            // returns <-chan T
+	streamSeq             // returns iter.Seq[T]
+	streamSeq2            // returns iter.Seq2[T, error]
+)
+
+// streamKindOf reports whether t is a stream result type.
+func streamKindOf(t reflect.Type) streamKind {
+	switch t.Kind() {
+	case reflect.Chan:
+		if t.ChanDir()&reflect.RecvDir != 0 {
+			return streamChan
+		}
+	case reflect.Func:
+		if t.NumIn() != 1 || t.NumOut() != 0 || t.IsVariadic() {
+			return notStream
+		}
+		y := t.In(0)
+		if y.Kind() != reflect.Func || y.NumOut() != 1 || y.Out(0).Kind() != reflect.Bool || y.IsVariadic() {
+			return notStream
+		}
+		switch {
+		case y.NumIn() == 1:
+			return streamSeq
+		case y.NumIn() == 2 && y.In(1) == errorType:
+			return streamSeq2
+		}
+	}
+	return notStream
 }
 
 // lifecycle methods are not callable by clients.
@@ -72,9 +109,14 @@ func bind(name string, fn reflect.Value) (*method, error) {
 		if p == contextType || p == goCtxType {
 			return nil, fmt.Errorf("hub: method %s: a context must be its first parameter, as *hub.Context", name)
 		}
+		if p.Implements(uploadType) {
+			m.uploads++
+			m.params = append(m.params, p)
+			continue
+		}
 		switch p.Kind() {
 		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
-			return nil, fmt.Errorf("hub: method %s: parameter %d of type %s cannot come from a client", name, i, p)
+			return nil, fmt.Errorf("hub: method %s: parameter %d of type %s cannot come from a client (an upload stream is a *hub.Stream[T])", name, i, p)
 		}
 		m.params = append(m.params, p)
 	}
@@ -84,29 +126,51 @@ func bind(name string, fn reflect.Value) (*method, error) {
 		m.hasError = true
 	case n == 1:
 		m.hasResult = true
+		m.stream = streamKindOf(ft.Out(0))
 	case n == 2 && ft.Out(1) == errorType:
 		m.hasResult, m.hasError = true, true
+		m.stream = streamKindOf(ft.Out(0))
 	default:
 		return nil, fmt.Errorf("hub: method %s must return nothing, a result, an error, or a result and an error", name)
 	}
 	return m, nil
 }
 
-// bindArgs decodes the invocation's arguments into the method's parameters.
-func (m *method) bindArgs(proto protocol.Protocol, hc *Context, raw []any) ([]reflect.Value, error) {
-	if len(raw) != len(m.params) {
-		return nil, fmt.Errorf("Invocation provides %d argument(s) but target expects %d.", len(raw), len(m.params))
+// bindArgs decodes the invocation's arguments into the method's parameters
+// and hands its upload streams, in order, to the *Stream parameters. A
+// count of streams that does not match gives a *Error.
+func (m *method) bindArgs(proto protocol.Protocol, hc *Context, raw []any, streamIDs []string, inTurn bool) ([]reflect.Value, error) {
+	if want := len(m.params) - m.uploads; len(raw) != want {
+		return nil, fmt.Errorf("Invocation provides %d argument(s) but target expects %d.", len(raw), want)
 	}
 	args := make([]reflect.Value, m.ctx+len(m.params))
 	if m.ctx == 1 {
 		args[0] = reflect.ValueOf(hc)
 	}
+	next := 0
 	for i, p := range m.params {
+		if p.Implements(uploadType) {
+			continue
+		}
 		v := reflect.New(p)
-		if err := proto.Bind(raw[i], v.Interface()); err != nil {
+		if err := proto.Bind(raw[next], v.Interface()); err != nil {
 			return nil, bindError{err}
 		}
+		next++
 		args[m.ctx+i] = v.Elem()
+	}
+	if len(streamIDs) != m.uploads {
+		return nil, &Error{Message: fmt.Sprintf("Client sent %d stream(s), Hub method expects %d.", len(streamIDs), m.uploads)}
+	}
+	k := 0
+	for i, p := range m.params {
+		if !p.Implements(uploadType) {
+			continue
+		}
+		v := reflect.New(p.Elem())
+		v.Interface().(upload).attach(hc, hc.conn.Upload(streamIDs[k]), proto, inTurn)
+		k++
+		args[m.ctx+i] = v
 	}
 	return args, nil
 }
@@ -120,6 +184,23 @@ func (e bindError) Error() string {
 }
 
 func (e bindError) Unwrap() error { return e.err }
+
+// callStream runs a streaming method and returns its stream, turning a
+// panic into an error.
+func (m *method) callStream(args []reflect.Value) (src reflect.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError{r}
+		}
+	}()
+	out := m.fn.Call(args)
+	if m.hasError {
+		if e := out[len(out)-1]; !e.IsNil() {
+			return reflect.Value{}, e.Interface().(error)
+		}
+	}
+	return out[0], nil
+}
 
 // call runs the method, turning a panic into an error.
 func (m *method) call(args []reflect.Value) (result any, err error) {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"iter"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/transports"
@@ -146,6 +149,60 @@ func (h *conformance) SendToUser(ctx *hub.Context, user, method string, arg any)
 // SendToUsers sends to every connection of those users.
 func (h *conformance) SendToUsers(ctx *hub.Context, users []string, method string, arg any) error {
 	return ctx.Clients.Users(users...).Send(method, arg)
+}
+
+// Counter streams 0..n-1, one every delayMs, and logs cancelled:<invocationId>
+// when the client cancels it (or the connection ends) first.
+func (h *conformance) Counter(ctx *hub.Context, n, delayMs int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if i > 0 && delayMs > 0 {
+				t := time.NewTimer(time.Duration(delayMs) * time.Millisecond)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+			if ctx.Err() != nil || !yield(i) {
+				if ctx.Err() != nil {
+					h.record("cancelled:" + ctx.InvocationID)
+				}
+				return
+			}
+		}
+	}
+}
+
+// FailingStream streams 0..n-1, then fails.
+func (h *conformance) FailingStream(n int) iter.Seq2[int, error] {
+	return func(yield func(int, error) bool) {
+		for i := range n {
+			if !yield(i, nil) {
+				return
+			}
+		}
+		yield(0, errors.New("conformance: FailingStream fails"))
+	}
+}
+
+// Sum returns the sum of the numbers the client uploads; an upload the
+// client ends with an error fails it (the generic text, as in ASP.NET).
+func (h *conformance) Sum(numbers *hub.Stream[float64]) (float64, error) {
+	sum := 0.0
+	for v := range numbers.All() {
+		sum += v
+	}
+	if err := numbers.Err(); err != nil {
+		return 0, fmt.Errorf("conformance: Sum's upload failed: %w", err)
+	}
+	return sum, nil
+}
+
+// AskClient invokes method(arg) on the caller and returns its result, or
+// fails with the client's error text.
+func (h *conformance) AskClient(ctx *hub.Context, method string, arg any) (any, error) {
+	return hub.InvokeClient[any](ctx, ctx.Clients.Caller(), method, arg)
 }
 
 // Abort ends the connection with a Close that forbids reconnecting.

@@ -35,7 +35,9 @@ type Config struct {
 	// MaxBufferedBytes is how much may wait to be sent to one connection;
 	// past it the connection is closed as a slow consumer. 0 means 1 MiB.
 	MaxBufferedBytes int
-	// Protocols the hub speaks. nil means JSON.
+	// Protocols the hub speaks, chosen by name in each client's handshake.
+	// nil means JSON and MessagePack. Broadcasts are encoded up front in the
+	// first one, lazily in the others.
 	Protocols []protocol.Protocol
 	// System is the actor runtime to run on; several hubs may share one.
 	// nil means the hub starts its own and stops it on Shutdown.
@@ -104,7 +106,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	if cfg.Protocols == nil {
-		cfg.Protocols = []protocol.Protocol{protocol.JSON}
+		cfg.Protocols = []protocol.Protocol{protocol.JSON, protocol.MessagePack}
 	}
 	log := cfg.Logger
 	if log == nil {

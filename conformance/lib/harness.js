@@ -219,9 +219,9 @@ const MATRIX = [
   { name: 'LongPolling+messagepack', transport: HttpTransportType.LongPolling, protocol: 'messagepack' },
 ];
 
-/** The modes every client-driven case runs in. For now only WebSockets + JSON. */
+/** The modes every client-driven case runs in: WebSockets with JSON and with MessagePack. */
 function modes() {
-  return [MATRIX[0]];
+  return [MATRIX[0], MATRIX[1]];
 }
 
 const DEFAULT_MODE = MATRIX[0];

@@ -1,7 +1,7 @@
 // Package protocol owns the SignalR hub protocol codecs: the handshake
 // (ReadHandshake, AppendHandshakeResponse), the hub message types (Invocation,
 // Completion, Ping, ...) and the Protocol implementations that frame, decode
-// and encode them (JSON here; MessagePack beside it).
+// and encode them: JSON (json.go) and MessagePack (msgpack.go).
 //
 // Everything here is a pure function over byte slices: no goroutines, no I/O,
 // no shared state, so every Protocol is safe for concurrent use. The caller
@@ -10,8 +10,9 @@
 //   - ReadMessage and ReadHandshake take whatever bytes a transport delivered
 //     (several records, or part of one) and decode the first record. Decoded
 //     strings are copies, but arguments, stream items and results alias the
-//     input buffer (json.RawMessage for JSON): they are valid until the caller
-//     reuses that buffer. Bind them (or copy them) before that.
+//     input buffer (json.RawMessage for JSON, msgpack.RawMessage for
+//     MessagePack): they are valid until the caller reuses that buffer. Bind
+//     them (or copy them) before that.
 //   - AppendMessage appends one framed message to dst and allocates nothing
 //     else for common values, so a broadcast is encoded once into one buffer
 //     and the same bytes are written to every recipient.

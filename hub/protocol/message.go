@@ -28,8 +28,9 @@ type Message interface {
 }
 
 // Values: a decoded message holds each argument, item and result in the
-// encoding of the protocol that decoded it (json.RawMessage for JSON), aliasing
-// the buffer given to the decoder; Protocol.Bind turns one into a Go value.
+// encoding of the protocol that decoded it (json.RawMessage for JSON,
+// msgpack.RawMessage for MessagePack), aliasing the buffer given to the
+// decoder; Protocol.Bind turns one into a Go value.
 // When encoding, any Go value may be given; a value in the protocol's own raw
 // type is written verbatim.
 

@@ -278,7 +278,7 @@ type httpConn struct {
 // is waiting, not every live connection.
 type tokens struct {
 	mu        sync.Mutex
-	m         map[string]*entry // guarded by mu
+	m         map[string]*entry    // guarded by mu
 	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
 	polling   map[string]*longPoll // guarded by mu: long polling connections
 }

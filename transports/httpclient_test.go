@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,32 @@ func (c *sseClient) end() error {
 		c.t.Fatal("the server did not end the event stream")
 	}
 	return err
+}
+
+// waitNoRequests waits until no goroutine serves an HTTP connection or
+// holds one on the client side (an SSE request or a poll left behind would),
+// and fails the test with their stacks if that does not happen within 10 s.
+// Unlike a goroutine count it ignores the worker pools, which grow and
+// shrink on their own.
+func waitNoRequests(t testing.TB) {
+	t.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var left []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "net/http.(*conn).serve") || strings.Contains(g, "net/http.(*persistConn)") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d HTTP goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -2,7 +2,6 @@ package transports_test
 
 import (
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -134,9 +133,7 @@ func TestSSEMessagePack(t *testing.T) {
 // leaves no goroutine and no connection behind.
 func TestSSEClientGone(t *testing.T) {
 	hubURL, h := startServer(t, hub.Config{}, transports.Config{})
-	baseline := runtime.NumGoroutine()
 	n := negotiate(t, hubURL, "negotiateVersion=1", nil)
-	http.DefaultClient.CloseIdleConnections() // negotiate's
 	id := "id=" + n.ConnectionToken
 	c := openSSE(t, hubURL, id, nil)
 	c.readN(3)
@@ -148,7 +145,7 @@ func TestSSEClientGone(t *testing.T) {
 	if s := h.Stats(); s.Connections != 0 || s.Closes["transport"] != 1 {
 		t.Fatalf("after the drop: %+v", s)
 	}
-	waitGoroutines(t, baseline)
+	waitNoRequests(t)
 	if s, _, _ := send(t, http.MethodPost, hubURL+"?"+id, records(`{"type":6}`), nil); s != http.StatusNotFound {
 		t.Fatalf("POST after the drop: %d, want 404", s)
 	}

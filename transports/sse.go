@@ -18,7 +18,6 @@ const sendTimeout = 10 * time.Second
 
 // Errors the HTTP transports report to Conn.Closed (and so to OnDisconnected).
 var (
-	errClientGone    = errors.New("transports: the client went away")
 	errDropped       = errors.New("transports: connection dropped by the server")
 	errInactive      = errors.New("transports: no poll within the disconnect timeout")
 	errHandlerClosed = errors.New("transports: handler closed")
@@ -155,7 +154,10 @@ func (t *sseTransport) run(h *Handler, w http.ResponseWriter, r *http.Request) (
 		select {
 		case <-t.wake:
 		case <-r.Context().Done():
-			return errClientGone
+			// Dropping the request is how an SSE client leaves (the JS
+			// client's stop sends a hub Close without waiting for it, then
+			// closes the EventSource), so, as in ASP.NET, a clean end.
+			return nil
 		case <-h.stop:
 			return errHandlerClosed
 		}

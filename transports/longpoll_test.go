@@ -433,3 +433,24 @@ func TestParseTransports(t *testing.T) {
 		t.Errorf("String %q", s)
 	}
 }
+
+// TestLongPollSlowConsumer: a client that stops polling while messages pile
+// up is closed as a slow consumer once they pass MaxBufferedBytes; its next
+// poll gets what was queued, ending with the Close.
+func TestLongPollSlowConsumer(t *testing.T) {
+	hubURL, h := startServer(t, hub.Config{MaxBufferedBytes: 8 << 10}, transports.Config{})
+	id := startLongPoll(t, hubURL, true)
+	sender := connect(t, hubURL)
+	for range 10 {
+		sender.send(invocation("", "SendToAll", strings.Repeat("x", 2000)))
+	}
+	waitFor(t, 5*time.Second, "the slow consumer to be closed", func() bool { return h.Stats().Closes["slow_consumer"] == 1 })
+	r := poll(t, hubURL, id, nil)
+	msgs := splitRecords(r.body)
+	if r.status != http.StatusOK || len(msgs) < 2 || !jsonEqual(msgs[len(msgs)-1], closedWithError) {
+		t.Fatalf("poll: %d, %d messages, last %.100q", r.status, len(msgs), msgs[len(msgs)-1:])
+	}
+	if r := poll(t, hubURL, id, nil); r.status != http.StatusNoContent {
+		t.Fatalf("poll after the end: %d", r.status)
+	}
+}

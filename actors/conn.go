@@ -61,8 +61,10 @@ const (
 // Conn is one SignalR connection: the handle the transport feeds, and the
 // state of its connection actor.
 //
-// Three parties touch it. The transport calls Feed and Closed (never at the
-// same time as each other for one Conn). The heartbeat reads the atomics. The
+// Three parties touch it. The transport calls Feed and Closed, from any
+// goroutines, even at the same time (an HTTP transport's POSTs feed while its
+// receive side may end): readMu orders them, and what a Feed let through
+// reaches the actor before the end. The heartbeat reads the atomics. The
 // connection actor owns everything else; hub code running in the actor's turn
 // (a hub method, OnConnected, OnDisconnected) may use Items and Enqueue.
 type Conn struct {

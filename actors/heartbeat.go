@@ -34,7 +34,9 @@ func (e *Engine) heartbeat() {
 				if !c.noKeepAlive && now-c.lastSend.Load() >= keepAlive {
 					e.send(c.pid, &keepAliveDue{})
 				}
-				if c.pinged.Load() && !c.dispatching.Load() && now-c.lastRecv.Load() > clientTimeout {
+				// Transports that keep themselves alive (long polling) have no
+				// client timeout either, as in ASP.NET: their client does not ping.
+				if !c.noKeepAlive && c.pinged.Load() && !c.dispatching.Load() && now-c.lastRecv.Load() > clientTimeout {
 					e.send(c.pid, &clientTimedOut{})
 				}
 			}

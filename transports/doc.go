@@ -1,16 +1,39 @@
 // Package transports is the HTTP side of SignalR for one hub: negotiate,
-// the WebSocket transport, and the registry of connection tokens.
+// the WebSocket, Server-Sent Events and long polling transports, and the
+// registry of connection tokens.
 //
 // A Handler answers POST <hub>/negotiate (negotiate versions 0 and 1: a
 // public connection id and, from version 1, a separate secret token, 16
-// random bytes each in base64url; the transports in the order clients should
-// try them), and GET <hub>?id=<token> with Upgrade: websocket. The upgrade is
-// done by gobwas/ws on the hijacked connection; the bytes the HTTP reader
-// already buffered go first to the connection; the socket is then handed to
-// netpoll and the HTTP goroutine returns, so an open WebSocket owns no
-// goroutine. A request without id makes a connection with no negotiate
-// (the clients' skipNegotiation). An unknown token gets 404, a token already
-// in use 409, another transport's token 400, another user's token 403.
+// random bytes each in base64url; the transports served, in the order
+// clients should try them: WebSockets, ServerSentEvents, LongPolling), and
+// the requests of each transport on <hub>?id=<token>. An unknown token gets
+// 404, a token already in use by the same transport 409, another
+// transport's token 400, another user's token 403, a transport turned off
+// in Config.Transports 404.
+//
+// WebSockets: GET with Upgrade: websocket. The upgrade is done by gobwas/ws
+// on the hijacked connection; the bytes the HTTP reader already buffered go
+// first to the connection; the socket is then handed to netpoll and the HTTP
+// goroutine returns, so an open WebSocket owns no goroutine. A request
+// without id makes a connection with no negotiate (skipNegotiation).
+//
+// Server-Sent Events: GET with Accept: text/event-stream. The request's
+// goroutine owns the response: the connection actor queues its frames
+// (Buffered reports them, so the slow-consumer budget applies) and wakes it;
+// each wake-up writes everything queued as one event ("data: ...\r\n\r\n")
+// and flushes. Text only: a binary protocol's handshake is refused.
+//
+// Long polling: any other GET. The first poll makes the connection and
+// returns 200 empty at once; later polls wait (up to LongPollTimeout) and
+// carry every queued message; a newer poll makes the pending one return 204;
+// after the connection ends the next poll gets what is left, then 204.
+// Between polls nothing runs for a connection; the janitor closes one that
+// is not polled within DisconnectTimeout. DELETE ends it (202).
+//
+// POST <hub>?id=<token> is the send half of SSE and long polling: the body
+// (one or more hub messages, at most 4 × MaximumReceiveMessageSize or 1 MiB,
+// else 413 and the connection closes) goes to the connection; POSTs to one
+// connection run one at a time.
 //
 // An Authenticator, when configured, resolves the user from the bearer token
 // of the Authorization header or the access_token query string on every
@@ -19,15 +42,14 @@
 // NewJWTAuthenticator makes one for JWTs (HS256 and RS256 families, exp,
 // nbf, iss, aud); its claims reach hub code as hub.Context.Claims.
 //
-// Server-Sent Events and long polling are not served yet: negotiate lists
-// only WebSockets, and requests for the others get 404 after the usual id
-// checks.
-//
 // # Goroutines
 //
 // Each Handler runs one janitor goroutine that forgets negotiated tokens no
-// transport took within DisconnectTimeout; Close stops it (and the poller,
-// when the handler made its own).
+// transport took within DisconnectTimeout and closes long polling
+// connections nobody polls; Close stops it, ends the long polling
+// connections and the SSE streams left, and stops the poller when the
+// handler made its own. An SSE stream and a pending poll run on their HTTP
+// request's goroutine, which returns when the connection or the client ends.
 //
 // # Example
 //

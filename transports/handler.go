@@ -2,10 +2,12 @@ package transports
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
@@ -24,8 +26,16 @@ type Config struct {
 	// Authenticator. Default false.
 	RequireAuthentication bool
 	// DisconnectTimeout: a negotiated connection that no transport takes up
-	// within it is forgotten. 0 means 15 s.
+	// within it is forgotten, and a long polling connection that goes this
+	// long without a poll is closed. 0 means 15 s.
 	DisconnectTimeout time.Duration
+	// Transports is the set of transports served; 0 means all of them. A
+	// request for another gets 404 and negotiate does not list it.
+	Transports TransportType
+	// LongPollTimeout: a poll with nothing to carry is answered 200 with an
+	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0 means
+	// 90 s; keep it under the clients' 100 s request timeout.
+	LongPollTimeout time.Duration
 	// Poller runs the WebSocket connections; several handlers may share one.
 	// nil means the handler starts its own and stops it on Close.
 	Poller *netpoll.Poller
@@ -46,6 +56,9 @@ type Handler struct {
 	ownPoller bool
 	log       *slog.Logger
 	timeout   time.Duration
+	pollWait  time.Duration // Config.LongPollTimeout
+	postMax   int           // bytes one POST body may carry
+	enabled   TransportType
 	available []transportInfo
 	epoch     time.Time
 	conns     tokens
@@ -66,27 +79,38 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if cfg.DisconnectTimeout <= 0 {
 		cfg.DisconnectTimeout = 15 * time.Second
 	}
+	if cfg.LongPollTimeout <= 0 {
+		cfg.LongPollTimeout = 90 * time.Second
+	}
+	if cfg.Transports == 0 {
+		cfg.Transports = AllTransports
+	}
+	if cfg.Transports&^AllTransports != 0 {
+		return nil, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(cfg.Transports&^AllTransports))
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	hd := &Handler{
 		hub: h, engine: h.Engine(), auth: cfg.Authenticator, required: cfg.RequireAuthentication, poller: cfg.Poller, log: log,
-		timeout: cfg.DisconnectTimeout, epoch: time.Now(),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, enabled: cfg.Transports,
+		epoch: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
-	if hd.poller == nil {
-		max := hd.engine.Config().MaxMessageSize
-		wsMax := 1 << 20
-		if max == 0 {
-			wsMax = 64 << 20
-		} else if 4*max > wsMax {
-			wsMax = 4 * max
-		}
-		p, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: wsMax})
+	hd.conns.polling = make(map[string]*longPoll)
+	// A transport message (WebSocket message, POST body) may carry several
+	// hub messages: four times the hub's limit, at least 1 MiB.
+	hd.postMax = 1 << 20
+	if max := hd.engine.Config().MaxMessageSize; max == 0 {
+		hd.postMax = 64 << 20
+	} else if 4*max > hd.postMax {
+		hd.postMax = 4 * max
+	}
+	if hd.poller == nil && cfg.Transports&WebSockets != 0 {
+		p, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: hd.postMax})
 		if err != nil {
 			return nil, err
 		}
@@ -96,8 +120,14 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
 	// transports that would answer 404.
-	hd.available = []transportInfo{
-		{Transport: "WebSockets", TransferFormats: []string{"Text", "Binary"}},
+	for _, t := range []transportInfo{
+		{Transport: wsName, TransferFormats: []string{"Text", "Binary"}, bit: WebSockets},
+		{Transport: sseName, TransferFormats: []string{"Text"}, bit: ServerSentEvents},
+		{Transport: lpName, TransferFormats: []string{"Text", "Binary"}, bit: LongPolling},
+	} {
+		if cfg.Transports&t.bit != 0 {
+			hd.available = append(hd.available, t)
+		}
 	}
 	go hd.janitor()
 	return hd, nil
@@ -116,43 +146,60 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.negotiate(w, r)
 		return
 	}
-	switch {
-	case r.Method == http.MethodGet && isWebSocket(r):
-		h.serveWebSocket(w, r)
-	case r.Method == http.MethodGet, r.Method == http.MethodPost, r.Method == http.MethodDelete:
-		h.serveHTTPTransport(w, r)
+	switch r.Method {
+	case http.MethodGet:
+		var t TransportType
+		switch {
+		case isWebSocket(r):
+			t = WebSockets
+		case isEventStream(r):
+			t = ServerSentEvents
+		default:
+			t = LongPolling
+		}
+		if h.enabled&t == 0 {
+			if _, _, ok := h.authenticate(w, r); ok {
+				http.Error(w, t.String()+" transport not supported by this end point type", http.StatusNotFound)
+			}
+			return
+		}
+		switch t {
+		case WebSockets:
+			h.serveWebSocket(w, r)
+		case ServerSentEvents:
+			h.serveSSE(w, r)
+		default:
+			h.serveLongPoll(w, r)
+		}
+	case http.MethodPost:
+		h.servePost(w, r)
+	case http.MethodDelete:
+		h.serveDelete(w, r)
 	default:
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 	}
 }
 
-// serveHTTPTransport answers requests for Server-Sent Events and long
-// polling, which this server does not offer yet (negotiate does not list
-// them): the id is checked as for every transport, then the request is
-// refused.
-func (h *Handler) serveHTTPTransport(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := h.authenticate(w, r); !ok {
-		return
+// claimError answers a refused claim of a connection token.
+func claimError(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusNotFound:
+		http.Error(w, "No Connection with that ID", status)
+	case http.StatusBadRequest:
+		http.Error(w, "Cannot change transports mid-connection", status)
+	default:
+		http.Error(w, http.StatusText(status), status)
 	}
+}
+
+// requestToken reads the id query parameter; without one it answers 400.
+func requestToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := queryValue(r, "id")
 	if token == "" {
 		http.Error(w, "Connection ID required", http.StatusBadRequest)
-		return
+		return "", false
 	}
-	e := h.conns.get(token)
-	if e == nil {
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
-		return
-	}
-	if e.transport == "WebSockets" {
-		if r.Method == http.MethodPost {
-			http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
-		} else {
-			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
-		}
-		return
-	}
-	http.Error(w, "Transport not available", http.StatusNotFound)
+	return token, true
 }
 
 // authenticate resolves the request's user and claims; on failure, or for
@@ -181,19 +228,34 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (user str
 
 func (h *Handler) now() time.Duration { return time.Since(h.epoch) }
 
-// janitor forgets negotiated connections that no transport took up.
+// janitor forgets negotiated connections that no transport took up, and
+// closes long polling connections that nobody polls. On Close it ends the
+// long polling connections left.
 func (h *Handler) janitor() {
 	defer close(h.done)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(h.scanEvery())
 	defer t.Stop()
 	for {
 		select {
 		case <-h.stop:
+			for _, lp := range h.conns.pollers() {
+				lp.end(errHandlerClosed, false)
+			}
 			return
 		case <-t.C:
-			h.conns.expire(h.now() - h.timeout)
+			cutoff := h.now() - h.timeout
+			h.conns.expire(cutoff)
+			for _, lp := range h.conns.pollers() {
+				lp.expire(cutoff)
+			}
 		}
 	}
+}
+
+// scanEvery is the janitor's period: 1 s as ASP.NET's, less for a short
+// DisconnectTimeout.
+func (h *Handler) scanEvery() time.Duration {
+	return max(10*time.Millisecond, min(time.Second, h.timeout/4))
 }
 
 // Close stops the handler's janitor and, when it made its own, the poller
@@ -208,12 +270,28 @@ func (h *Handler) Close() error {
 	return nil
 }
 
+// Transport names, as negotiate lists them.
+const (
+	wsName  = "WebSockets"
+	sseName = "ServerSentEvents"
+	lpName  = "LongPolling"
+)
+
 // entry is one connection token: negotiated, then taken by a transport.
 type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string // "" until a transport takes it
+	transport string    // "" until a transport takes it; guarded by tokens.mu
+	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
+}
+
+// httpConn is what the requests of an SSE or long polling connection share:
+// POSTs feed conn, one at a time.
+type httpConn struct {
+	conn   atomic.Pointer[actors.Conn] // set once the transport made the connection
+	postMu sync.Mutex                  // serialises POSTs, as ASP.NET does
+	lp     *longPoll                   // long polling only
 }
 
 // tokens maps connection tokens to their connection. Tokens no transport
@@ -221,8 +299,9 @@ type entry struct {
 // is waiting, not every live connection.
 type tokens struct {
 	mu        sync.Mutex
-	m         map[string]*entry // guarded by mu
-	unclaimed map[string]*entry // guarded by mu: negotiated, not yet taken
+	m         map[string]*entry    // guarded by mu
+	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
+	polling   map[string]*longPoll // guarded by mu: long polling connections
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -234,39 +313,61 @@ func (t *tokens) add(token string, e *entry) {
 	t.mu.Unlock()
 }
 
-func (t *tokens) get(token string) *entry {
+// lookup returns a copy of the token's entry.
+func (t *tokens) lookup(token string) (entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.m[token]
+	e, ok := t.m[token]
+	if !ok {
+		return entry{}, false
+	}
+	return *e, true
 }
 
-// claim marks the token's connection as taken by transport for user. It
-// returns the entry, or the HTTP status to answer when it cannot be taken;
-// a refused claim leaves the token to its owner.
-func (t *tokens) claim(token, transport, user string) (*entry, int) {
+// claim marks the token's connection as taken by transport for user, with
+// hc (nil for WebSockets). It returns the entry, or the HTTP status to
+// answer when it cannot be taken: 404, 403 (another user's token), 409 (the
+// transport has it already; the entry is returned too) or 400 (another
+// transport has it). A refused claim leaves the token to its owner.
+func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
 	switch {
 	case !ok:
-		return nil, http.StatusNotFound
+		return entry{}, http.StatusNotFound
 	case e.user != user:
-		return nil, http.StatusForbidden
+		return entry{}, http.StatusForbidden
 	case e.transport == transport:
-		return nil, http.StatusConflict
+		return *e, http.StatusConflict
 	case e.transport != "":
-		return nil, http.StatusBadRequest
+		return entry{}, http.StatusBadRequest
 	}
-	e.transport = transport
+	e.transport, e.http = transport, hc
 	delete(t.unclaimed, token)
-	return e, 0
+	if hc != nil && hc.lp != nil {
+		t.polling[token] = hc.lp
+	}
+	return *e, 0
 }
 
 func (t *tokens) remove(token string) {
 	t.mu.Lock()
 	delete(t.m, token)
 	delete(t.unclaimed, token)
+	delete(t.polling, token)
 	t.mu.Unlock()
+}
+
+// pollers returns the long polling connections.
+func (t *tokens) pollers() []*longPoll {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*longPoll, 0, len(t.polling))
+	for _, lp := range t.polling {
+		out = append(out, lp)
+	}
+	return out
 }
 
 // expire forgets entries negotiated before cutoff that no transport took.
@@ -279,4 +380,13 @@ func (t *tokens) expire(cutoff time.Duration) {
 			delete(t.m, k)
 		}
 	}
+}
+
+// connOrNil returns the connection, or nil when hc is nil or the transport
+// has not made it yet.
+func (hc *httpConn) connOrNil() *actors.Conn {
+	if hc == nil {
+		return nil
+	}
+	return hc.conn.Load()
 }

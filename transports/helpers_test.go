@@ -34,6 +34,7 @@ func (testHub) Add(a, b int) int               { return a + b }
 func (testHub) Fail() error                    { return errors.New("transports_test: Fail always fails") }
 func (testHub) Boom()                          { panic("transports_test: Boom") }
 func (testHub) WhoAmI(ctx *hub.Context) string { return ctx.UserID }
+func (testHub) Drop(ctx *hub.Context)          { ctx.Drop() }
 
 func (testHub) Claim(ctx *hub.Context, name string) any { return ctx.Claims[name] }
 

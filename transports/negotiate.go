@@ -17,8 +17,9 @@ func newID() string {
 }
 
 type transportInfo struct {
-	Transport       string   `json:"transport"`
-	TransferFormats []string `json:"transferFormats"`
+	Transport       string        `json:"transport"`
+	TransferFormats []string      `json:"transferFormats"`
+	bit             TransportType // not sent
 }
 
 type negotiateReply struct {

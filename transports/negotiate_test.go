@@ -14,10 +14,11 @@ import (
 // idPattern is 16 bytes in base64url without padding.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
 
-// wantTransports: only what the server serves, in ASP.NET's fallback order;
-// ServerSentEvents and LongPolling join when they are implemented.
+// wantTransports: what the server serves, in ASP.NET's fallback order.
 const wantTransports = `[
-	{"transport":"WebSockets","transferFormats":["Text","Binary"]}]`
+	{"transport":"WebSockets","transferFormats":["Text","Binary"]},
+	{"transport":"ServerSentEvents","transferFormats":["Text"]},
+	{"transport":"LongPolling","transferFormats":["Text","Binary"]}]`
 
 func TestNegotiate(t *testing.T) {
 	hubURL, _ := startServer(t, hub.Config{}, transports.Config{})

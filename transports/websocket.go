@@ -26,11 +26,11 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if token == "" { // skipNegotiation: a connection with no negotiate
 		id = newID()
 		token = id
-		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: "WebSockets"})
+		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: wsName})
 	} else {
-		e, status := h.conns.claim(token, "WebSockets", user)
+		e, status := h.conns.claim(token, wsName, user, nil)
 		if status != 0 {
-			http.Error(w, http.StatusText(status), status)
+			claimError(w, status)
 			return
 		}
 		id = e.id

@@ -101,14 +101,18 @@ func TestNegotiatedTokenExpires(t *testing.T) {
 
 	start := time.Now()
 	n := negotiate(t, hubURL, "negotiateVersion=1", nil)
-	// A GET without Upgrade looks the token up without taking it: "No
-	// Connection with that ID" once it is forgotten.
+	// A DELETE looks the token up without taking it: 400 (not a long
+	// polling connection) while it is known, 404 once it is forgotten.
 	known := func() bool {
-		status, _, body := do(t, http.MethodGet, hubURL+"?id="+n.ConnectionToken, nil)
-		if status != http.StatusNotFound {
-			t.Fatalf("GET: status %d: %s", status, body)
+		status, _, body := do(t, http.MethodDelete, hubURL+"?id="+n.ConnectionToken, nil)
+		switch status {
+		case http.StatusBadRequest:
+			return true
+		case http.StatusNotFound:
+			return false
 		}
-		return string(body) != "No Connection with that ID\n"
+		t.Fatalf("DELETE: status %d: %s", status, body)
+		return false
 	}
 	if !known() {
 		t.Fatal("the token is unknown at once")

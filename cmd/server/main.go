@@ -36,6 +36,8 @@ type options struct {
 	maxMessageSize    int
 	statefulReconnect bool
 	disconnectTimeout time.Duration
+	transports        transports.TransportType
+	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
 	metricsAddr       string
@@ -61,6 +63,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
 	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport")
+	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
+	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", 90*time.Second, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
@@ -79,6 +83,11 @@ func parseFlags(args []string) (*options, error) {
 	if err := fromEnv(fs); err != nil {
 		return nil, err
 	}
+	t, err := transports.ParseTransports(*served)
+	if err != nil {
+		return nil, fmt.Errorf("-transports: %w", err)
+	}
+	o.transports = t
 	return o, nil
 }
 
@@ -211,6 +220,7 @@ func run(o *options) error {
 		}
 		hd, err := transports.NewHandler(h, transports.Config{
 			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
+			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
 		})
 		if err != nil {
 			return err
@@ -278,11 +288,15 @@ func run(o *options) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	_ = srv.Shutdown(ctx) // stops accepting; WebSockets are not the HTTP server's
+	// The HTTP server stops accepting at once, then waits for its requests,
+	// among them the SSE streams and polls that the hubs end meanwhile
+	// (WebSockets are not the HTTP server's). The hubs drain side by side,
+	// each on the whole timeout.
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Shutdown(ctx) })
 	if msrv != nil {
-		_ = msrv.Shutdown(ctx)
+		wg.Go(func() { _ = msrv.Shutdown(ctx) })
 	}
-	var wg sync.WaitGroup // the hubs drain side by side, each on the whole timeout
 	for _, m := range hubs {
 		wg.Go(func() {
 			if err := m.hub.Shutdown(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/transports"
 )
 
 func TestFlagsDefaultsMatchTheContract(t *testing.T) {
@@ -23,8 +24,22 @@ func TestFlagsDefaultsMatchTheContract(t *testing.T) {
 	}
 	if o.addr != ":5000" || o.conformance || o.keepAlive != 15*time.Second || o.clientTimeout != 30*time.Second ||
 		o.handshakeTimeout != 15*time.Second || o.maxMessageSize != 32768 || o.statefulReconnect ||
-		o.disconnectTimeout != 15*time.Second || o.detailedErrors || o.pprof {
+		o.disconnectTimeout != 15*time.Second || o.detailedErrors || o.pprof ||
+		o.transports != transports.AllTransports || o.longPollTimeout != 90*time.Second {
 		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+func TestFlagTransports(t *testing.T) {
+	o, err := parseFlags([]string{"-transports", "websockets,sse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.transports != transports.WebSockets|transports.ServerSentEvents {
+		t.Fatalf("-transports websockets,sse: %v", o.transports)
+	}
+	if _, err := parseFlags([]string{"-transports", "smoke-signals"}); err == nil || !strings.Contains(err.Error(), "-transports") {
+		t.Fatalf("a bad -transports: %v", err)
 	}
 }
 

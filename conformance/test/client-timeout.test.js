@@ -1,11 +1,12 @@
 'use strict';
-// §5.19 client_timeout (WebSockets). Server: -client-timeout 2s -keepalive 500ms.
+// §5.19 client_timeout (long polling has none: its cases check that it stays up). Server: -client-timeout 2s -keepalive 500ms.
 // The JS client only (re)arms its keep-alive ping timer when it *receives* something
 // (HubConnection._resetTimeoutPeriod), so a client's pings can never be more frequent than the server's
 // messages: the server's 500 ms keep-alive keeps the "pinging" clients well inside the 2 s timeout.
 const assert = require('node:assert/strict');
 const {
   test, describe, before, after, startServer, connect, stopConnections, modes, waitFor, sleep, within, rawWs, HubConnectionState,
+  HttpTransportType,
 } = require('../lib/harness');
 
 let server;
@@ -19,6 +20,19 @@ after(async () => { await stopConnections(); await server.stop(); });
 // The cases are independent (own connections / servers): run them concurrently to keep the suite short.
 describe('client timeout', { concurrency: true }, () => {
   for (const mode of modes()) {
+    if (mode.transport === HttpTransportType.LongPolling) {
+      // Long polling keeps itself alive: the client never pings and, as in
+      // ASP.NET, the server runs no client timeout on it.
+      test(`[${mode.name}] no client timeout: a client with withKeepAliveInterval(60000) idle 4 s stays connected`, async () => {
+        const c = await connect(server.hubUrl, { mode, keepAliveInterval: 60000, serverTimeout: 120000 });
+        await sleep(4000);
+        assert.deepEqual(c.events.closed, []);
+        assert.equal(c.state, HubConnectionState.Connected);
+        assert.equal(await c.invoke('Add', 2, 2), 4);
+        await c.stop();
+      });
+      continue;
+    }
     test(`[${mode.name}] client withKeepAliveInterval(60000) idle: the server closes it within ~5 s`, async () => {
       const t0 = Date.now();
       const c = await connect(server.hubUrl, { mode, keepAliveInterval: 60000, serverTimeout: 120000 });

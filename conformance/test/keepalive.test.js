@@ -1,8 +1,9 @@
 'use strict';
-// §5.18 keepalive_and_server_timeout (WebSockets).
+// §5.18 keepalive_and_server_timeout (long polling is immune: its case checks that it stays up).
 const assert = require('node:assert/strict');
 const {
   test, describe, after, startServer, connect, stopConnections, modes, waitFor, sleep, rawWs, HubConnectionState,
+  HttpTransportType,
 } = require('../lib/harness');
 
 const servers = [];
@@ -26,6 +27,20 @@ describe('keep-alive', { concurrency: true }, () => {
       await c.stop();
     });
 
+    if (mode.transport === HttpTransportType.LongPolling) {
+      // Long polling keeps itself alive: the server sends no pings and the
+      // client runs no server timeout on it.
+      test(`[${mode.name}] server -keepalive 10s, client withServerTimeout(1500): idle 3 s stays connected (no server timeout on long polling)`, async () => {
+        const s = await server(['-keepalive', '10s']);
+        const c = await connect(s.hubUrl, { mode, serverTimeout: 1500 });
+        await sleep(3000);
+        assert.deepEqual(c.events.closed, []);
+        assert.equal(c.state, HubConnectionState.Connected);
+        assert.equal(await c.invoke('Add', 1, 2), 3);
+        await c.stop();
+      });
+      continue;
+    }
     test(`[${mode.name}] server -keepalive 10s, client withServerTimeout(1500): "Server timeout elapsed without receiving a message from the server."`, async () => {
       const s = await server(['-keepalive', '10s']);
       const t0 = Date.now();

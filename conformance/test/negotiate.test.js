@@ -10,11 +10,12 @@ before(async () => { server = await startServer(); });
 after(async () => { await server.stop(); });
 
 const URL_SAFE_22 = /^[A-Za-z0-9_-]{22}$/;
-// The server lists only the transports it serves, in ASP.NET's fallback
-// order (WebSockets, ServerSentEvents, LongPolling). Server-Sent Events and
-// long polling join this list when the server implements them.
+// The server lists the transports it serves, in ASP.NET's fallback order
+// (WebSockets, ServerSentEvents, LongPolling).
 const EXPECTED_TRANSPORTS = [
   { transport: 'WebSockets', transferFormats: ['Text', 'Binary'] },
+  { transport: 'ServerSentEvents', transferFormats: ['Text'] },
+  { transport: 'LongPolling', transferFormats: ['Text', 'Binary'] },
 ];
 
 test('negotiate v1: 200 JSON with distinct URL-safe 22-char connectionId/connectionToken and the served transports in order', async () => {
@@ -76,14 +77,24 @@ test('GET /negotiate gives 405', async () => {
   assert.equal(res.status, 405);
 });
 
-test('a client limited to a transport the server does not list fails start() at once with the client\'s clear error', async () => {
-  const conn = build(server.hubUrl, { transport: HttpTransportType.LongPolling, logLevel: LogLevel.None });
-  await assert.rejects(conn.start(), (err) => {
-    // The client walks the server's list only: it never tries a transport
-    // the server does not serve.
-    const msg = String(err && err.message);
-    assert.match(msg, /Unable to connect to the server with any of the available transports\. WebSockets failed: Error: 'WebSockets' is disabled by the client\./);
-    assert.doesNotMatch(msg, /ServerSentEvents|LongPolling failed/);
-    return true;
-  });
+test('-transports websockets,sse: negotiate lists those two; a long-polling-only client fails start() at once with the client\'s clear error; a poll gets 404', async () => {
+  const limited = await startServer(['-transports', 'websockets,sse']);
+  try {
+    const r = await rawNegotiate(limited.hubUrl, '?negotiateVersion=1');
+    assert.deepEqual(r.json.availableTransports, EXPECTED_TRANSPORTS.slice(0, 2));
+    const conn = build(limited.hubUrl, { transport: HttpTransportType.LongPolling, logLevel: LogLevel.None });
+    await assert.rejects(conn.start(), (err) => {
+      // The client walks the server's list only: it never tries a transport
+      // the server does not serve.
+      const msg = String(err && err.message);
+      assert.match(msg, /Unable to connect to the server with any of the available transports\. WebSockets failed: Error: 'WebSockets' is disabled by the client\. ServerSentEvents failed: Error: 'ServerSentEvents' is disabled by the client\./);
+      assert.doesNotMatch(msg, /LongPolling failed/);
+      return true;
+    });
+    const res = await fetch(`${limited.hubUrl}?id=${r.json.connectionToken}`);
+    await res.arrayBuffer();
+    assert.equal(res.status, 404, 'a poll on a server without long polling');
+  } finally {
+    await limited.stop();
+  }
 });

@@ -1,0 +1,84 @@
+package transports
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// errBodyTooLarge closes a connection whose client POSTed more than a
+// transport message may carry.
+var errBodyTooLarge = errors.New("transports: POST body over the size limit")
+
+// postBufs holds the read buffers of POST bodies.
+var postBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// servePost answers POST <hub>?id=T, the send half of Server-Sent Events
+// and long polling: the body holds one or more hub messages, which go to
+// the connection as they are read; 200 once they are all in. POSTs to one
+// connection run one at a time.
+func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
+	user, _, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	token, ok := requestToken(w, r)
+	if !ok {
+		return
+	}
+	e, ok := h.conns.lookup(token)
+	switch {
+	case !ok:
+		claimError(w, http.StatusNotFound)
+		return
+	case e.user != user:
+		claimError(w, http.StatusForbidden)
+		return
+	case e.transport == wsName:
+		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
+		return
+	}
+	var c = e.http.connOrNil()
+	if c == nil { // no transport has started the connection yet
+		claimError(w, http.StatusNotFound)
+		return
+	}
+
+	e.http.postMu.Lock()
+	defer e.http.postMu.Unlock()
+	if r.ContentLength > int64(h.postMax) {
+		h.tooLarge(w, e.http)
+		return
+	}
+	bp := postBufs.Get().(*[]byte)
+	defer postBufs.Put(bp)
+	buf, total := *bp, 0
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			if total += n; total > h.postMax {
+				h.tooLarge(w, e.http)
+				return
+			}
+			c.Feed(buf[:n])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil { // the client went away mid-body
+			h.log.Debug("reading a POST body", "err", err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// tooLarge answers a POST over the size limit with 413 and closes the
+// connection as an oversized hub message would.
+func (h *Handler) tooLarge(w http.ResponseWriter, hc *httpConn) {
+	if c := hc.connOrNil(); c != nil {
+		c.Close("Connection closed with an error.", true, errBodyTooLarge)
+	}
+	http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+}

@@ -60,7 +60,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
-	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport, and a dropped stateful connection for its client")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
@@ -160,9 +160,6 @@ func run(o *options) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if o.statefulReconnect {
-		log.Warn("-stateful-reconnect is not supported yet; clients that ask for it are served without it")
-	}
 
 	chatAuth, err := o.chatAuth()
 	if err != nil {
@@ -176,6 +173,8 @@ func run(o *options) error {
 		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
 	}
 	hubCfg := hub.Config{
+		AllowStatefulReconnects:   o.statefulReconnect,
+		DisconnectTimeout:         o.disconnectTimeout,
 		KeepAliveInterval:         o.keepAlive,
 		ClientTimeoutInterval:     o.clientTimeout,
 		HandshakeTimeout:          o.handshakeTimeout,

@@ -78,6 +78,7 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
+	hd.conns.kept = make(map[string]*entry)
 	if hd.poller == nil {
 		max := hd.engine.Config().MaxMessageSize
 		wsMax := 1 << 20
@@ -213,7 +214,9 @@ type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string // "" until a transport takes it
+	transport string       // "" until a transport takes it
+	stateful  bool         // stateful reconnect negotiated
+	conn      *actors.Conn // set once a WebSocket made the connection; guarded by tokens.mu
 }
 
 // tokens maps connection tokens to their connection. Tokens no transport
@@ -223,6 +226,7 @@ type tokens struct {
 	mu        sync.Mutex
 	m         map[string]*entry // guarded by mu
 	unclaimed map[string]*entry // guarded by mu: negotiated, not yet taken
+	kept      map[string]*entry // guarded by mu: stateful, transport dropped
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -243,29 +247,65 @@ func (t *tokens) get(token string) *entry {
 // claim marks the token's connection as taken by transport for user. It
 // returns the entry, or the HTTP status to answer when it cannot be taken;
 // a refused claim leaves the token to its owner.
-func (t *tokens) claim(token, transport, user string) (*entry, int) {
+//
+// A stateful connection whose WebSocket dropped is claimed again by a new
+// WebSocket: reattach is then set, and the caller hands the socket to
+// the connection with Conn.Reattach.
+func (t *tokens) claim(token, transport, user string) (e *entry, reattach bool, status int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
 	switch {
 	case !ok:
-		return nil, http.StatusNotFound
+		return nil, false, http.StatusNotFound
 	case e.user != user:
-		return nil, http.StatusForbidden
+		return nil, false, http.StatusForbidden
+	case e.transport == transport && e.conn != nil && e.conn.Waiting():
+		delete(t.kept, token)
+		return e, true, 0
+	case e.transport == transport && e.conn != nil && !e.conn.Connected() && e.conn.Stateful():
+		// Ended while its token was kept: gone for good.
+		t.removeLocked(token)
+		return nil, false, http.StatusNotFound
 	case e.transport == transport:
-		return nil, http.StatusConflict
+		return nil, false, http.StatusConflict
 	case e.transport != "":
-		return nil, http.StatusBadRequest
+		return nil, false, http.StatusBadRequest
 	}
 	e.transport = transport
 	delete(t.unclaimed, token)
-	return e, 0
+	return e, false, 0
+}
+
+// bind records the connection a token's transport made.
+func (t *tokens) bind(token string, c *actors.Conn) {
+	t.mu.Lock()
+	if e, ok := t.m[token]; ok {
+		e.conn = c
+	}
+	t.mu.Unlock()
 }
 
 func (t *tokens) remove(token string) {
 	t.mu.Lock()
+	t.removeLocked(token)
+	t.mu.Unlock()
+}
+
+func (t *tokens) removeLocked(token string) {
 	delete(t.m, token)
 	delete(t.unclaimed, token)
+	delete(t.kept, token)
+}
+
+// keep holds on to the token of a stateful connection whose WebSocket
+// dropped, for its client to reattach; the janitor forgets it once the
+// connection has ended.
+func (t *tokens) keep(token string) {
+	t.mu.Lock()
+	if e, ok := t.m[token]; ok {
+		t.kept[token] = e
+	}
 	t.mu.Unlock()
 }
 
@@ -277,6 +317,11 @@ func (t *tokens) expire(cutoff time.Duration) {
 		if e.created < cutoff {
 			delete(t.unclaimed, k)
 			delete(t.m, k)
+		}
+	}
+	for k, e := range t.kept {
+		if !e.conn.Waiting() && !e.conn.Connected() {
+			t.removeLocked(k)
 		}
 	}
 }

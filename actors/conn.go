@@ -141,6 +141,9 @@ type Conn struct {
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
 	statefulOut   bool                 // number and keep outgoing trackable messages
 	replay        replay               // sent, not acknowledged (stateful reconnect)
+	// A Reattach won the race against the end of the connection: the
+	// actor waits for its message before stopping.
+	reattachInFlight bool
 }
 
 // Feed hands the connection bytes from the client: one transport message

@@ -94,8 +94,14 @@ func (a connActor) Receive(ctx actor.Context) {
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
 	case *reattach:
+		c.reattachInFlight = false
 		if c.state.Load() != stateConnected {
+			// The connection ended while the client reattached.
 			m.t.Close(false)
+			if c.state.Load() == stateClosed {
+				c.engine.forget(c)
+				ctx.Stop(ctx.Self())
+			}
 			return
 		}
 		c.attach(m.t)
@@ -107,6 +113,7 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 	case *reattachTimedOut:
 		if c.reattachable.CompareAndSwap(true, false) {
+			c.detachedAt.Store(0)
 			if c.state.Load() != stateClosed {
 				c.disconnect(ErrReattachTimeout, reasonTransport)
 			}
@@ -116,6 +123,9 @@ func (a connActor) Receive(ctx actor.Context) {
 	case *transportClosed:
 		if c.state.Load() != stateClosed {
 			c.disconnect(m.err, reasonTransport)
+		}
+		if c.reattachInFlight {
+			return // stops once the reattach message has closed its transport
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -359,7 +369,10 @@ func (c *Conn) appendOwnAlways(m protocol.Message) {
 func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
-	c.reattachable.Store(false)
+	if !c.reattachable.Swap(false) && c.detachedAt.Load() != 0 {
+		// Detached, and Reattach already took it: its message is on the way.
+		c.reattachInFlight = true
+	}
 	c.end()
 	c.flush()
 	c.engine.stats.closes[reason].Add(1)

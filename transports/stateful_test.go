@@ -79,6 +79,8 @@ func (h *statefulHub) SendToGroup(ctx *hub.Context, group string, v int) error {
 
 func (h *statefulHub) Drop(ctx *hub.Context) { ctx.Drop() }
 
+func (h *statefulHub) Id(ctx *hub.Context) string { return ctx.ConnectionID }
+
 func startStateful(t *testing.T, allow bool, timeout time.Duration) (string, *statefulHub) {
 	t.Helper()
 	impl := &statefulHub{}
@@ -311,9 +313,53 @@ func TestStatefulHubClose(t *testing.T) {
 	hubURL, h := startStateful(t, true, 10*time.Second)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.send(`{"type":7}`)
-	c.drop()
 	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	c.drop()
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach after Close: %d, want 404", st)
+	}
+}
+
+// TestStatefulBufferBound: what the client has not acknowledged is bounded
+// by StatefulReconnectBufferSize: past it the connection ends (slow
+// consumer), attached or not.
+func TestStatefulBufferBound(t *testing.T) {
+	impl := &statefulHub{}
+	hubURL, _ := startServerWith(t, impl, hub.Config{AllowStatefulReconnects: true, StatefulReconnectBufferSize: 1000},
+		transports.Config{})
+	c, token := statefulConnect(t, hubURL, 2)
+	c.send(invocation("1", "Burst", 200))
+	c.read() // the Burst is running: dropping now loses nothing the server has not read
+	c.drop()
+	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.Events()) == 2 })
+	if ev := impl.Events(); ev[1] != "disconnected-error" {
+		t.Fatalf("events %v", ev)
+	}
+	waitFor(t, 5*time.Second, "token gone", func() bool {
+		return dialStatus(t, hubURL, "id="+token, nil) == http.StatusNotFound
+	})
+}
+
+// TestStatefulShutdownWhileDetached: Shutdown ends a connection that waits
+// for its client to reattach, and returns.
+func TestStatefulShutdownWhileDetached(t *testing.T) {
+	impl := &statefulHub{}
+	hubURL, h := startServerWith(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
+		transports.Config{DisconnectTimeout: time.Minute})
+	c, _ := statefulConnect(t, hubURL, 2)
+	var id string
+	waitFor(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
+	c.send(invocation("1", "Id"))
+	id = c.completion("1").Result.(string)
+	c.drop()
+	waitFor(t, 5*time.Second, "detached", func() bool {
+		conn, ok := h.Engine().Conn(id)
+		return ok && conn.Waiting()
+	})
+	if err := shutdownHub(t, h); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if ev := impl.Events(); len(ev) != 2 || ev[1] != "disconnected-error" {
+		t.Fatalf("events %v", ev)
 	}
 }

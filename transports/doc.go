@@ -19,6 +19,13 @@
 // NewJWTAuthenticator makes one for JWTs (HS256 and RS256 families, exp,
 // nbf, iss, aud); its claims reach hub code as hub.Context.Claims.
 //
+// Stateful reconnect (Config of the hub: AllowStatefulReconnects): negotiate
+// replies "useStatefulReconnect":true only when the query asks for it and
+// the hub allows it. When such a WebSocket drops without a close handshake,
+// its token stays; a new WebSocket with the same ?id= is handed to the same
+// connection (actors.Conn.Reattach) instead of getting 409, until the
+// connection gives up after the hub's DisconnectTimeout (then 404).
+//
 // Server-Sent Events and long polling are not served yet: negotiate lists
 // only WebSockets, and requests for the others get 404 after the usual id
 // checks.
@@ -26,7 +33,8 @@
 // # Goroutines
 //
 // Each Handler runs one janitor goroutine that forgets negotiated tokens no
-// transport took within DisconnectTimeout; Close stops it (and the poller,
+// transport took within DisconnectTimeout, and the kept tokens of stateful
+// connections that have ended; Close stops it (and the poller,
 // when the handler made its own).
 //
 // # Example

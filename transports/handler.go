@@ -320,7 +320,7 @@ func (t *tokens) expire(cutoff time.Duration) {
 		}
 	}
 	for k, e := range t.kept {
-		if !e.conn.Waiting() && !e.conn.Connected() {
+		if e.conn == nil || !e.conn.Waiting() && !e.conn.Connected() {
 			t.removeLocked(k)
 		}
 	}

@@ -192,6 +192,17 @@ func TestStatefulVersion1Disables(t *testing.T) {
 	}
 }
 
+// TestStatefulNotNegotiated: version 2 without useStatefulReconnect in
+// negotiate (here skipNegotiation) is a plain connection: a drop ends it.
+func TestStatefulNotNegotiated(t *testing.T) {
+	hubURL, h := startStateful(t, true, 5*time.Second)
+	c := dial(t, hubURL, "", nil)
+	c.send(`{"protocol":"json","version":2}`)
+	c.expect(`{}`)
+	c.drop()
+	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+}
+
 // TestStatefulReattach: the server drops the socket; the client reattaches
 // with the same token, no handshake; each side gets every message once, in
 // order; Items and groups stay, and no OnDisconnected runs in between.

@@ -39,6 +39,9 @@ type ConnInfo struct {
 	TextOnly bool
 	// NoKeepAlive is set for transports that keep themselves alive (long polling).
 	NoKeepAlive bool
+	// StatefulReconnect is set when the client negotiated stateful reconnect
+	// and the engine allows it; a handshake version >= 2 then turns it on.
+	StatefulReconnect bool
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -90,15 +93,28 @@ type Conn struct {
 	// connection's turn may touch it.
 	Items map[string]any
 
-	textOnly    bool // the transport carries no binary
-	noKeepAlive bool // the transport keeps itself alive
+	textOnly      bool // the transport carries no binary
+	noKeepAlive   bool // the transport keeps itself alive
+	allowStateful bool // stateful reconnect was negotiated
+
+	// Stateful reconnect (stateful.go). stateful is set by Feed at the
+	// handshake, before the actor hears of it.
+	stateful     atomic.Bool
+	reattachable atomic.Bool  // detached, waiting for Reattach
+	detachedAt   atomic.Int64 // engine time of the drop; 0 while attached
+	recvSeq      atomic.Int64 // highest trackable message id received
+	ackPending   atomic.Bool  // something came in since the last Ack
+	lastAck      int64        // owned by the heartbeat: when it last asked for an Ack
 
 	// Read side, guarded by readMu (the transport's calls may come from
 	// different goroutines over time).
-	readMu     sync.Mutex
-	handshaken bool
-	readDone   bool
-	partial    []byte
+	readMu        sync.Mutex
+	handshaken    bool
+	readDone      bool
+	partial       []byte
+	statefulIn    bool  // number incoming trackable messages
+	inSeq         int64 // id of the last trackable message read
+	awaitSequence bool  // reattached: drop everything until the client's Sequence
 
 	// Read by the heartbeat.
 	created     int64
@@ -125,6 +141,11 @@ type Conn struct {
 	connectFailed bool                 // OnConnected failed: OnDisconnected must not run
 	stashErr      error                // a protocol error that came before the handshake was answered
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
+	statefulOut   bool                 // number and keep outgoing trackable messages
+	replay        replay               // sent, not acknowledged (stateful reconnect)
+	// A Reattach won the race against the end of the connection: the
+	// actor waits for its message before stopping.
+	reattachInFlight bool
 }
 
 // Feed hands the connection bytes from the client: one transport message
@@ -165,6 +186,10 @@ func (c *Conn) Feed(data []byte) {
 			return
 		}
 		c.proto, c.slot, c.handshaken = proto, slot, true // the actor reads them after handshakeDone
+		if c.allowStateful && req.Version >= 2 {
+			c.statefulIn = true
+			c.stateful.Store(true)
+		}
 		c.engine.send(c.pid, &handshakeDone{version: req.Version})
 		data = rest
 	}
@@ -192,6 +217,21 @@ func (c *Conn) Feed(data []byte) {
 		}
 		data = rest
 		c.engine.stats.msgsIn.Add(1)
+		if c.statefulIn {
+			keep, err := c.sequenceLocked(m)
+			if err != nil {
+				c.readDone = true
+				if len(batch) > 0 {
+					c.engine.send(c.pid, &incoming{msgs: batch})
+				}
+				c.engine.send(c.pid, &protocolError{err: err})
+				c.end()
+				return
+			}
+			if !keep {
+				continue
+			}
+		}
 		switch m := m.(type) {
 		case *protocol.Ping:
 			c.pinged.Store(true)
@@ -244,11 +284,19 @@ func (c *Conn) failHandshakeLocked(msg string) {
 
 // Closed tells the connection that its transport has ended; err is nil for a
 // clean close. The transport calls it exactly once.
+//
+// On a stateful connection an unclean end (err != nil) only detaches it:
+// the actor keeps the connection for Reattach.
 func (c *Conn) Closed(err error) {
 	c.readMu.Lock()
 	c.readDone = true
 	c.partial = nil
+	keep := err != nil && c.statefulIn
 	c.readMu.Unlock()
+	if keep {
+		c.engine.send(c.pid, &transportDropped{err: err})
+		return
+	}
 	c.end()
 	c.engine.send(c.pid, &transportClosed{err: err})
 }

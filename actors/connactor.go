@@ -52,6 +52,7 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.out = append(c.out, c.engine.pings[c.slot].frame(c.transport.Framed()))
 		}
 	case *handshakeDone:
+		c.statefulOut = c.stateful.Load()
 		c.connect()
 	case *memberAdded:
 		if c.joining--; c.joining == 0 {
@@ -80,9 +81,51 @@ func (a connActor) Receive(ctx actor.Context) {
 		c.serverClose(m.close, m.cause, reason)
 	case *dropConn:
 		c.transport.Close(false)
+	case *transportDropped:
+		if c.state.Load() == stateConnected && c.statefulOut {
+			c.engine.log.Debug("stateful connection dropped; waiting for reattach", "conn", c.ID, "err", m.err)
+			c.detach()
+			return
+		}
+		c.end()
+		if c.state.Load() != stateClosed {
+			c.disconnect(m.err, reasonTransport)
+		}
+		c.engine.forget(c)
+		ctx.Stop(ctx.Self())
+	case *reattach:
+		c.reattachInFlight = false
+		if c.state.Load() != stateConnected {
+			// The connection ended while the client reattached.
+			m.t.Close(false)
+			if c.state.Load() == stateClosed {
+				c.engine.forget(c)
+				ctx.Stop(ctx.Self())
+			}
+			return
+		}
+		c.attach(m.t)
+	case *ackIn:
+		c.replay.ack(m.id)
+	case *ackDue:
+		if c.state.Load() == stateConnected && c.detachedAt.Load() == 0 {
+			c.appendOwnAlways(&protocol.Ack{SequenceID: c.recvSeq.Load()})
+		}
+	case *reattachTimedOut:
+		if c.reattachable.CompareAndSwap(true, false) {
+			c.detachedAt.Store(0)
+			if c.state.Load() != stateClosed {
+				c.disconnect(ErrReattachTimeout, reasonTransport)
+			}
+			c.engine.forget(c)
+			ctx.Stop(ctx.Self())
+		}
 	case *transportClosed:
 		if c.state.Load() != stateClosed {
 			c.disconnect(m.err, reasonTransport)
+		}
+		if c.reattachInFlight {
+			return // stops once the reattach message has closed its transport
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -115,6 +158,7 @@ func (c *Conn) enqueue(p *Payload) {
 		c.engine.log.Error("encode failed", "conn", c.ID, "err", err)
 		return
 	}
+	c.track(p.msg, b)
 	c.out = append(c.out, b)
 }
 
@@ -128,6 +172,7 @@ func (c *Conn) appendOwn(m protocol.Message) {
 	if !c.transport.Framed() {
 		start = wsHeaderRoom
 	}
+	c.track(m, buf[start:])
 	c.out = append(c.out, buf[start:])
 }
 
@@ -143,6 +188,12 @@ func (c *Conn) flush() {
 	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
 		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
 		c.out = c.out[:0] // the Close goes out next; the backlog is moot
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		return
+	}
+	if c.state.Load() == stateConnected && c.replayOverBudget() {
+		c.engine.log.Warn("closing slow consumer: stateful reconnect buffer over budget", "conn", c.ID, "unacked", c.replay.bytes)
+		c.out = c.out[:0]
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
 	}
 }
@@ -318,6 +369,10 @@ func (c *Conn) appendOwnAlways(m protocol.Message) {
 func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
+	if !c.reattachable.Swap(false) && c.detachedAt.Load() != 0 {
+		// Detached, and Reattach already took it: its message is on the way.
+		c.reattachInFlight = true
+	}
 	c.end()
 	c.flush()
 	c.engine.stats.closes[reason].Add(1)

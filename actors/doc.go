@@ -18,6 +18,10 @@
 //   - The heartbeat: one goroutine and one ticker per engine, which checks
 //     every connection's timestamps each tick (keep-alive, client timeout,
 //     handshake timeout). No connection has a timer.
+//   - Stateful reconnect (stateful.go): a connection that negotiated it
+//     numbers what it sends and receives, keeps what the client has not
+//     acknowledged (bounded in bytes), and survives an unclean transport drop
+//     until Reattach gives it a new transport or DisconnectTimeout passes.
 //   - Pool, the dispatcher that runs connection mailboxes on a fixed set of
 //     reused goroutines, and batchingMailbox, which takes queued messages a
 //     batch at a time and tells the actor when a batch ends.

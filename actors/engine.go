@@ -54,6 +54,17 @@ type EngineConfig struct {
 	PartitionSize int
 	// Partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
 	Partitions int
+	// AllowStatefulReconnects lets connections that negotiated it
+	// (ConnInfo.StatefulReconnect) and shook hands with version >= 2 survive
+	// an unclean transport drop (see stateful.go). Default false.
+	AllowStatefulReconnects bool
+	// StatefulReconnectBufferSize bounds, in bytes, what a stateful
+	// connection keeps of what it sent and the client has not acknowledged;
+	// past it the connection is closed as a slow consumer. 0 = 100,000.
+	StatefulReconnectBufferSize int
+	// DisconnectTimeout: how long a dropped stateful connection waits for
+	// Reattach before it ends. 0 = 15 s.
+	DisconnectTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -73,6 +84,10 @@ func (c *EngineConfig) fill() error {
 	def(&c.KeepAliveInterval, 15*time.Second)
 	def(&c.ClientTimeoutInterval, 30*time.Second)
 	def(&c.HandshakeTimeout, 15*time.Second)
+	def(&c.DisconnectTimeout, 15*time.Second)
+	if c.StatefulReconnectBufferSize <= 0 {
+		c.StatefulReconnectBufferSize = 100_000
+	}
 	switch {
 	case c.MaxMessageSize == 0:
 		c.MaxMessageSize = 32 * 1024
@@ -160,7 +175,8 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, ErrShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive, engine: e, transport: t, seq: e.seq.Add(1)}
+	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
+		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
 	c.Items = make(map[string]any)
 	now := e.preciseNow()
 	c.created = now

@@ -16,6 +16,7 @@ func (e *Engine) heartbeat() {
 	keepAlive := int64(e.cfg.KeepAliveInterval)
 	clientTimeout := int64(e.cfg.ClientTimeoutInterval)
 	handshake := int64(e.cfg.HandshakeTimeout)
+	disconnect := int64(e.cfg.DisconnectTimeout)
 	for {
 		select {
 		case <-e.stopBeat:
@@ -31,6 +32,17 @@ func (e *Engine) heartbeat() {
 					e.send(c.pid, &handshakeTimedOut{})
 				}
 			case stateConnected:
+				if at := c.detachedAt.Load(); at != 0 {
+					if now-at > disconnect {
+						e.send(c.pid, &reattachTimedOut{})
+					}
+					return
+				}
+				if c.ackPending.Load() && now-c.lastAck >= ackInterval {
+					c.ackPending.Store(false)
+					c.lastAck = now
+					e.send(c.pid, &ackDue{})
+				}
 				if !c.noKeepAlive && now-c.lastSend.Load() >= keepAlive {
 					e.send(c.pid, &keepAliveDue{})
 				}
@@ -46,7 +58,7 @@ func (e *Engine) heartbeat() {
 
 // tick is a quarter of the shortest interval, between 50 ms and 1 s.
 func (e *Engine) tick() time.Duration {
-	d := min(e.cfg.KeepAliveInterval, e.cfg.ClientTimeoutInterval, e.cfg.HandshakeTimeout) / 4
+	d := min(e.cfg.KeepAliveInterval, e.cfg.ClientTimeoutInterval, e.cfg.HandshakeTimeout, e.cfg.DisconnectTimeout) / 4
 	return max(50*time.Millisecond, min(d, time.Second))
 }
 

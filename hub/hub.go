@@ -39,6 +39,19 @@ type Config struct {
 	// nil means JSON and MessagePack. Broadcasts are encoded up front in the
 	// first one, lazily in the others.
 	Protocols []protocol.Protocol
+	// AllowStatefulReconnects lets clients that ask for it in negotiate
+	// (useStatefulReconnect=true) and shake hands with version 2 keep their
+	// connection over an unclean WebSocket drop, as ASP.NET Core 8 does.
+	// Default false.
+	AllowStatefulReconnects bool
+	// StatefulReconnectBufferSize bounds, in bytes, what the server keeps
+	// for one stateful connection of what it sent and the client has not
+	// acknowledged; past it the connection is closed as a slow consumer.
+	// 0 means 100,000.
+	StatefulReconnectBufferSize int
+	// DisconnectTimeout: how long a dropped stateful connection waits for
+	// its client to reconnect before OnDisconnected runs. 0 means 15 s.
+	DisconnectTimeout time.Duration
 	// System is the actor runtime to run on; several hubs may share one.
 	// nil means the hub starts its own and stops it on Shutdown.
 	System *actors.System
@@ -121,13 +134,16 @@ func New(impl any, cfg Config) (*Hub, error) {
 		h.ownSys = true
 	}
 	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
-		Protocols:             cfg.Protocols,
-		KeepAliveInterval:     cfg.KeepAliveInterval,
-		ClientTimeoutInterval: cfg.ClientTimeoutInterval,
-		HandshakeTimeout:      cfg.HandshakeTimeout,
-		MaxMessageSize:        cfg.MaximumReceiveMessageSize,
-		MaxBufferedBytes:      cfg.MaxBufferedBytes,
-		Logger:                log,
+		Protocols:                   cfg.Protocols,
+		KeepAliveInterval:           cfg.KeepAliveInterval,
+		ClientTimeoutInterval:       cfg.ClientTimeoutInterval,
+		HandshakeTimeout:            cfg.HandshakeTimeout,
+		MaxMessageSize:              cfg.MaximumReceiveMessageSize,
+		MaxBufferedBytes:            cfg.MaxBufferedBytes,
+		AllowStatefulReconnects:     cfg.AllowStatefulReconnects,
+		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
+		DisconnectTimeout:           cfg.DisconnectTimeout,
+		Logger:                      log,
 	})
 	if err != nil {
 		if h.ownSys {

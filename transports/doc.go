@@ -42,11 +42,19 @@
 // NewJWTAuthenticator makes one for JWTs (HS256 and RS256 families, exp,
 // nbf, iss, aud); its claims reach hub code as hub.Context.Claims.
 //
+// Stateful reconnect (Config of the hub: AllowStatefulReconnects): negotiate
+// replies "useStatefulReconnect":true only when the query asks for it and
+// the hub allows it. When such a WebSocket drops without a close handshake,
+// its token stays; a new WebSocket with the same ?id= is handed to the same
+// connection (actors.Conn.Reattach) instead of getting 409, until the
+// connection gives up after the hub's DisconnectTimeout (then 404).
+//
 // # Goroutines
 //
 // Each Handler runs one janitor goroutine that forgets negotiated tokens no
 // transport took within DisconnectTimeout and closes long polling
-// connections nobody polls; Close stops it, ends the long polling
+// connections nobody polls, and the kept tokens of stateful connections
+// that have ended; Close stops it, ends the long polling
 // connections and the SSE streams left, and stops the poller when the
 // handler made its own. An SSE stream and a pending poll run on their HTTP
 // request's goroutine, which returns when the connection or the client ends.

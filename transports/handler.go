@@ -101,6 +101,7 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
+	hd.conns.kept = make(map[string]*entry)
 	// A transport message (WebSocket message, POST body) may carry several
 	// hub messages: four times the hub's limit, at least 1 MiB.
 	hd.postMax = 1 << 20
@@ -282,8 +283,10 @@ type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string    // "" until a transport takes it; guarded by tokens.mu
-	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
+	transport string       // "" until a transport takes it; guarded by tokens.mu
+	http      *httpConn    // set with transport for SSE and long polling; guarded by tokens.mu
+	stateful  bool         // stateful reconnect negotiated
+	conn      *actors.Conn // set once a stateful WebSocket made the connection; guarded by tokens.mu
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
@@ -302,6 +305,7 @@ type tokens struct {
 	m         map[string]*entry    // guarded by mu
 	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
 	polling   map[string]*longPoll // guarded by mu: long polling connections
+	kept      map[string]*entry    // guarded by mu: stateful, WebSocket dropped
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -325,37 +329,74 @@ func (t *tokens) lookup(token string) (entry, bool) {
 }
 
 // claim marks the token's connection as taken by transport for user, with
-// hc (nil for WebSockets). It returns the entry, or the HTTP status to
-// answer when it cannot be taken: 404, 403 (another user's token), 409 (the
-// transport has it already; the entry is returned too) or 400 (another
-// transport has it). A refused claim leaves the token to its owner.
-func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, int) {
+// hc (nil for WebSockets). It returns a copy of the entry, or the HTTP
+// status to answer when it cannot be taken: 404, 403 (another user's
+// token), 409 (the transport has it already; the entry is returned too) or
+// 400 (another transport has it). A refused claim leaves the token to its
+// owner.
+//
+// A stateful connection whose WebSocket dropped is claimed again by a new
+// WebSocket: reattach is then set, and the caller hands the socket to the
+// connection with Conn.Reattach.
+func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
 	switch {
 	case !ok:
-		return entry{}, http.StatusNotFound
+		return entry{}, false, http.StatusNotFound
 	case e.user != user:
-		return entry{}, http.StatusForbidden
+		return entry{}, false, http.StatusForbidden
+	case e.transport == transport && e.conn != nil && e.conn.Waiting():
+		delete(t.kept, token)
+		return *e, true, 0
+	case e.transport == transport && e.conn != nil && !e.conn.Connected() && e.conn.Stateful():
+		// Ended while its token was kept: gone for good.
+		t.removeLocked(token)
+		return entry{}, false, http.StatusNotFound
 	case e.transport == transport:
-		return *e, http.StatusConflict
+		return *e, false, http.StatusConflict
 	case e.transport != "":
-		return entry{}, http.StatusBadRequest
+		return entry{}, false, http.StatusBadRequest
 	}
 	e.transport, e.http = transport, hc
 	delete(t.unclaimed, token)
 	if hc != nil && hc.lp != nil {
 		t.polling[token] = hc.lp
 	}
-	return *e, 0
+	return *e, false, 0
+}
+
+// bind records the connection a stateful WebSocket made.
+func (t *tokens) bind(token string, c *actors.Conn) {
+	t.mu.Lock()
+	if e, ok := t.m[token]; ok {
+		e.conn = c
+	}
+	t.mu.Unlock()
 }
 
 func (t *tokens) remove(token string) {
 	t.mu.Lock()
+	t.removeLocked(token)
+	t.mu.Unlock()
+}
+
+func (t *tokens) removeLocked(token string) {
 	delete(t.m, token)
 	delete(t.unclaimed, token)
 	delete(t.polling, token)
+	delete(t.kept, token)
+}
+
+// keep holds on to the token of a stateful connection whose WebSocket
+// dropped, for its client to reattach; the janitor forgets it once the
+// connection has ended.
+func (t *tokens) keep(token string) {
+	t.mu.Lock()
+	if e, ok := t.m[token]; ok {
+		t.kept[token] = e
+	}
 	t.mu.Unlock()
 }
 
@@ -378,6 +419,11 @@ func (t *tokens) expire(cutoff time.Duration) {
 		if e.created < cutoff {
 			delete(t.unclaimed, k)
 			delete(t.m, k)
+		}
+	}
+	for k, e := range t.kept {
+		if e.conn == nil || !e.conn.Waiting() && !e.conn.Connected() {
+			t.removeLocked(k)
 		}
 	}
 }

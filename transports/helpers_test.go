@@ -70,8 +70,14 @@ var testTokens = transports.AuthenticatorFunc(func(_ *http.Request, token string
 // after the call are closed (by their own cleanups) before that.
 func startServer(t testing.TB, hubCfg hub.Config, cfg transports.Config) (string, *hub.Hub) {
 	t.Helper()
+	return startServerWith(t, testHub{}, hubCfg, cfg)
+}
+
+// startServerWith is startServer with another hub value.
+func startServerWith(t testing.TB, impl any, hubCfg hub.Config, cfg transports.Config) (string, *hub.Hub) {
+	t.Helper()
 	baseline := runtime.NumGoroutine()
-	h, err := hub.New(testHub{}, hubCfg)
+	h, err := hub.New(impl, hubCfg)
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}

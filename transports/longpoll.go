@@ -25,7 +25,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	noCache(w)
 	lp := &longPoll{h: h, token: token, idle: h.now()}
 	hc := &httpConn{lp: lp}
-	e, status := h.conns.claim(token, lpName, user, hc)
+	e, _, status := h.conns.claim(token, lpName, user, hc)
 	switch status {
 	case 0:
 	case http.StatusConflict: // a connection polling already

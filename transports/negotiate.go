@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // newID returns 16 random bytes in base64url without padding: 22 URL-safe
@@ -61,8 +62,11 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	if version >= 1 {
 		token = newID()
 	}
-	h.conns.add(token, &entry{id: id, user: user, created: h.now()})
-	reply := negotiateReply{ConnectionID: id, NegotiateVersion: version, AvailableTransports: h.available}
+	// As ASP.NET Core: stateful reconnect only when the client asks for it
+	// and the hub allows it; echoing it unasked makes the client fail.
+	stateful := strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true") && h.engine.Config().AllowStatefulReconnects
+	h.conns.add(token, &entry{id: id, user: user, created: h.now(), stateful: stateful})
+	reply := negotiateReply{ConnectionID: id, NegotiateVersion: version, UseStatefulReconnect: stateful, AvailableTransports: h.available}
 	if version >= 1 {
 		reply.ConnectionToken = token
 	}

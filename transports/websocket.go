@@ -3,6 +3,7 @@ package transports
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/actorhub/actorhub/actors"
@@ -23,17 +24,22 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	token := queryValue(r, "id")
 	var id string
+	var stateful bool
 	if token == "" { // skipNegotiation: a connection with no negotiate
 		id = newID()
 		token = id
 		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: wsName})
 	} else {
-		e, status := h.conns.claim(token, wsName, user, nil)
+		e, reattach, status := h.conns.claim(token, wsName, user, nil)
 		if status != 0 {
 			claimError(w, status)
 			return
 		}
-		id = e.id
+		if reattach {
+			h.reattachWebSocket(w, r, token, e.conn)
+			return
+		}
+		id, stateful = e.id, e.stateful
 	}
 
 	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
@@ -49,13 +55,48 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t := &wsTransport{h: h, token: token}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user, Claims: claims}, t)
+	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		_ = conn.Close()
 		return
 	}
 	t.conn = c
+	if stateful {
+		h.conns.bind(token, c)
+	}
+	nc, err := h.poller.Register(conn, t, buffered)
+	if err != nil {
+		h.log.Warn("websocket register failed", "err", err)
+		_ = conn.Close()
+		t.OnClose(nil, err)
+		return
+	}
+	t.setConn(nc)
+}
+
+// reattachWebSocket hands a stateful connection whose WebSocket dropped the
+// client's new one: no negotiate, no handshake; the connection answers with
+// Sequence and replays what the client has not acknowledged.
+func (h *Handler) reattachWebSocket(w http.ResponseWriter, r *http.Request, token string, c *actors.Conn) {
+	t := &wsTransport{h: h, token: token, conn: c}
+	// Before the upgrade, so that a lost race answers 404; what the
+	// connection writes meanwhile waits in t until the socket is known.
+	if err := c.Reattach(t); err != nil {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		h.log.Debug("websocket upgrade failed", "err", err)
+		t.OnClose(nil, err) // dropped again: the connection waits on
+		return
+	}
+	var buffered []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ = rw.Reader.Peek(n)
+		buffered = append([]byte(nil), buffered...)
+	}
 	nc, err := h.poller.Register(conn, t, buffered)
 	if err != nil {
 		h.log.Warn("websocket register failed", "err", err)
@@ -73,6 +114,12 @@ type wsTransport struct {
 	conn    *actors.Conn
 	nc      atomic.Pointer[netpoll.Conn] // set on Register's return or the first message, whichever is first
 	closing atomic.Int32                 // a Close that came before nc: closeGraceful or closeDrop
+
+	// A reattached connection writes (Sequence, replay) before its socket
+	// is registered: those writes wait in early until setConn.
+	ready atomic.Bool // nc is set and early written
+	mu    sync.Mutex
+	early [][]byte // guarded by mu
 }
 
 const (
@@ -86,6 +133,13 @@ func (t *wsTransport) setConn(nc *netpoll.Conn) {
 	if !t.nc.CompareAndSwap(nil, nc) {
 		return
 	}
+	t.mu.Lock()
+	if len(t.early) > 0 {
+		_ = nc.Write(t.early)
+		t.early = nil
+	}
+	t.ready.Store(true)
+	t.mu.Unlock()
 	t.applyClose(nc, t.closing.Load())
 }
 
@@ -106,11 +160,19 @@ var (
 func (t *wsTransport) Framed() bool { return true }
 
 func (t *wsTransport) Write(bufs [][]byte) error {
-	nc := t.nc.Load()
-	if nc == nil {
+	if t.ready.Load() {
+		return t.nc.Load().Write(bufs)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ready.Load() {
+		return t.nc.Load().Write(bufs)
+	}
+	if t.closing.Load() != 0 {
 		return netpoll.ErrClosed
 	}
-	return nc.Write(bufs)
+	t.early = append(t.early, bufs...) // the caller never modifies them
+	return nil
 }
 
 func (t *wsTransport) Buffered() int {
@@ -139,6 +201,10 @@ func (t *wsTransport) OnMessage(c *netpoll.Conn, _ ws.OpCode, payload []byte) {
 }
 
 func (t *wsTransport) OnClose(_ *netpoll.Conn, err error) {
-	t.h.conns.remove(t.token)
+	if err != nil && t.conn.Stateful() {
+		t.h.conns.keep(t.token) // the client may reattach
+	} else {
+		t.h.conns.remove(t.token)
+	}
 	t.conn.Closed(err)
 }

@@ -78,6 +78,13 @@ func (h *conformance) WhoAmI(ctx *hub.Context) any {
 // SetItem stores a per-connection item.
 func (h *conformance) SetItem(ctx *hub.Context, key string, value any) { ctx.Items[key] = value }
 
+// AppendItem appends value to the per-connection list item key: the order
+// in which the server ran the calls.
+func (h *conformance) AppendItem(ctx *hub.Context, key string, value any) {
+	l, _ := ctx.Items[key].([]any)
+	ctx.Items[key] = append(l, value)
+}
+
 // GetItem reads a per-connection item.
 func (h *conformance) GetItem(ctx *hub.Context, key string) any { return ctx.Items[key] }
 

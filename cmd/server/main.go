@@ -62,7 +62,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
-	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport, a long polling connection for its next poll, and a dropped stateful connection for its client")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", 90*time.Second, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
@@ -169,9 +169,6 @@ func run(o *options) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if o.statefulReconnect {
-		log.Warn("-stateful-reconnect is not supported yet; clients that ask for it are served without it")
-	}
 
 	chatAuth, err := o.chatAuth()
 	if err != nil {
@@ -185,6 +182,8 @@ func run(o *options) error {
 		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
 	}
 	hubCfg := hub.Config{
+		AllowStatefulReconnects:   o.statefulReconnect,
+		DisconnectTimeout:         o.disconnectTimeout,
 		KeepAliveInterval:         o.keepAlive,
 		ClientTimeoutInterval:     o.clientTimeout,
 		HandshakeTimeout:          o.handshakeTimeout,

@@ -244,7 +244,7 @@ const liveConnections = new Set();
  * Builds (and by default starts) a HubConnection.
  * opts: mode, accessToken (string | () => string), reconnect (true | number[] | IRetryPolicy),
  *       serverTimeout, keepAliveInterval, skipNegotiation, httpClient, protocol (IHubProtocol),
- *       headers, start (default true).
+ *       headers, statefulReconnect (true | {bufferSize}), start (default true).
  * The connection gets `conn.events = {closed: [], reconnecting: [], reconnected: []}` (errors / ids, in order).
  */
 async function connect(hubUrl, opts = {}) {
@@ -274,6 +274,8 @@ function build(hubUrl, opts = {}) {
   else if (opts.reconnect) b = b.withAutomaticReconnect(opts.reconnect);
   if (opts.serverTimeout !== undefined) b = b.withServerTimeout(opts.serverTimeout);
   if (opts.keepAliveInterval !== undefined) b = b.withKeepAliveInterval(opts.keepAliveInterval);
+  if (opts.statefulReconnect === true) b = b.withStatefulReconnect();
+  else if (opts.statefulReconnect) b = b.withStatefulReconnect(opts.statefulReconnect);
   const conn = b.build();
   conn.events = { closed: [], reconnecting: [], reconnected: [] };
   conn.onclose((err) => conn.events.closed.push(err));

@@ -294,7 +294,13 @@ func (c *Conn) Closed(err error) {
 	keep := err != nil && c.statefulIn
 	c.readMu.Unlock()
 	if keep {
+		// Detached from now on, whatever the actor is doing (it may be
+		// blocked in hub code that waits on this client): a reattach may
+		// claim it at once, and the heartbeat times it out. The message goes
+		// first so that a reattach's message comes after it.
 		c.engine.send(c.pid, &transportDropped{err: err})
+		c.detachedAt.Store(c.engine.preciseNow())
+		c.reattachable.Store(true)
 		return
 	}
 	c.end()

@@ -87,11 +87,21 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.detach()
 			return
 		}
+		// Not a connection that can wait: it ends. Closed had marked it
+		// reattachable; a Reattach that took it meanwhile has its message on
+		// the way, which closes the new transport.
+		if !c.reattachable.Swap(false) {
+			c.reattachInFlight = true
+		}
+		c.detachedAt.Store(0)
 		c.end()
 		if c.state.Load() != stateClosed {
 			c.disconnect(m.err, reasonTransport)
 		}
 		c.engine.forget(c)
+		if c.reattachInFlight {
+			return // stops once the reattach message has closed its transport
+		}
 		ctx.Stop(ctx.Self())
 	case *reattach:
 		c.reattachInFlight = false
@@ -112,14 +122,13 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.appendOwnAlways(&protocol.Ack{SequenceID: c.recvSeq.Load()})
 		}
 	case *reattachTimedOut:
-		if c.reattachable.CompareAndSwap(true, false) {
-			c.detachedAt.Store(0)
-			if c.state.Load() != stateClosed {
-				c.disconnect(ErrReattachTimeout, reasonTransport)
-			}
-			c.engine.forget(c)
-			ctx.Stop(ctx.Self())
+		// The heartbeat took it off reattach and ended its context.
+		c.detachedAt.Store(0)
+		if c.state.Load() != stateClosed {
+			c.disconnect(ErrReattachTimeout, reasonTransport)
 		}
+		c.engine.forget(c)
+		ctx.Stop(ctx.Self())
 	case *transportClosed:
 		if c.state.Load() != stateClosed {
 			c.disconnect(m.err, reasonTransport)

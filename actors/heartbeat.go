@@ -33,7 +33,11 @@ func (e *Engine) heartbeat() {
 				}
 			case stateConnected:
 				if at := c.detachedAt.Load(); at != 0 {
-					if now-at > disconnect {
+					// Decided here, not in the actor, which may be blocked in
+					// hub code waiting on the gone client: ending the
+					// connection's context wakes that code.
+					if now-at > disconnect && c.reattachable.CompareAndSwap(true, false) {
+						c.end()
 						e.send(c.pid, &reattachTimedOut{})
 					}
 					return

@@ -162,13 +162,13 @@ type (
 	reattachTimedOut struct{}
 )
 
-// detach keeps a connection whose transport dropped: it waits for Reattach.
+// detach keeps a connection whose transport dropped, for Reattach. Closed
+// already marked it detached (detachedAt, reattachable) from the transport
+// side; the actor swaps its transport for one that only buffers.
 func (c *Conn) detach() {
 	c.transport = detachedTransport{c}
 	clear(c.out)
 	c.out = c.out[:0]
-	c.detachedAt.Store(c.engine.preciseNow())
-	c.reattachable.Store(true)
 }
 
 // attach takes the reattached transport: Sequence first, then every

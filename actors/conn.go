@@ -142,7 +142,7 @@ type Conn struct {
 	stashErr      error                // a protocol error that came before the handshake was answered
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
 	statefulOut   bool                 // number and keep outgoing trackable messages
-	replay        replay               // sent, not acknowledged (stateful reconnect)
+	replay        *replay              // sent, not acknowledged; only on stateful connections (statefulOut)
 	// A Reattach won the race against the end of the connection: the
 	// actor waits for its message before stopping.
 	reattachInFlight bool

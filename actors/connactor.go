@@ -52,7 +52,9 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.out = append(c.out, c.engine.pings[c.slot].frame(c.transport.Framed()))
 		}
 	case *handshakeDone:
-		c.statefulOut = c.stateful.Load()
+		if c.statefulOut = c.stateful.Load(); c.statefulOut {
+			c.replay = new(replay) // only stateful connections pay for it
+		}
 		c.connect()
 	case *memberAdded:
 		if c.joining--; c.joining == 0 {
@@ -116,7 +118,9 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 		c.attach(m.t)
 	case *ackIn:
-		c.replay.ack(m.id)
+		if c.statefulOut {
+			c.replay.ack(m.id)
+		}
 	case *ackDue:
 		if c.state.Load() == stateConnected && c.detachedAt.Load() == 0 {
 			c.appendOwnAlways(&protocol.Ack{SequenceID: c.recvSeq.Load()})

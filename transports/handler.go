@@ -193,6 +193,30 @@ func claimError(w http.ResponseWriter, status int) {
 	}
 }
 
+// ownedEntry authenticates the request and finds the connection its ?id=
+// names, which must belong to the request's user. Otherwise it answers
+// (401, 400, 404 or 403) and reports false.
+func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, bool) {
+	user, _, ok := h.authenticate(w, r)
+	if !ok {
+		return entry{}, false
+	}
+	token, ok := requestToken(w, r)
+	if !ok {
+		return entry{}, false
+	}
+	e, ok := h.conns.lookup(token)
+	switch {
+	case !ok:
+		claimError(w, http.StatusNotFound)
+		return entry{}, false
+	case e.user != user:
+		claimError(w, http.StatusForbidden)
+		return entry{}, false
+	}
+	return e, true
+}
+
 // requestToken reads the id query parameter; without one it answers 400.
 func requestToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := queryValue(r, "id")

@@ -55,23 +55,11 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 // serveDelete answers DELETE <hub>?id=T: the long polling client's stop.
 // The connection ends (a pending poll gets 204) and its token is forgotten.
 func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := h.authenticate(w, r)
+	e, ok := h.ownedEntry(w, r)
 	if !ok {
 		return
 	}
-	token, ok := requestToken(w, r)
-	if !ok {
-		return
-	}
-	e, ok := h.conns.lookup(token)
-	switch {
-	case !ok:
-		claimError(w, http.StatusNotFound)
-		return
-	case e.user != user:
-		claimError(w, http.StatusForbidden)
-		return
-	case e.transport != lpName:
+	if e.transport != lpName {
 		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
 		return
 	}

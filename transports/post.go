@@ -19,23 +19,11 @@ var postBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // the connection as they are read; 200 once they are all in. POSTs to one
 // connection run one at a time.
 func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := h.authenticate(w, r)
+	e, ok := h.ownedEntry(w, r)
 	if !ok {
 		return
 	}
-	token, ok := requestToken(w, r)
-	if !ok {
-		return
-	}
-	e, ok := h.conns.lookup(token)
-	switch {
-	case !ok:
-		claimError(w, http.StatusNotFound)
-		return
-	case e.user != user:
-		claimError(w, http.StatusForbidden)
-		return
-	case e.transport == wsName:
+	if e.transport == wsName {
 		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
 		return
 	}

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -42,16 +43,10 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		id, stateful = e.id, e.stateful
 	}
 
-	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	conn, buffered, err := h.upgrade(w, r)
 	if err != nil {
 		h.conns.remove(token)
-		h.log.Debug("websocket upgrade failed", "err", err)
 		return
-	}
-	var buffered []byte
-	if n := rw.Reader.Buffered(); n > 0 {
-		buffered, _ = rw.Reader.Peek(n)
-		buffered = append([]byte(nil), buffered...)
 	}
 
 	t := &wsTransport{h: h, token: token}
@@ -65,6 +60,29 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if stateful {
 		h.conns.bind(token, c)
 	}
+	h.register(conn, buffered, t)
+}
+
+// upgrade completes the WebSocket upgrade on the hijacked connection and
+// returns, besides it, the bytes the HTTP reader had already read past the
+// request: they are the client's first frames.
+func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
+	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		h.log.Debug("websocket upgrade failed", "err", err)
+		return nil, nil, err
+	}
+	var buffered []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ = rw.Reader.Peek(n)
+		buffered = append([]byte(nil), buffered...)
+	}
+	return conn, buffered, nil
+}
+
+// register hands the upgraded socket to the poller: from then on no
+// goroutine belongs to it. A failure ends the transport as a drop.
+func (h *Handler) register(conn net.Conn, buffered []byte, t *wsTransport) {
 	nc, err := h.poller.Register(conn, t, buffered)
 	if err != nil {
 		h.log.Warn("websocket register failed", "err", err)
@@ -86,25 +104,12 @@ func (h *Handler) reattachWebSocket(w http.ResponseWriter, r *http.Request, toke
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return
 	}
-	conn, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	conn, buffered, err := h.upgrade(w, r)
 	if err != nil {
-		h.log.Debug("websocket upgrade failed", "err", err)
 		t.OnClose(nil, err) // dropped again: the connection waits on
 		return
 	}
-	var buffered []byte
-	if n := rw.Reader.Buffered(); n > 0 {
-		buffered, _ = rw.Reader.Peek(n)
-		buffered = append([]byte(nil), buffered...)
-	}
-	nc, err := h.poller.Register(conn, t, buffered)
-	if err != nil {
-		h.log.Warn("websocket register failed", "err", err)
-		_ = conn.Close()
-		t.OnClose(nil, err)
-		return
-	}
-	t.setConn(nc)
+	h.register(conn, buffered, t)
 }
 
 // wsTransport joins a netpoll connection to its connection actor.

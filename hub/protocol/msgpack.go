@@ -272,12 +272,19 @@ func (r *mpReader) readStreamIDs() ([]string, error) {
 	return ids, nil
 }
 
-func (r *mpReader) streamItem() (Message, error) {
+// headersAndID reads what most messages start with: the headers, then a
+// required invocation id.
+func (r *mpReader) headersAndID() (map[string]string, string, error) {
 	h, err := r.readHeaders()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id, err := r.requiredID()
+	return h, id, err
+}
+
+func (r *mpReader) streamItem() (Message, error) {
+	h, id, err := r.headersAndID()
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +303,7 @@ const (
 )
 
 func (r *mpReader) completion(n int) (Message, error) {
-	h, err := r.readHeaders()
-	if err != nil {
-		return nil, err
-	}
-	id, err := r.requiredID()
+	h, id, err := r.headersAndID()
 	if err != nil {
 		return nil, err
 	}
@@ -335,11 +338,7 @@ func (r *mpReader) completion(n int) (Message, error) {
 }
 
 func (r *mpReader) cancelInvocation() (Message, error) {
-	h, err := r.readHeaders()
-	if err != nil {
-		return nil, err
-	}
-	id, err := r.requiredID()
+	h, id, err := r.headersAndID()
 	if err != nil {
 		return nil, err
 	}

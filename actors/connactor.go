@@ -148,7 +148,7 @@ func (a connActor) Receive(ctx actor.Context) {
 // deliver queues a payload's bytes for this connection unless it is
 // excluded from it.
 func (c *Conn) deliver(p *Payload) {
-	if p.excludes(c.ID) {
+	if p.excludes(c.ID) || (len(p.skip) > 0 && p.skips(c)) {
 		return
 	}
 	c.enqueue(p)

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"sync"
@@ -419,4 +420,38 @@ func (c *Conn) writeInCall(m protocol.Message) bool {
 		c.write()
 	}
 	return true
+}
+
+// Forward writes a client-result invocation that another node encoded (p,
+// whose invocation id is id) and returns the channel the client's
+// Completion arrives on. Whoever waits also watches the connection's
+// Context and calls ForgetResult if it gives up. The ids another node
+// chooses must differ from Invoke's ("s1", "s2", ...).
+func (c *Conn) Forward(id string, p *Payload) (<-chan *protocol.Completion, error) {
+	d := c.direct()
+	ch := make(chan *protocol.Completion, 1)
+	d.mu.Lock()
+	if d.ended || c.state.Load() != stateConnected {
+		d.mu.Unlock()
+		return nil, ErrConnClosed
+	}
+	if _, dup := d.results[id]; dup {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("actors: invocation id %q is waiting already", id)
+	}
+	if d.results == nil {
+		d.results = make(map[string]chan *protocol.Completion)
+	}
+	d.results[id] = ch
+	d.mu.Unlock()
+	c.engine.send(c.pid, p)
+	return ch, nil
+}
+
+// ForgetResult stops waiting for the client's answer to invocation id.
+func (c *Conn) ForgetResult(id string) {
+	d := c.direct()
+	d.mu.Lock()
+	delete(d.results, id)
+	d.mu.Unlock()
 }

@@ -65,6 +65,13 @@ type EngineConfig struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// Reattach before it ends. 0 = 15 s.
 	DisconnectTimeout time.Duration
+	// OnGroupActive, when set, is told when a group key gets its first
+	// member on this engine (active) and when it has none left (not
+	// active), in that order for each key; KeyAll is active from
+	// the start. It runs on the hub actor, which owns membership: it must
+	// not block. The hub uses it to subscribe to a group's backplane
+	// channel only while the node has members.
+	OnGroupActive func(key string, active bool)
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -374,6 +381,24 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.sys.actors.Root.StopFuture(e.hubPID).Wait()
 	return err
 }
+
+// MemberCounts is the number of members of every group key that has any
+// (GroupKey, UserKey, and KeyAll for all connections), as the hub actor has
+// them once what was asked before the call is in effect. With keys, only
+// those are counted.
+func (e *Engine) MemberCounts(ctx context.Context, keys ...string) (map[string]int64, error) {
+	reply := make(chan map[string]int64, 1)
+	e.send(e.hubPID, &countAll{keys: keys, reply: reply})
+	select {
+	case m := <-reply:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// KeyAll is the group key of every connection.
+const KeyAll = keyAll
 
 // Connections is the number of connections the engine holds (any state).
 func (e *Engine) Connections() int { return e.conns.len() }

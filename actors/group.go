@@ -34,6 +34,11 @@ type (
 	}
 	// countMembers asks a group for its member count (for tests and stats).
 	countMembers struct{ reply chan int }
+	// countAll asks the hub actor for the member count of every group key.
+	countAll struct {
+		keys  []string // only these; none means every key
+		reply chan map[string]int64
+	}
 	// groupIdle: the group lost its last member after joins joins in all.
 	groupIdle struct {
 		key   string
@@ -63,6 +68,7 @@ type hubActor struct {
 type groupEntry struct {
 	pid       *actor.PID
 	joins     uint64 // joins forwarded to it
+	members   int64  // joins minus leaves: the connections join and leave only once each
 	permanent bool
 }
 
@@ -78,9 +84,11 @@ func (h *hubActor) Receive(ctx actor.Context) {
 	case *joinGroup:
 		g := h.entry(ctx, m.key)
 		g.joins++
+		g.members++
 		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
 	case *leaveGroup:
 		if g, ok := h.groups[m.key]; ok {
+			g.members--
 			ctx.Send(g.pid, &removeMember{conn: m.conn, done: m.done})
 		} else if m.done != nil {
 			close(m.done)
@@ -93,6 +101,27 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		delete(h.groups, m.key)
 		h.e.groups.Delete(m.key)
 		ctx.Stop(g.pid)
+		if f := h.e.cfg.OnGroupActive; f != nil {
+			f(m.key, false)
+		}
+	case *countAll:
+		if len(m.keys) > 0 {
+			counts := make(map[string]int64, len(m.keys))
+			for _, key := range m.keys {
+				if g, ok := h.groups[key]; ok && g.members > 0 {
+					counts[key] = g.members
+				}
+			}
+			m.reply <- counts
+			return
+		}
+		counts := make(map[string]int64, len(h.groups))
+		for key, g := range h.groups {
+			if g.members > 0 {
+				counts[key] = g.members
+			}
+		}
+		m.reply <- counts
 	}
 }
 
@@ -105,6 +134,9 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 	g := &groupEntry{pid: pid}
 	h.groups[key] = g
 	h.e.groups.Store(key, pid)
+	if f := h.e.cfg.OnGroupActive; f != nil {
+		f(key, true)
+	}
 	return g
 }
 

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/actorhub/actorhub/hub/protocol"
@@ -22,6 +23,7 @@ type Payload struct {
 	msg     protocol.Message
 	exclude []string  // connection ids that must not receive it
 	seen    *sync.Map // set when it may reach a connection through several groups: who had it
+	skip    []string  // group keys whose members had it another way (see FromEncoded)
 	enc     [maxProtocols]encoding
 }
 
@@ -46,8 +48,60 @@ func (e *Engine) Prepare(p *Payload) error {
 	return err
 }
 
+// FromEncoded makes a payload of a hub message another node encoded:
+// encoded holds its bytes by protocol name, framing included, as Encoded
+// returns them. Connections whose id is in exclude skip it, and so do the
+// members of any of the group keys in skip. A recipient whose protocol has
+// no bytes gets nothing (and it is logged). The bytes are copied once, with
+// room for each WebSocket frame header.
+func (e *Engine) FromEncoded(encoded map[string][]byte, exclude, skip []string) *Payload {
+	// Every message between nodes is an invocation; msg says so to the
+	// stateful reconnect tracking, the bytes come from the other node.
+	p := &Payload{msg: remoteInvocation, exclude: exclude, skip: skip}
+	for i, proto := range e.cfg.Protocols {
+		enc := &p.enc[i]
+		enc.once.Do(func() {
+			b, ok := encoded[proto.Name()]
+			if !ok {
+				enc.err = fmt.Errorf("actors: no %s encoding in a message from another node", proto.Name())
+				return
+			}
+			enc.buf = append(make([]byte, wsHeaderRoom, wsHeaderRoom+len(b)), b...)
+			enc.start = putHeader(enc.buf, proto)
+		})
+	}
+	return p
+}
+
+var remoteInvocation = &protocol.Invocation{}
+
+// Encoded encodes p in every protocol of the engine (those not yet
+// encoded) and returns the bytes by protocol name, framing included, for
+// another node's FromEncoded. The bytes are p's own: do not modify them.
+func (e *Engine) Encoded(p *Payload) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(e.cfg.Protocols))
+	for i, proto := range e.cfg.Protocols {
+		b, err := p.bytes(i, proto, false)
+		if err != nil {
+			return nil, err
+		}
+		out[proto.Name()] = b
+	}
+	return out, nil
+}
+
 // Message is the hub message the payload carries.
 func (p *Payload) Message() protocol.Message { return p.msg }
+
+// skips reports whether c is a member of a group key p skips.
+func (p *Payload) skips(c *Conn) bool {
+	for _, key := range p.skip {
+		if c.InGroup(key) {
+			return true
+		}
+	}
+	return false
+}
 
 // excludes reports whether the connection id is excluded.
 func (p *Payload) excludes(id string) bool {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/actorhub/actorhub/actors"
@@ -88,8 +89,15 @@ func (c CallerClients) OthersInGroup(name string) Proxy {
 
 // Send invokes method on every client of the proxy, without waiting for
 // them (a SignalR Invocation with no id). The message is encoded once per
-// protocol in use, whatever the number of recipients. An error means args
-// could not be encoded.
+// protocol in use, whatever the number of recipients; with a backplane it
+// crosses it once per channel (the group, user or connection channel, or
+// all), and each node fans it out to its own clients.
+//
+// An error means args could not be encoded, or, with a backplane, that the
+// message is too large for it (ErrMessageTooLarge: nobody got it) or that
+// it could not reach the other nodes (an error wrapping
+// backplane.ErrUnavailable: this node's clients got it, the others' did
+// not).
 func (p Proxy) Send(method string, args ...any) error {
 	if args == nil {
 		args = []any{}
@@ -107,16 +115,24 @@ func (p Proxy) Send(method string, args ...any) error {
 	if err := e.Prepare(payload); err != nil {
 		return err
 	}
+	var out *outbound
+	if s := p.h.scale; s != nil && p.kind != toCaller {
+		var err error
+		if out, err = s.prepare(payload, p.exclude); err != nil {
+			return err
+		}
+	}
 	if self {
 		p.caller.Enqueue(payload)
 	}
+	var remote []string // connection ids not on this node
 	switch p.kind {
 	case toAll:
 		e.SendAll(payload)
 	case toConns:
 		for _, id := range uniq(p.names) {
-			if !(self && id == p.caller.ID) {
-				e.SendConn(id, payload)
+			if !(self && id == p.caller.ID) && !e.SendConn(id, payload) {
+				remote = append(remote, id)
 			}
 		}
 	case toGroups:
@@ -130,7 +146,36 @@ func (p Proxy) Send(method string, args ...any) error {
 			e.SendKey(actors.UserKey(u), payload)
 		}
 	}
-	return nil
+	if out == nil {
+		return nil
+	}
+	return p.publish(out, remote)
+}
+
+// publish sends a message on to the other nodes, on the channels of the
+// proxy's targets.
+func (p Proxy) publish(out *outbound, remote []string) error {
+	s := p.h.scale
+	var errs []error
+	switch p.kind {
+	case toAll:
+		errs = append(errs, out.publish(s.allChannel(), nil))
+	case toConns:
+		for _, id := range remote {
+			errs = append(errs, out.publish(s.connChannel(id), nil))
+		}
+	case toGroups:
+		groups := uniq(p.names)
+		for i, g := range groups {
+			// A member of an earlier group had it from that group's channel.
+			errs = append(errs, out.publish(s.groupChannel(g), groups[:i]))
+		}
+	case toUsers:
+		for _, u := range uniq(p.names) {
+			errs = append(errs, out.publish(s.userChannel(u), nil))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // includesCaller reports whether the caller is one of the recipients.

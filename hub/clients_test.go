@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -83,7 +84,8 @@ func (router) SendUnencodable(ctx *hub.Context) string {
 // fixture is four connections: c1 and c2 of user u1, c3 of user u2, c4
 // anonymous; c1 and c2 in group a, c1, c2 and c3 in group b.
 type fixture struct {
-	h      *hub.Hub
+	h      *hub.Hub            // the hub the test sends from
+	at     map[string]*hub.Hub // connection -> the hub (node) it is on
 	conns  map[string]*client
 	ids    []string
 	groups map[string][]string // group -> members, as the test expects them
@@ -92,14 +94,23 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	h := newHub(t, router{}, hub.Config{})
+	return newFixtureOn(t, newHub(t, router{}, hub.Config{}))
+}
+
+// newFixtureOn spreads the connections over hubs, the nodes of one hub:
+// c1 on the first, c2 on the second, and so on round.
+func newFixtureOn(t *testing.T, hubs ...*hub.Hub) *fixture {
+	h := hubs[0]
 	f := &fixture{
-		h: h, conns: map[string]*client{}, ids: []string{"c1", "c2", "c3", "c4"},
+		h: h, at: map[string]*hub.Hub{}, conns: map[string]*client{}, ids: []string{"c1", "c2", "c3", "c4"},
 		groups: map[string][]string{"a": {"c1", "c2"}, "b": {"c1", "c2", "c3"}},
 		users:  map[string][]string{"u1": {"c1", "c2"}, "u2": {"c3"}},
 	}
+	for i, id := range f.ids {
+		f.at[id] = hubs[i%len(hubs)]
+	}
 	for id, user := range map[string]string{"c1": "u1", "c2": "u1", "c3": "u2", "c4": ""} {
-		f.conns[id] = dial(t, h, id, user)
+		f.conns[id] = dial(t, f.at[id], id, user)
 	}
 	ctx := context.Background()
 	for g, members := range f.groups {
@@ -213,8 +224,23 @@ func (f *fixture) check(t *testing.T, tc targetCase, tag string) {
 	}
 }
 
+// fixtures are the deployments a test body runs on: one node, and three
+// nodes on a backplane with the connections spread over them.
+var fixtures = []struct {
+	name string
+	make func(t *testing.T) *fixture
+}{
+	{"single", newFixture},
+	{"cluster", newClusterFixture},
+}
+
 func TestClientsFromHubMethod(t *testing.T) {
-	f := newFixture(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) { testClientsFromHubMethod(t, fx.make(t)) })
+	}
+}
+
+func testClientsFromHubMethod(t *testing.T, f *fixture) {
 	caller := f.conns["c1"]
 	for i, tc := range append(slices.Clone(commonCases), callerCases...) {
 		tag := "m" + strconv.Itoa(i)
@@ -246,7 +272,12 @@ func TestClientsFromHubMethod(t *testing.T) {
 }
 
 func TestClientsFromHubContext(t *testing.T) {
-	f := newFixture(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) { testClientsFromHubContext(t, fx.make(t)) })
+	}
+}
+
+func testClientsFromHubContext(t *testing.T, f *fixture) {
 	for i, tc := range commonCases {
 		tag := "h" + strconv.Itoa(i)
 		if err := pick(f.h.Clients(), tc.kind, tc.names).Send("Msg", tag); err != nil {
@@ -298,7 +329,12 @@ func TestSendUnencodable(t *testing.T) {
 // Groups.Add returns once the membership is in effect: a send right after
 // reaches the new member, with no retry.
 func TestGroupAddInEffectOnReturn(t *testing.T) {
-	f := newFixture(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) { testGroupAddInEffectOnReturn(t, fx.make(t)) })
+	}
+}
+
+func testGroupAddInEffectOnReturn(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	c4 := f.conns["c4"]
 	const n = 50
@@ -334,7 +370,12 @@ func TestGroupAddInEffectOnReturn(t *testing.T) {
 }
 
 func TestGroupRemove(t *testing.T) {
-	f := newFixture(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) { testGroupRemove(t, fx.make(t)) })
+	}
+}
+
+func testGroupRemove(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	if err := f.h.Groups().Remove(ctx, "c2", "a"); err != nil {
 		t.Fatal(err)
@@ -346,10 +387,16 @@ func TestGroupRemove(t *testing.T) {
 	f.settle(t)
 	f.check(t, targetCase{"Group", []string{"a"}, []string{"c1"}}, "after-remove")
 
-	// Unknown connections and groups are no error, as in ASP.NET Core.
+	// Unknown groups are no error, as in ASP.NET Core; unknown
+	// connections neither on one node, while across nodes no node
+	// acknowledges the change.
+	unknown := []error{f.h.Groups().Add(ctx, "nobody", "a"), f.h.Groups().Remove(ctx, "nobody", "a")}
+	for _, err := range unknown {
+		if clustered := len(f.hubs()) > 1; clustered != errors.Is(err, hub.ErrNoAck) {
+			t.Errorf("unknown connection: got %v", err)
+		}
+	}
 	for _, err := range []error{
-		f.h.Groups().Add(ctx, "nobody", "a"),
-		f.h.Groups().Remove(ctx, "nobody", "a"),
 		f.h.Groups().Remove(ctx, "c4", "never-joined"),
 		f.h.Groups().Add(ctx, "c1", "a"), // already a member
 	} {
@@ -367,13 +414,18 @@ func TestGroupRemove(t *testing.T) {
 
 // A group membership ends with its connection.
 func TestGroupsLeftOnDisconnect(t *testing.T) {
-	f := newFixture(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) { testGroupsLeftOnDisconnect(t, fx.make(t)) })
+	}
+}
+
+func testGroupsLeftOnDisconnect(t *testing.T, f *fixture) {
 	c2 := f.conns["c2"]
 	c2.feed(`{"type":7}`)
-	eventually(t, "c2 gone", func() bool { _, ok := f.h.Engine().Conn("c2"); return !ok })
+	eventually(t, "c2 gone", func() bool { _, ok := f.at["c2"].Engine().Conn("c2"); return !ok })
 	f.groups = map[string][]string{"a": {"c1"}, "b": {"c1", "c3"}}
 	// A new connection with the same id is not in c2's groups.
-	f.conns["c2"] = dial(t, f.h, "c2", "u1")
+	f.conns["c2"] = dial(t, f.at["c2"], "c2", "u1")
 	if err := f.h.Clients().Group("a").Send("Msg", "after"); err != nil {
 		t.Fatal(err)
 	}

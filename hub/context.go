@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/backplane"
 )
 
 // Context is what a hub method knows about its caller. It is a
@@ -76,22 +77,46 @@ type Groups struct{ h *Hub }
 const groupTimeout = 30 * time.Second
 
 // Add makes the connection a member of group and returns once that is in
-// effect: a send to the group after Add returns reaches the connection. An
-// unknown connection id is ignored, as in ASP.NET Core.
+// effect: a send to the group after Add returns reaches the connection,
+// from any node. An unknown connection id is ignored, as in ASP.NET Core.
+// With a backplane, a connection of another node is added by that node,
+// which acknowledges it; when none does within Config.AckTimeout, Add
+// returns an error wrapping ErrNoAck.
 func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 	defer cancel()
-	err := g.h.engine.AddToGroup(ctx, connectionID, actors.GroupKey(group))
-	if err == actors.ErrNotFound {
-		return nil
+	e, s := g.h.engine, g.h.scale
+	if s == nil {
+		err := e.AddToGroup(ctx, connectionID, actors.GroupKey(group))
+		if err == actors.ErrNotFound {
+			return nil
+		}
+		return err
 	}
-	return err
+	if _, ok := e.Conn(connectionID); ok {
+		err := s.addLocal(ctx, e, connectionID, group)
+		if err != actors.ErrNotFound {
+			return err
+		}
+	}
+	return s.groupCommand(ctx, backplane.GroupAdd, connectionID, group)
 }
 
 // Remove ends the connection's membership of group and returns once that is
-// in effect.
+// in effect, on whichever node holds the connection (see Add).
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 	defer cancel()
-	return g.h.engine.RemoveFromGroup(ctx, connectionID, actors.GroupKey(group))
+	e, s := g.h.engine, g.h.scale
+	if _, ok := e.Conn(connectionID); ok || s == nil {
+		return e.RemoveFromGroup(ctx, connectionID, actors.GroupKey(group))
+	}
+	return s.groupCommand(ctx, backplane.GroupRemove, connectionID, group)
+}
+
+// Count is the number of members of group on every node: this node's
+// exactly, the others' as of their last report (see Config.NodeExpiry).
+// With the backplane unreachable it returns this node's count and an error.
+func (g Groups) Count(ctx context.Context, group string) (int, error) {
+	return g.h.count(ctx, actors.GroupKey(group))
 }

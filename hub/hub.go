@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub/protocol"
 )
 
@@ -52,6 +53,29 @@ type Config struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// its client to reconnect before OnDisconnected runs. 0 means 15 s.
 	DisconnectTimeout time.Duration
+	// Backplane connects the nodes (processes) that serve this hub, so that
+	// a send from any node reaches the clients of every node (see package
+	// backplane). nil means a single node: nothing is sent anywhere else.
+	// The hub does not close it: several hubs may share one.
+	Backplane backplane.Backplane
+	// Name is the hub's name on the backplane's channels; every node of
+	// the hub uses the same. "" means the Go type of the hub value (as
+	// "main.ChatHub"), as ASP.NET Core uses the hub's type name.
+	Name string
+	// NodeID names this node on the backplane. "" means a random id.
+	NodeID string
+	// AckTimeout bounds waiting for the backplane: for the node that holds
+	// a connection to acknowledge a group change, and for a subscription
+	// to take effect. 0 means 10 s.
+	AckTimeout time.Duration
+	// NodeExpiry: a node that stops without saying so (a crash) still
+	// counts in Groups.Count and Hub.ConnectionCount for at most this long.
+	// Each node reports its counts every NodeExpiry/3. 0 means 15 s.
+	NodeExpiry time.Duration
+	// MaxBackplaneMessageSize bounds one message sent across the
+	// backplane (every protocol's encoding together); a larger send fails
+	// with ErrMessageTooLarge. 0 means 1 MiB.
+	MaxBackplaneMessageSize int
 	// System is the actor runtime to run on; several hubs may share one.
 	// nil means the hub starts its own and stops it on Shutdown.
 	System *actors.System
@@ -69,6 +93,7 @@ type Hub struct {
 	discon    Disconnector
 	authz     Authorizer
 	engine    *actors.Engine
+	scale     *scaleout // nil without a backplane
 	sys       *actors.System
 	ownSys    bool
 	detailed  bool
@@ -133,6 +158,11 @@ func New(impl any, cfg Config) (*Hub, error) {
 		h.sys = actors.NewSystem(actors.SystemConfig{Logger: log})
 		h.ownSys = true
 	}
+	var onGroup func(string, bool)
+	if cfg.Backplane != nil {
+		h.scale = newScaleout(cfg.Backplane, impl, &cfg, log)
+		onGroup = h.scale.groupActive
+	}
 	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
 		Protocols:                   cfg.Protocols,
 		KeepAliveInterval:           cfg.KeepAliveInterval,
@@ -143,6 +173,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		AllowStatefulReconnects:     cfg.AllowStatefulReconnects,
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
 		DisconnectTimeout:           cfg.DisconnectTimeout,
+		OnGroupActive:               onGroup,
 		Logger:                      log,
 	})
 	if err != nil {
@@ -150,6 +181,9 @@ func New(impl any, cfg Config) (*Hub, error) {
 			h.sys.Close()
 		}
 		return nil, err
+	}
+	if h.scale != nil {
+		h.scale.start(h.engine)
 	}
 	return h, nil
 }
@@ -163,6 +197,30 @@ func (h *Hub) Clients() Clients { return Clients{clients{h: h}} }
 
 // Groups manages group membership from anywhere. Safe from any goroutine.
 func (h *Hub) Groups() Groups { return Groups{h: h} }
+
+// NodeID is this node's name on the backplane ("" without one).
+func (h *Hub) NodeID() string {
+	if h.scale == nil {
+		return ""
+	}
+	return h.scale.node
+}
+
+// ConnectionCount is the number of connected clients of the hub on every
+// node: this node's exactly, the others' as of their last report (see
+// Config.NodeExpiry). With the backplane unreachable it returns this
+// node's count and an error.
+func (h *Hub) ConnectionCount(ctx context.Context) (int, error) {
+	return h.count(ctx, actors.KeyAll)
+}
+
+func (h *Hub) count(ctx context.Context, key string) (int, error) {
+	if h.scale != nil {
+		return h.scale.count(ctx, key)
+	}
+	counts, err := h.engine.MemberCounts(ctx, key)
+	return int(counts[key]), err
+}
 
 // Stats is a snapshot of the hub's counters.
 func (h *Hub) Stats() actors.Stats { return h.engine.Stats() }
@@ -178,6 +236,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if werr := h.waitStreams(ctx); err == nil {
 		err = werr
 	}
+	if h.scale != nil {
+		h.scale.close(ctx)
+	}
 	if h.ownSys {
 		h.sys.Close()
 	}
@@ -188,6 +249,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type dispatcher struct{ h *Hub }
 
 func (d dispatcher) OnConnected(c *actors.Conn) error {
+	if s := d.h.scale; s != nil {
+		s.connected(c)
+	}
 	if d.h.connector == nil {
 		return nil
 	}
@@ -201,6 +265,9 @@ func (d dispatcher) OnConnected(c *actors.Conn) error {
 		err = d.h.connector.OnConnected(d.h.newContext(c))
 	}()
 	if err != nil {
+		if s := d.h.scale; s != nil {
+			s.disconnected(c) // OnDisconnected does not run
+		}
 		return connectError{err: err, text: errorMessage("Connection closed with an error.", err, d.h.detailed)}
 	}
 	return nil
@@ -220,6 +287,9 @@ func (e connectError) ClientText() string { return e.text }
 func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 	// The connection's context is cancelled by now: its streams are ending.
 	d.h.streams.Delete(c)
+	if s := d.h.scale; s != nil {
+		s.disconnected(c)
+	}
 	if d.h.discon == nil {
 		return
 	}

@@ -29,6 +29,10 @@ var ErrNotSingleClient = errors.New("hub: client results need a single client (C
 // invocation at a time); the answer itself does not queue behind it.
 func (p Proxy) Invoke(ctx context.Context, method string, result any, args ...any) error {
 	c, err := p.single()
+	var unknown disconnectedError
+	if errors.As(err, &unknown) && unknown.unknown && p.h.scale != nil {
+		return p.invokeRemote(ctx, unknown.id, method, result, args)
+	}
 	if err != nil {
 		return err
 	}
@@ -46,6 +50,24 @@ func (p Proxy) Invoke(ctx context.Context, method string, result any, args ...an
 		return nil
 	}
 	if err := c.Protocol().Bind(done.Result, result); err != nil {
+		return fmt.Errorf("hub: client result of %s: %w", method, err)
+	}
+	return nil
+}
+
+// invokeRemote asks a client on another node, through the backplane.
+func (p Proxy) invokeRemote(ctx context.Context, id, method string, result any, args []any) error {
+	done, proto, err := p.h.scale.invoke(ctx, id, method, args)
+	if err != nil {
+		return err
+	}
+	if done.Error != "" {
+		return &Error{Message: done.Error}
+	}
+	if result == nil || !done.HasResult {
+		return nil
+	}
+	if err := proto.Bind(done.Result, result); err != nil {
 		return fmt.Errorf("hub: client result of %s: %w", method, err)
 	}
 	return nil

@@ -1,0 +1,196 @@
+package backplane
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is an in-process broker: each Node it makes is a Backplane, and
+// the hubs that use them act as nodes of one deployment. A message reaches
+// each subscribed node through that node's own delivery goroutine, in the
+// order it was published, as Redis delivers. For tests and examples; it
+// crosses no process boundary.
+type Memory struct {
+	mu       sync.Mutex
+	nodes    map[*MemoryNode]struct{}   // guarded by mu
+	presence map[string]map[string]fact // set -> node -> report; guarded by mu
+	down     bool                       // guarded by mu
+}
+
+type fact struct {
+	counts  map[string]int64
+	expires time.Time
+}
+
+// NewMemory makes an empty broker.
+func NewMemory() *Memory {
+	return &Memory{nodes: make(map[*MemoryNode]struct{}), presence: make(map[string]map[string]fact)}
+}
+
+// SetDown makes the broker unavailable (true) or available again (false),
+// as a Redis that stops and returns: publishes fail with ErrUnavailable and
+// nothing is delivered meanwhile; subscriptions are kept.
+func (m *Memory) SetDown(down bool) {
+	m.mu.Lock()
+	m.down = down
+	m.mu.Unlock()
+}
+
+// Node makes a node of the broker.
+func (m *Memory) Node() *MemoryNode {
+	n := &MemoryNode{m: m, subs: make(map[string]Handler), queue: make(chan delivery, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	m.mu.Lock()
+	m.nodes[n] = struct{}{}
+	m.mu.Unlock()
+	go n.run()
+	return n
+}
+
+// MemoryNode is one node's Backplane on a Memory broker.
+type MemoryNode struct {
+	m       *Memory
+	subs    map[string]Handler // guarded by m.mu
+	queue   chan delivery
+	stop    chan struct{}
+	stopped chan struct{}
+	closed  bool // guarded by m.mu
+}
+
+var _ Backplane = (*MemoryNode)(nil)
+
+type delivery struct {
+	channel string
+	msg     []byte
+	h       Handler
+}
+
+func (n *MemoryNode) run() {
+	defer close(n.stopped)
+	for {
+		select {
+		case d := <-n.queue:
+			d.h(d.channel, d.msg)
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// Publish implements Backplane.
+func (n *MemoryNode) Publish(channel string, msg []byte, done func(int, error)) error {
+	m := n.m
+	m.mu.Lock()
+	if n.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.down {
+		m.mu.Unlock()
+		return ErrUnavailable
+	}
+	msg = slices.Clone(msg)
+	receivers := 0
+	for node := range m.nodes {
+		if h, ok := node.subs[channel]; ok {
+			receivers++
+			// Queued under mu: publishes reach every node in one order.
+			select {
+			case node.queue <- delivery{channel, msg, h}:
+			case <-node.stop:
+			}
+		}
+	}
+	m.mu.Unlock()
+	if done != nil {
+		done(receivers, nil)
+	}
+	return nil
+}
+
+// Subscribe implements Backplane.
+func (n *MemoryNode) Subscribe(channel string, h Handler) <-chan struct{} {
+	n.m.mu.Lock()
+	if !n.closed {
+		n.subs[channel] = h
+	}
+	n.m.mu.Unlock()
+	return closedChan
+}
+
+// Unsubscribe implements Backplane.
+func (n *MemoryNode) Unsubscribe(channel string) {
+	n.m.mu.Lock()
+	delete(n.subs, channel)
+	n.m.mu.Unlock()
+}
+
+// PutPresence implements Backplane.
+func (n *MemoryNode) PutPresence(_ context.Context, set, node string, counts map[string]int64, ttl time.Duration) error {
+	m := n.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return ErrUnavailable
+	}
+	if m.presence[set] == nil {
+		m.presence[set] = make(map[string]fact)
+	}
+	m.presence[set][node] = fact{counts: maps.Clone(counts), expires: time.Now().Add(ttl)}
+	return nil
+}
+
+// Presence implements Backplane.
+func (n *MemoryNode) Presence(_ context.Context, set, name string) (map[string]int64, error) {
+	m := n.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return nil, ErrUnavailable
+	}
+	out := make(map[string]int64)
+	now := time.Now()
+	for node, f := range m.presence[set] {
+		if now.After(f.expires) {
+			delete(m.presence[set], node)
+			continue
+		}
+		out[node] = f.counts[name]
+	}
+	return out, nil
+}
+
+// DropPresence implements Backplane.
+func (n *MemoryNode) DropPresence(_ context.Context, set, node string) error {
+	m := n.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.presence[set], node)
+	return nil
+}
+
+// Close implements Backplane: the node stops delivering and leaves the
+// broker.
+func (n *MemoryNode) Close() error {
+	m := n.m
+	m.mu.Lock()
+	if n.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	n.closed = true
+	delete(m.nodes, n)
+	n.subs = map[string]Handler{}
+	m.mu.Unlock()
+	close(n.stop)
+	<-n.stopped
+	return nil
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()

@@ -1,0 +1,619 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/backplane"
+	"github.com/actorhub/actorhub/hub/protocol"
+)
+
+// ErrMessageTooLarge: a send whose message, as it would cross the
+// backplane, is larger than Config.MaxBackplaneMessageSize. Nothing was
+// sent, locally either.
+var ErrMessageTooLarge = errors.New("hub: message too large for the backplane")
+
+// ErrNoAck: no node acknowledged a group change for a connection that is not
+// on this node within Config.AckTimeout; the connection may not exist.
+var ErrNoAck = errors.New("hub: no node acknowledged the group change")
+
+// forwardedResultWait bounds how long a node keeps waiting for a client's
+// answer to a client result that another node asked for.
+const forwardedResultWait = 10 * time.Minute
+
+// scaleout is a hub's side of the backplane: which channels this node
+// subscribes to, what it publishes, and what it does with what arrives.
+// Channels are laid out as package backplane describes. A node subscribes
+// to a group or user channel while the engine reports the key active (it
+// has a member here) and to a connection's channel while the connection is
+// connected.
+type scaleout struct {
+	bp         backplane.Backplane
+	engine     atomic.Pointer[actors.Engine] // set once the engine exists
+	protocols  []protocol.Protocol
+	node       string
+	prefix     string // hub name + ":"
+	ackTimeout time.Duration
+	expiry     time.Duration
+	maxSize    int
+	log        *slog.Logger
+	lastWarn   atomic.Int64 // unix nanos of the last publish failure logged
+
+	mu      sync.Mutex
+	ready   map[string]<-chan struct{}        // subscribed channel -> closed once in effect; guarded by mu
+	acks    map[int64]chan struct{}           // group commands waiting; guarded by mu
+	results map[string]chan *backplane.Result // client results waiting; guarded by mu
+	seq     atomic.Int64
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newScaleout(bp backplane.Backplane, impl any, cfg *Config, log *slog.Logger) *scaleout {
+	name := cfg.Name
+	if name == "" {
+		name = fmt.Sprintf("%T", impl)
+		name = strings.TrimLeft(name, "*")
+	}
+	node := cfg.NodeID
+	if node == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		node = hex.EncodeToString(b[:])
+	}
+	s := &scaleout{
+		bp: bp, protocols: cfg.Protocols, node: node, prefix: name + ":",
+		ackTimeout: cfg.AckTimeout, expiry: cfg.NodeExpiry, maxSize: cfg.MaxBackplaneMessageSize,
+		log:     log.With("node", node),
+		ready:   make(map[string]<-chan struct{}),
+		acks:    make(map[int64]chan struct{}),
+		results: make(map[string]chan *backplane.Result),
+		stop:    make(chan struct{}), done: make(chan struct{}),
+	}
+	if s.ackTimeout <= 0 {
+		s.ackTimeout = 10 * time.Second
+	}
+	if s.expiry <= 0 {
+		s.expiry = 15 * time.Second
+	}
+	if s.maxSize <= 0 {
+		s.maxSize = 1 << 20
+	}
+	return s
+}
+
+// Channel names, without the backplane's own prefix.
+func (s *scaleout) allChannel() string               { return s.prefix + "all" }
+func (s *scaleout) groupChannel(g string) string     { return s.prefix + "group:" + g }
+func (s *scaleout) connChannel(id string) string     { return s.prefix + "connection:" + id }
+func (s *scaleout) userChannel(u string) string      { return s.prefix + "user:" + u }
+func (s *scaleout) groupsChannel() string            { return s.prefix + "internal:groups" }
+func (s *scaleout) ackChannel(node string) string    { return s.prefix + "internal:ack:" + node }
+func (s *scaleout) returnChannel(node string) string { return s.prefix + "internal:return:" + node }
+func (s *scaleout) presenceSet() string              { return s.prefix + "nodes" }
+
+// keyChannel is the channel of an engine group key.
+func (s *scaleout) keyChannel(key string) string {
+	switch {
+	case key == actors.KeyAll:
+		return s.allChannel()
+	case strings.HasPrefix(key, "g:"):
+		return s.groupChannel(key[2:])
+	case strings.HasPrefix(key, "u:"):
+		return s.userChannel(key[2:])
+	}
+	return ""
+}
+
+// start subscribes to the node's own channels once the engine exists, and
+// starts the presence reports.
+func (s *scaleout) start(e *actors.Engine) {
+	s.engine.Store(e)
+	waits := []<-chan struct{}{
+		s.bp.Subscribe(s.groupsChannel(), s.onGroupCommand),
+		s.bp.Subscribe(s.ackChannel(s.node), s.onAck),
+		s.bp.Subscribe(s.returnChannel(s.node), s.onResult),
+	}
+	for _, w := range waits {
+		s.await(context.Background(), w)
+	}
+	s.awaitKey(context.Background(), actors.KeyAll)
+	go s.reportPresence()
+}
+
+// close stops the presence reports and leaves the backplane; the
+// connections' channels are gone with the connections.
+func (s *scaleout) close(ctx context.Context) {
+	close(s.stop)
+	<-s.done
+	s.bp.Unsubscribe(s.groupsChannel())
+	s.bp.Unsubscribe(s.ackChannel(s.node))
+	s.bp.Unsubscribe(s.returnChannel(s.node))
+	if err := s.bp.DropPresence(ctx, s.presenceSet(), s.node); err != nil {
+		s.log.Warn("hub: could not drop this node's presence; it expires", "err", err)
+	}
+}
+
+// groupActive is the engine's OnGroupActive: it runs on the hub actor, in
+// order for each key, and does not wait for the backplane.
+func (s *scaleout) groupActive(key string, active bool) {
+	ch := s.keyChannel(key)
+	if ch == "" {
+		return
+	}
+	if !active {
+		s.mu.Lock()
+		delete(s.ready, ch)
+		s.mu.Unlock()
+		s.bp.Unsubscribe(ch)
+		return
+	}
+	ready := s.bp.Subscribe(ch, func(_ string, msg []byte) { s.onKeyMessage(key, msg) })
+	s.mu.Lock()
+	s.ready[ch] = ready
+	s.mu.Unlock()
+}
+
+// awaitKey waits until the subscription of a key's channel is in effect.
+func (s *scaleout) awaitKey(ctx context.Context, key string) {
+	ch := s.keyChannel(key)
+	s.mu.Lock()
+	ready := s.ready[ch]
+	s.mu.Unlock()
+	if ready != nil {
+		s.await(ctx, ready)
+	}
+}
+
+// await waits for ready, for ctx or for AckTimeout, whichever comes first;
+// running out is logged: cross-node delivery starts when the backplane
+// confirms.
+func (s *scaleout) await(ctx context.Context, ready <-chan struct{}) {
+	select {
+	case <-ready:
+		return
+	default:
+	}
+	wait := func() {
+		t := time.NewTimer(s.ackTimeout)
+		defer t.Stop()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+		case <-t.C:
+			s.log.Warn("hub: backplane subscription not confirmed in time")
+		}
+	}
+	if e := s.engine.Load(); e != nil {
+		e.Blocking(wait)
+	} else {
+		wait()
+	}
+}
+
+// connected subscribes to a new connection's channel and waits until that
+// and its user's channel are in effect.
+func (s *scaleout) connected(c *actors.Conn) {
+	ready := s.bp.Subscribe(s.connChannel(c.ID), func(_ string, msg []byte) { s.onConnMessage(c.ID, msg) })
+	s.await(c.Context(), ready)
+	if c.UserID != "" {
+		s.awaitKey(c.Context(), actors.UserKey(c.UserID))
+	}
+}
+
+func (s *scaleout) disconnected(c *actors.Conn) {
+	s.bp.Unsubscribe(s.connChannel(c.ID))
+}
+
+// outbound is a send on its way to other nodes: the message encoded once
+// per protocol, checked against the size limit before anything is sent.
+type outbound struct {
+	s        *scaleout
+	payloads map[string][]byte
+	exclude  []string
+	size     int
+}
+
+// prepare encodes p for the other nodes. It fails when p cannot be encoded
+// or is too large to cross the backplane.
+func (s *scaleout) prepare(p *actors.Payload, exclude []string) (*outbound, error) {
+	payloads, err := s.engine.Load().Encoded(p)
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, b := range payloads {
+		size += len(b)
+	}
+	for _, id := range exclude {
+		size += len(id)
+	}
+	if size > s.maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, size, s.maxSize)
+	}
+	return &outbound{s: s, payloads: payloads, exclude: exclude, size: size}, nil
+}
+
+// publish sends the message on channel; skip names groups whose members
+// had it through another channel.
+func (o *outbound) publish(channel string, skip []string) error {
+	s := o.s
+	msg := backplane.AppendInvocation(make([]byte, 0, o.size+64), &backplane.Invocation{
+		Excluded: o.exclude, Payloads: o.payloads, Origin: s.node, SkipGroups: skip,
+	})
+	err := s.bp.Publish(channel, msg, func(_ int, err error) {
+		if err != nil {
+			s.warnPublish(channel, err)
+		}
+	})
+	if err != nil {
+		s.warnPublish(channel, err)
+		return fmt.Errorf("hub: send to other nodes: %w", err)
+	}
+	return nil
+}
+
+// warnPublish logs a failed publish, at most once a second.
+func (s *scaleout) warnPublish(channel string, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Error("hub: send to other nodes failed; local clients got it", "channel", channel, "err", err)
+}
+
+// onKeyMessage delivers a message of a group, user or all channel to this
+// node's members of key.
+func (s *scaleout) onKeyMessage(key string, msg []byte) {
+	e := s.engine.Load()
+	inv := s.readInvocation(msg)
+	if e == nil || inv == nil || inv.Origin == s.node {
+		return // the origin delivered to its own members
+	}
+	var skip []string
+	for _, g := range inv.SkipGroups {
+		skip = append(skip, actors.GroupKey(g))
+	}
+	e.SendKey(key, e.FromEncoded(inv.Payloads, inv.Excluded, skip))
+}
+
+// onConnMessage delivers a message of a connection's channel, or forwards a
+// client result to it.
+func (s *scaleout) onConnMessage(id string, msg []byte) {
+	e := s.engine.Load()
+	inv := s.readInvocation(msg)
+	if e == nil || inv == nil {
+		return
+	}
+	p := e.FromEncoded(inv.Payloads, inv.Excluded, nil)
+	if inv.InvocationID == "" {
+		if inv.Origin != s.node {
+			e.SendConn(id, p)
+		}
+		return
+	}
+	s.forward(e, id, inv, p)
+}
+
+func (s *scaleout) readInvocation(msg []byte) *backplane.Invocation {
+	inv, err := backplane.ReadInvocation(msg)
+	if err != nil {
+		s.log.Warn("hub: dropped a malformed backplane message", "err", err)
+		return nil
+	}
+	return inv
+}
+
+// forward writes another node's client result invocation to a connection
+// here and sends the client's answer back to the node that asked.
+func (s *scaleout) forward(e *actors.Engine, id string, inv *backplane.Invocation, p *actors.Payload) {
+	if inv.ReturnChannel == "" || !strings.HasPrefix(inv.InvocationID, "r") {
+		s.log.Warn("hub: dropped a client result without a return channel or with a foreign id", "conn", id)
+		return
+	}
+	back := func(r *backplane.Result) {
+		r.InvocationID = inv.InvocationID
+		_ = s.bp.Publish(inv.ReturnChannel, backplane.AppendResult(nil, r), nil)
+	}
+	c, ok := e.Conn(id)
+	if !ok {
+		back(&backplane.Result{Disconnected: true})
+		return
+	}
+	answers, err := c.Forward(inv.InvocationID, p)
+	if err != nil {
+		back(&backplane.Result{Disconnected: true})
+		return
+	}
+	go func() {
+		t := time.NewTimer(forwardedResultWait)
+		defer t.Stop()
+		select {
+		case done := <-answers:
+			b, err := c.Protocol().AppendMessage(nil, done)
+			if err != nil {
+				done = &protocol.Completion{InvocationID: done.InvocationID, Error: "Invalid client result."}
+				b, _ = c.Protocol().AppendMessage(nil, done)
+			}
+			back(&backplane.Result{Protocol: c.Protocol().Name(), Completion: b})
+		case <-c.Context().Done():
+			c.ForgetResult(inv.InvocationID)
+			back(&backplane.Result{Disconnected: true})
+		case <-t.C:
+			c.ForgetResult(inv.InvocationID)
+		}
+	}()
+}
+
+// invoke asks a client on another node for a result: the invocation goes
+// on the connection's channel with this node's return channel, and the
+// answer comes back there.
+func (s *scaleout) invoke(ctx context.Context, id, method string, args []any) (*protocol.Completion, protocol.Protocol, error) {
+	if args == nil {
+		args = []any{}
+	}
+	invID := "r" + strconv.FormatInt(s.seq.Add(1), 10) + "." + s.node
+	p := actors.NewPayload(&protocol.Invocation{InvocationID: invID, Target: method, Arguments: args})
+	out, err := s.prepare(p, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	answer := make(chan *backplane.Result, 1)
+	s.mu.Lock()
+	s.results[invID] = answer
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.results, invID)
+		s.mu.Unlock()
+	}()
+	msg := backplane.AppendInvocation(nil, &backplane.Invocation{
+		Payloads: out.payloads, InvocationID: invID, ReturnChannel: s.returnChannel(s.node), Origin: s.node,
+	})
+	receivers := make(chan int, 1)
+	err = s.bp.Publish(s.connChannel(id), msg, func(n int, err error) {
+		if err != nil {
+			n = -1
+		}
+		receivers <- n
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub: client result through the backplane: %w", err)
+	}
+	var r *backplane.Result
+	var werr error
+	s.engine.Load().Blocking(func() {
+		for {
+			select {
+			case n := <-receivers:
+				if n == 0 {
+					werr = disconnectedError{id: id, unknown: true}
+					return
+				}
+				if n < 0 {
+					werr = fmt.Errorf("hub: client result through the backplane: %w", backplane.ErrUnavailable)
+					return
+				}
+				receivers = nil
+				continue
+			case r = <-answer:
+			case <-ctx.Done():
+				werr = ctx.Err()
+			}
+			return
+		}
+	})
+	if werr != nil {
+		return nil, nil, werr
+	}
+	if r.Disconnected {
+		return nil, nil, disconnectedError{id: id}
+	}
+	proto := s.protocol(r.Protocol)
+	if proto == nil {
+		return nil, nil, fmt.Errorf("hub: client result in unknown protocol %q", r.Protocol)
+	}
+	m, _, err := proto.ReadMessage(r.Completion, 0)
+	done, ok := m.(*protocol.Completion)
+	if err != nil || !ok {
+		return nil, nil, fmt.Errorf("hub: malformed client result from another node: %v", err)
+	}
+	return done, proto, nil
+}
+
+func (s *scaleout) protocol(name string) protocol.Protocol {
+	for _, p := range s.protocols {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *scaleout) onResult(_ string, msg []byte) {
+	r, err := backplane.ReadResult(msg)
+	if err != nil {
+		s.log.Warn("hub: dropped a malformed client result", "err", err)
+		return
+	}
+	r.Completion = append([]byte(nil), r.Completion...) // msg is only ours until we return
+	s.mu.Lock()
+	ch := s.results[r.InvocationID]
+	delete(s.results, r.InvocationID)
+	s.mu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
+
+// groupCommand asks the node that holds connection id to add it to a group
+// or remove it, and waits for its acknowledgement.
+func (s *scaleout) groupCommand(ctx context.Context, action backplane.GroupAction, id, group string) error {
+	cmdID := s.seq.Add(1)
+	acked := make(chan struct{})
+	s.mu.Lock()
+	s.acks[cmdID] = acked
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.acks, cmdID)
+		s.mu.Unlock()
+	}()
+	msg := backplane.AppendGroupCommand(nil, &backplane.GroupCommand{
+		ID: cmdID, Origin: s.node, Action: action, Group: group, ConnectionID: id,
+	})
+	if err := s.bp.Publish(s.groupsChannel(), msg, nil); err != nil {
+		return fmt.Errorf("hub: group change through the backplane: %w", err)
+	}
+	var err error
+	wait := func() {
+		t := time.NewTimer(s.ackTimeout)
+		defer t.Stop()
+		select {
+		case <-acked:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+			err = fmt.Errorf("%w: connection %q, group %q, within %v", ErrNoAck, id, group, s.ackTimeout)
+		}
+	}
+	if e := s.engine.Load(); e != nil {
+		e.Blocking(wait)
+	} else {
+		wait()
+	}
+	return err
+}
+
+// onGroupCommand applies a group change for a connection of this node and
+// acknowledges it; other nodes' connections are not its business.
+func (s *scaleout) onGroupCommand(_ string, msg []byte) {
+	e := s.engine.Load()
+	cmd, err := backplane.ReadGroupCommand(msg)
+	if err != nil {
+		s.log.Warn("hub: dropped a malformed group command", "err", err)
+		return
+	}
+	if e == nil {
+		return
+	}
+	if _, ok := e.Conn(cmd.ConnectionID); !ok {
+		return
+	}
+	go func() { // the change waits for the actors and the backplane
+		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+		defer cancel()
+		var err error
+		if cmd.Action == backplane.GroupAdd {
+			err = s.addLocal(ctx, e, cmd.ConnectionID, cmd.Group)
+		} else {
+			err = e.RemoveFromGroup(ctx, cmd.ConnectionID, actors.GroupKey(cmd.Group))
+		}
+		if err != nil && !errors.Is(err, actors.ErrNotFound) {
+			s.log.Warn("hub: group change for another node failed", "conn", cmd.ConnectionID, "group", cmd.Group, "err", err)
+			return
+		}
+		_ = s.bp.Publish(s.ackChannel(cmd.Origin), backplane.AppendAck(nil, cmd.ID), nil)
+	}()
+}
+
+// addLocal adds a connection of this node to a group and waits until the
+// group's channel is subscribed: a send to the group from any node reaches
+// it once addLocal returns.
+func (s *scaleout) addLocal(ctx context.Context, e *actors.Engine, id, group string) error {
+	key := actors.GroupKey(group)
+	if err := e.AddToGroup(ctx, id, key); err != nil {
+		return err
+	}
+	s.awaitKey(ctx, key)
+	return nil
+}
+
+func (s *scaleout) onAck(_ string, msg []byte) {
+	id, err := backplane.ReadAck(msg)
+	if err != nil {
+		s.log.Warn("hub: dropped a malformed ack", "err", err)
+		return
+	}
+	s.mu.Lock()
+	ch := s.acks[id]
+	delete(s.acks, id)
+	s.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// Presence: every node reports its member counts (connections, and the
+// members of each group and user) every NodeExpiry/3; a node that stops
+// reporting is forgotten after NodeExpiry.
+
+const presenceAll = "all"
+
+func presenceName(key string) string {
+	if key == actors.KeyAll {
+		return presenceAll
+	}
+	return key
+}
+
+func (s *scaleout) reportPresence() {
+	defer close(s.done)
+	t := time.NewTicker(s.expiry / 3)
+	defer t.Stop()
+	for {
+		s.putPresence()
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *scaleout) putPresence() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.expiry/3)
+	defer cancel()
+	counts, err := s.engine.Load().MemberCounts(ctx)
+	if err != nil {
+		return
+	}
+	named := make(map[string]int64, len(counts))
+	for k, n := range counts {
+		named[presenceName(k)] = n
+	}
+	if err := s.bp.PutPresence(ctx, s.presenceSet(), s.node, named, s.expiry); err != nil {
+		s.log.Debug("hub: presence report failed", "err", err)
+	}
+}
+
+// count is the number of members of key on every live node: this node's
+// exactly, the others' as of their last report.
+func (s *scaleout) count(ctx context.Context, key string) (int, error) {
+	local, err := s.engine.Load().MemberCounts(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	total := local[key]
+	others, err := s.bp.Presence(ctx, s.presenceSet(), presenceName(key))
+	if err != nil {
+		return int(total), fmt.Errorf("hub: counts of other nodes: %w", err)
+	}
+	for node, n := range others {
+		if node != s.node {
+			total += n
+		}
+	}
+	return int(total), nil
+}

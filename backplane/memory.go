@@ -132,6 +132,9 @@ func (n *MemoryNode) PutPresence(_ context.Context, set, node string, counts map
 	m := n.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
 	if m.down {
 		return ErrUnavailable
 	}

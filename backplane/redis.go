@@ -56,7 +56,7 @@ type Redis struct {
 	down  atomic.Bool
 
 	mu       sync.Mutex
-	handlers map[string]Handler        // full channel name -> handler; guarded by mu
+	handlers map[string]Handler         // full channel name -> handler; guarded by mu
 	waiters  map[string][]chan struct{} // full channel name -> subscribers waiting for Redis' confirmation; guarded by mu
 	probing  bool                       // guarded by mu
 

@@ -1,7 +1,11 @@
 package hub_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +45,213 @@ func (f *fixture) hubs() []*hub.Hub {
 		}
 	}
 	return out
+}
+
+// asker asks other clients for results, and sends what it is told.
+type asker struct{}
+
+func (asker) Ask(ctx *hub.Context, id string) string {
+	answer, err := hub.InvokeClient[string](ctx, ctx.Clients.Client(id), "Question", "q?")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return answer
+}
+
+func (asker) Shout(ctx *hub.Context, text string) string {
+	return fmt.Sprint(ctx.Clients.All().Send("Shout", text))
+}
+
+// question waits for the client result invocation c gets and returns its id.
+func question(t *testing.T, c *client) string {
+	t.Helper()
+	var id string
+	eventually(t, "the question", func() bool {
+		for _, m := range c.received() {
+			if w := decode(t, m); w.Type == 1 && w.Target == "Question" && w.InvocationID != "" {
+				id = w.InvocationID
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// A hub method asks a client of another node for a result: the invocation
+// goes to the node that holds the connection, and the answer comes back.
+func TestClusterClientResults(t *testing.T) {
+	hubs := newCluster(t, asker{}, 2)
+	a := dial(t, hubs[0], "a", "")
+
+	b := dial(t, hubs[1], "b", "")
+	id, msg := a.invocation("Ask", "b")
+	a.feed(msg)
+	b.feed(fmt.Sprintf(`{"type":3,"invocationId":%q,"result":"forty-two"}`, question(t, b)))
+	if got := a.waitCompletion(id); got.Result != `"forty-two"` {
+		t.Fatalf("answer: got %+v", got)
+	}
+
+	b2 := dial(t, hubs[1], "b2", "")
+	id, msg = a.invocation("Ask", "b2")
+	a.feed(msg)
+	b2.feed(fmt.Sprintf(`{"type":3,"invocationId":%q,"error":"no idea"}`, question(t, b2)))
+	if got := a.waitCompletion(id); got.Result != `"error: no idea"` {
+		t.Fatalf("client error: got %+v", got)
+	}
+
+	b3 := dial(t, hubs[1], "b3", "")
+	id, msg = a.invocation("Ask", "b3")
+	a.feed(msg)
+	question(t, b3)
+	b3.feed(`{"type":7}`)
+	if got := a.waitCompletion(id); got.Result != `"error: Connection 'b3' disconnected."` {
+		t.Fatalf("client gone: got %+v", got)
+	}
+
+	if got := a.invoke("Ask", "nobody"); got.Result != `"error: Connection 'nobody' does not exist."` {
+		t.Fatalf("no such client: got %+v", got)
+	}
+}
+
+// Counts cover every node; a node that stops reporting (it crashed) stops
+// counting after NodeExpiry.
+func TestClusterCounts(t *testing.T) {
+	broker := backplane.NewMemory()
+	var hubs []*hub.Hub
+	var nodes []*backplane.MemoryNode
+	for i := range 3 {
+		node := broker.Node()
+		t.Cleanup(func() { node.Close() })
+		nodes = append(nodes, node)
+		hubs = append(hubs, newHub(t, asker{}, hub.Config{Backplane: node, NodeID: fmt.Sprint("n", i), NodeExpiry: 300 * time.Millisecond}))
+	}
+	ctx := context.Background()
+	for i, h := range hubs {
+		for j := range i + 1 {
+			id := fmt.Sprintf("c%d-%d", i, j)
+			dial(t, h, id, "")
+			if err := hubs[0].Groups().Add(ctx, id, "room"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	counts := func(h *hub.Hub) (conns, room int) {
+		conns, err := h.ConnectionCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		room, err = h.Groups().Count(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conns, room
+	}
+	eventually(t, "6 connections, all in room", func() bool { c, r := counts(hubs[0]); return c == 6 && r == 6 })
+	if n, _ := hubs[0].Groups().Count(ctx, "nowhere"); n != 0 {
+		t.Fatalf("empty group: %d", n)
+	}
+
+	// The third node crashes: it stops reporting, its report expires.
+	nodes[2].Close()
+	if c, _ := counts(hubs[0]); c != 6 {
+		t.Fatalf("right after the crash: %d, want the last report (6)", c)
+	}
+	eventually(t, "the crashed node forgotten", func() bool { c, r := counts(hubs[1]); return c == 3 && r == 3 })
+
+	// A node that shuts down is forgotten at once.
+	shut, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := hubs[1].Shutdown(shut); err != nil {
+		t.Fatal(err)
+	}
+	if c, r := counts(hubs[0]); c != 1 || r != 1 {
+		t.Fatalf("after a shutdown: %d connections, %d in room; want 1, 1", c, r)
+	}
+}
+
+// While the backplane is down, local clients still get what is sent, and a
+// send fails at once with ErrUnavailable instead of waiting; once it is
+// back, sends cross again.
+func TestClusterBackplaneDown(t *testing.T) {
+	broker := backplane.NewMemory()
+	var hubs []*hub.Hub
+	for i := range 2 {
+		node := broker.Node()
+		t.Cleanup(func() { node.Close() })
+		hubs = append(hubs, newHub(t, asker{}, hub.Config{Backplane: node, NodeID: fmt.Sprint("n", i)}))
+	}
+	a1, a2 := dial(t, hubs[0], "a1", ""), dial(t, hubs[0], "a2", "")
+	b := dial(t, hubs[1], "b", "")
+
+	broker.SetDown(true)
+	start := time.Now()
+	got := a1.invoke("Shout", "down")
+	if !strings.Contains(got.Result, "backplane: unavailable") || time.Since(start) > time.Second {
+		t.Fatalf("send while down: %+v after %v", got, time.Since(start))
+	}
+	eventually(t, "local delivery", func() bool { return len(a2.invocations("Shout")) == 1 })
+
+	broker.SetDown(false)
+	if got := a1.invoke("Shout", "up"); got.Result != `"<nil>"` {
+		t.Fatalf("send once back: %+v", got)
+	}
+	eventually(t, "cross-node delivery once back", func() bool { return slices.Equal(b.invocations("Shout"), []string{`"up"`}) })
+}
+
+// A message too large for the backplane is refused before anyone gets it.
+func TestClusterMessageTooLarge(t *testing.T) {
+	broker := backplane.NewMemory()
+	node := broker.Node()
+	t.Cleanup(func() { node.Close() })
+	h := newHub(t, asker{}, hub.Config{Backplane: node, MaxBackplaneMessageSize: 1000})
+	a1, a2 := dial(t, h, "a1", ""), dial(t, h, "a2", "")
+	err := h.Clients().All().Send("Shout", strings.Repeat("x", 2000))
+	if !errors.Is(err, hub.ErrMessageTooLarge) {
+		t.Fatalf("got %v", err)
+	}
+	if got := a1.invoke("Shout", strings.Repeat("y", 2000)); !strings.Contains(got.Result, "too large") {
+		t.Fatalf("from a method: %+v", got)
+	}
+	if err := h.Clients().All().Send("Shout", "small"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the small one", func() bool { return len(a2.invocations("Shout")) == 1 })
+	if got := a2.invocations("Shout"); !slices.Equal(got, []string{`"small"`}) {
+		t.Fatalf("a2 got %q", got)
+	}
+}
+
+// Garbage on every channel of a node is dropped; the node carries on.
+func TestClusterGarbage(t *testing.T) {
+	broker := backplane.NewMemory()
+	node := broker.Node()
+	t.Cleanup(func() { node.Close() })
+	h := newHub(t, asker{}, hub.Config{Backplane: node, NodeID: "n1", Name: "app"})
+	a := dial(t, h, "a", "u")
+	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
+		t.Fatal(err)
+	}
+	other := broker.Node()
+	t.Cleanup(func() { other.Close() })
+	garbage := [][]byte{nil, {0xc1}, {0x93, 0x01}, []byte("not msgpack at all"), {0xdd, 0xff, 0xff, 0xff, 0xff}, {0x96, 0x90, 0x81, 0xa4, 'j', 's', 'o', 'n', 0xc4, 0x05, 'x'}}
+	for _, ch := range []string{"all", "group:g", "user:u", "connection:a", "internal:groups", "internal:ack:n1", "internal:return:n1"} {
+		for _, g := range garbage {
+			if err := other.Publish("app:"+ch, g, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A well-formed message without this node's protocol reaches no one.
+	msg := backplane.AppendInvocation(nil, &backplane.Invocation{Payloads: map[string][]byte{"xml": []byte("<x/>")}, Origin: "n2"})
+	if err := other.Publish("app:all", msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Clients().All().Send("Shout", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "delivery after garbage", func() bool { return len(a.invocations("Shout")) == 1 })
+	if got := a.invoke("Shout", "and methods"); got.Result != `"<nil>"` {
+		t.Fatalf("%+v", got)
+	}
 }

@@ -106,6 +106,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	opt.ReadTimeout = cfg.OpTimeout
 	opt.WriteTimeout = cfg.OpTimeout
 	opt.MaxRetries = -1 // fail fast; the probe finds out when Redis is back
+	opt.DialerRetries = 1
+	opt.DialerRetryTimeout = 10 * time.Millisecond
 	opt.PoolSize = 4
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/transports"
@@ -50,6 +52,10 @@ type options struct {
 	jwtAudience       string
 	jwtUserClaim      string
 	requireAuth       bool
+	redisURL          string
+	redisPrefix       string
+	nodeID            string
+	nodeExpiry        time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -77,6 +83,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "the chat hub's JWTs must have this aud")
 	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "sub", "the JWT claim that holds the user id")
 	fs.BoolVar(&o.requireAuth, "require-auth", false, "refuse anonymous requests to the chat hub with 401 (needs a JWT key)")
+	fs.StringVar(&o.redisURL, "redis", "", "scale out on this Redis: redis://host:port/db (every node of a deployment uses the same); none means a single node")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
+	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
+	fs.DurationVar(&o.nodeExpiry, "node-expiry", 15*time.Second, "a node that dies stops counting in other nodes' group and connection counts after this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -129,6 +139,15 @@ func (o *options) chatAuth() (transports.Authenticator, error) {
 	return transports.NewJWTAuthenticator(*cfg)
 }
 
+// defaultNodeID names a node uniquely enough: host, process and a random
+// suffix (several nodes may run on one host).
+func defaultNodeID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
 // fromEnv sets every flag not given on the command line from ACTORHUB_<NAME>.
 func fromEnv(fs *flag.FlagSet) error {
 	given := map[string]bool{}
@@ -175,6 +194,20 @@ func run(o *options) error {
 		return err
 	}
 
+	var bp backplane.Backplane
+	if o.redisURL != "" {
+		r, err := backplane.NewRedis(backplane.RedisConfig{URL: o.redisURL, Prefix: o.redisPrefix, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer r.Close() // after the hubs have shut down
+		bp = r
+		if o.nodeID == "" {
+			o.nodeID = defaultNodeID()
+		}
+		log.Info("scaling out on redis", "node", o.nodeID, "prefix", o.redisPrefix)
+	}
+
 	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
 	defer sys.Close()
 	maxMsg := o.maxMessageSize
@@ -190,6 +223,9 @@ func run(o *options) error {
 		MaximumReceiveMessageSize: maxMsg,
 		EnableDetailedErrors:      o.detailedErrors,
 		MaxBufferedBytes:          o.maxBuffered,
+		Backplane:                 bp,
+		NodeID:                    o.nodeID,
+		NodeExpiry:                o.nodeExpiry,
 		System:                    sys,
 		Logger:                    log,
 	}
@@ -212,28 +248,34 @@ func run(o *options) error {
 		handler *transports.Handler
 	}
 	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) error {
-		h, err := hub.New(impl, hubCfg)
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
+		cfg := hubCfg
+		cfg.Name = name // the same on every node
+		h, err := hub.New(impl, cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		hd, err := transports.NewHandler(h, transports.Config{
 			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
 			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		hd.Mount(mux, "/hubs/"+name)
 		hubs = append(hubs, mounted{name, h, hd})
-		return nil
+		return h, nil
 	}
-	if err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
+	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
 	if o.conformance {
-		// The conformance hub keeps its test tokens whatever the JWT flags.
-		if err := mount("conformance", &conformance{}, testTokens, false); err != nil {
+		// The conformance hubs keep their test tokens whatever the JWT flags.
+		if _, err := mount("conformance", &conformance{}, testTokens, false); err != nil {
+			return err
+		}
+		c := &cluster{conformance: &conformance{}, node: o.nodeID}
+		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,9 @@
 //
 // Environment:
 //   ACTORHUB_SERVER_BIN=path   use this server binary, skip `go build`
+//   CONFORMANCE_NODES=N        every startServer() is a deployment of N nodes on one Redis (a
+//                              redis-server started for it), and the clients that connect() makes
+//                              are spread over the nodes in turn
 //   CONFORMANCE_DEBUG=1        client Trace logging with message content, server stderr echoed live
 
 const { spawn, execFile } = require('node:child_process');
@@ -124,11 +127,148 @@ process.on('exit', () => {
   }
 });
 
+const NODES = Number(process.env.CONFORMANCE_NODES || 1);
+
 /**
- * Starts `<bin> -conformance -addr 127.0.0.1:0 ...flags` and waits for `listening on HOST:PORT` on stderr.
- * Returns {url, hubUrl, stop(), logs(), process, exit}.
+ * Starts the server under test: `<bin> -conformance -addr 127.0.0.1:0 ...flags`, waiting for
+ * `listening on HOST:PORT` on stderr. With CONFORMANCE_NODES=N it is a deployment of N such nodes
+ * on a Redis started for it (see startCluster). Returns {url, hubUrl, stop(), logs(), process, exit}.
  */
-async function startServer(flags = [], { startTimeoutMs = 20000 } = {}) {
+async function startServer(flags = [], opts = {}) {
+  if (NODES > 1) return startCluster(NODES, flags, { ...opts, spread: true });
+  return startNode(flags, opts);
+}
+
+/** A free TCP port on 127.0.0.1 (free when returned; the caller binds it soon after). */
+function freePort() {
+  const net = require('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a redis-server on a free loopback port. Returns {url, port, stop(), process}.
+ * The test command installs redis-server when it is missing.
+ */
+async function startRedis(fixedPort) {
+  const net = require('node:net');
+  for (let attempt = 0; ; attempt++) {
+    const port = fixedPort || await freePort();
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let exited = false;
+    const exit = new Promise((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+    child.on('error', () => { exited = true; });
+    const up = await waitFor(() => exited ? 'exited' : new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => { sock.end(); resolve('up'); });
+      sock.on('error', () => resolve(false));
+    }), 5000, `redis-server on ${port}`).catch(() => 'timeout');
+    if (up === 'up') {
+      const redis = {
+        port,
+        url: `redis://127.0.0.1:${port}/0`,
+        process: child,
+        async stop() { child.kill('SIGKILL'); await exit; liveRedis.delete(redis); },
+        /** Starts it again, empty, on the same port. */
+        async restart() {
+          const again = await startRedis(port);
+          Object.assign(redis, { process: again.process, stop: again.stop });
+          liveRedis.delete(again);
+          liveRedis.add(redis);
+        },
+      };
+      liveRedis.add(redis);
+      return redis;
+    }
+    child.kill('SIGKILL');
+    if (fixedPort) await sleep(200); // the port may linger a moment
+    if (attempt === (fixedPort ? 20 : 3)) throw new Error('redis-server would not start (is it installed? ./test.sh installs it)');
+  }
+}
+
+const liveRedis = new Set();
+process.on('exit', () => {
+  for (const r of liveRedis) {
+    try { r.process.kill('SIGKILL'); } catch { /* ignore */ }
+  }
+});
+
+// Deployments by the URL of their first node: connect() spreads their clients over the nodes.
+const clusters = new Map();
+
+/**
+ * Starts a redis-server and n nodes on it (`-redis URL -node-id nodeK` plus flags). The result looks like
+ * startServer's for its first node (url, hubUrl, process, exit), plus `nodes` (each node's server) and
+ * `redis`; stop() stops every node, then Redis. With opts.spread, connect() spreads the clients of the
+ * first node's URL over the nodes in turn.
+ */
+async function startCluster(n, flags = [], opts = {}) {
+  const redis = await startRedis();
+  let nodes;
+  try {
+    nodes = await Promise.all(Array.from({ length: n }, (_, k) =>
+      startNode(['-redis', redis.url, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
+  } catch (e) {
+    await redis.stop();
+    throw e;
+  }
+  const first = nodes[0];
+  const cluster = Object.create(first);
+  Object.assign(cluster, {
+    nodes,
+    redis,
+    next: 0,
+    logs: () => nodes.flatMap((s) => s.logs()),
+    async stop() {
+      clusters.delete(first.url);
+      const infos = await Promise.all(nodes.map((s) => s.stop()));
+      await redis.stop();
+      return infos[0];
+    },
+  });
+  if (opts.spread) clusters.set(first.url, cluster);
+  return cluster;
+}
+
+/**
+ * The conformance hub's lifecycle log (`Events`) as `conn` sees it. The log is each node's own: on a
+ * deployment of several nodes this asks every node (through an observer connection per node, made
+ * once) and joins their logs, so a test sees the events of a connection whatever node it is on.
+ */
+async function events(conn) {
+  const base = conn.baseUrl;
+  for (const [url, cluster] of clusters) {
+    if (!cluster.nodes.some((s) => base.startsWith(s.url))) continue;
+    const hubPath = base.slice(base.indexOf('/', 'http://'.length)).replace(/\?.*$/, '');
+    cluster.observers = cluster.observers || {};
+    const all = [];
+    for (let k = 0; k < cluster.nodes.length; k++) {
+      const key = `${k}${hubPath}`;
+      if (!cluster.observers[key]) cluster.observers[key] = await connect(url + hubPath, { node: k });
+      all.push(...await cluster.observers[key].invoke('Events'));
+    }
+    return all;
+  }
+  return conn.invoke('Events');
+}
+
+/** The URL a new client of hubUrl uses: with a deployment of several nodes, the next node in turn. */
+function spread(hubUrl, node) {
+  for (const [url, cluster] of clusters) {
+    if (!hubUrl.startsWith(url)) continue;
+    const k = node !== undefined ? node : cluster.next++ % cluster.nodes.length;
+    return cluster.nodes[k].url + hubUrl.slice(url.length);
+  }
+  return hubUrl;
+}
+
+async function startNode(flags = [], { startTimeoutMs = 20000 } = {}) {
   const bin = await serverBinary();
   const args = ['-conformance', '-addr', '127.0.0.1:0', ...flags];
   const child = spawn(bin, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -254,6 +394,7 @@ async function connect(hubUrl, opts = {}) {
 }
 
 function build(hubUrl, opts = {}) {
+  hubUrl = spread(hubUrl, opts.node);
   const mode = opts.mode || DEFAULT_MODE;
   const httpOptions = {
     transport: opts.transport !== undefined ? opts.transport : mode.transport,
@@ -467,6 +608,11 @@ module.exports = {
   modes,
   serverBinary,
   startServer,
+  startNode,
+  startCluster,
+  startRedis,
+  NODES,
+  events,
   connect,
   build,
   stopConnections,

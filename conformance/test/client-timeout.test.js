@@ -6,7 +6,7 @@
 const assert = require('node:assert/strict');
 const {
   test, describe, before, after, startServer, connect, stopConnections, modes, waitFor, sleep, within, rawWs, HubConnectionState,
-  HttpTransportType,
+  HttpTransportType, events
 } = require('../lib/harness');
 
 let server;
@@ -41,7 +41,7 @@ describe('client timeout', { concurrency: true }, () => {
       const elapsed = Date.now() - t0;
       assert.ok(elapsed >= 1800, `closed after ${elapsed} ms, before the 2 s client timeout`);
       assert.equal(c.state, HubConnectionState.Disconnected);
-      await waitFor(async () => (await observer.invoke('Events')).some((e) => e.startsWith('disconnected') && e.endsWith(`:${id}`)),
+      await waitFor(async () => (await events(observer)).some((e) => e.startsWith('disconnected') && e.endsWith(`:${id}`)),
         5000, 'server OnDisconnected after the client timeout');
     });
 

@@ -3,7 +3,7 @@
 const assert = require('node:assert/strict');
 const {
   test, before, after, startServer, connect, stopConnections, modes, waitFor, sleep, QUIET_MS, HubConnectionState,
-  CountingHttpClient, HttpTransportType,
+  CountingHttpClient, HttpTransportType, events
 } = require('../lib/harness');
 
 const CLOSE_ERROR = 'Server returned an error on close: Connection closed with an error.';
@@ -22,7 +22,7 @@ after(async () => { await stopConnections(); await server.stop(); });
 const sseCannotSeeErrors = (mode) => mode.transport === HttpTransportType.ServerSentEvents;
 
 async function serverEventsFor(id) {
-  return (await observer.invoke('Events')).filter((e) => e.endsWith(`:${id}`));
+  return (await events(observer)).filter((e) => e.endsWith(`:${id}`));
 }
 
 for (const mode of modes()) {

@@ -2,7 +2,7 @@
 // §5.2 connect/stop and the server-side lifecycle log.
 const assert = require('node:assert/strict');
 const {
-  test, before, after, startServer, connect, stopConnections, modes, waitFor, HubConnectionState,
+  test, before, after, startServer, connect, stopConnections, modes, waitFor, HubConnectionState, events
 } = require('../lib/harness');
 
 let server;
@@ -32,7 +32,7 @@ for (const mode of modes()) {
     const observer = await connect(server.hubUrl, { mode });
     const c = await connect(server.hubUrl, { mode });
     const id = c.connectionId;
-    const mid = await observer.invoke('Events');
+    const mid = await events(observer);
     assert.ok(Array.isArray(mid), `Events must return an array, got ${JSON.stringify(mid)}`);
     assert.ok(mid.includes(`connected:${id}`), `connected:${id} missing from ${JSON.stringify(mid)}`);
     assert.ok(!mid.some((e) => e.endsWith(`:${id}`) && e.startsWith('disconnected')), 'disconnected before stop');
@@ -42,11 +42,11 @@ for (const mode of modes()) {
     assert.deepEqual(c.events.closed, [undefined]);
     assert.deepEqual(c.events.reconnecting, []);
 
-    const events = await waitFor(async () => {
-      const ev = await observer.invoke('Events');
+    const log = await waitFor(async () => {
+      const ev = await events(observer);
       return ev.some((e) => e.endsWith(`:${id}`) && e.startsWith('disconnected')) && ev;
     }, 5000, `disconnected:${id} in Events`);
-    const mine = events.filter((e) => e.endsWith(`:${id}`));
+    const mine = log.filter((e) => e.endsWith(`:${id}`));
     assert.deepEqual(mine, [`connected:${id}`, `disconnected:${id}`], 'a clean stop() is OnDisconnected(null), not an error');
     await observer.stop();
   });

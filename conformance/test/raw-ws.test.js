@@ -3,7 +3,7 @@
 const assert = require('node:assert/strict');
 const {
   test, before, after, startServer, connect, stopConnections, rawWs, rawNegotiate, waitFor, within, sleep, QUIET_MS,
-  CountingHttpClient, HttpTransportType, RS,
+  CountingHttpClient, HttpTransportType, RS, events
 } = require('../lib/harness');
 
 let server;
@@ -75,8 +75,8 @@ test('official client with skipNegotiation + WebSockets works and makes 0 negoti
   assert.equal(typeof id, 'string');
   assert.ok(id.length > 0);
   assert.equal(http.count(/negotiate/), 0, `requests: ${JSON.stringify(http.requests)}`);
-  const events = await bystander.invoke('Events');
-  assert.ok(events.includes(`connected:${id}`), 'a skipNegotiation connection is a normal connection');
+  const log = await events(bystander);
+  assert.ok(log.includes(`connected:${id}`), 'a skipNegotiation connection is a normal connection');
   await c.stop();
 
   const http2 = new CountingHttpClient();
@@ -171,7 +171,7 @@ test('a client hub Close message ends the connection cleanly (server logs discon
   p.sendRecord({ type: 7 });
   await within(p.closed, 5000, 'server closes after the client Close');
   const ev = await waitFor(async () => {
-    const all = (await bystander.invoke('Events')).filter((e) => e.endsWith(`:${id}`));
+    const all = (await events(bystander)).filter((e) => e.endsWith(`:${id}`));
     return all.length >= 2 && all;
   }, 5000, 'connected + disconnected events');
   assert.deepEqual(ev, [`connected:${id}`, `disconnected:${id}`]);

@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const {
   test, before, after, startServer, connect, stopConnections, modes, waitFor, within, rawNegotiate, rawWs, listen, RS,
-  HubConnectionState, HttpTransportType,
+  HubConnectionState, HttpTransportType, events
 } = require('../lib/harness');
 
 // Stateful reconnect exists for WebSockets only: the client turns it on for no other transport.
@@ -20,7 +20,7 @@ before(async () => {
 after(async () => { await stopConnections(); await Promise.all([server.stop(), plain.stop()]); });
 
 async function eventsFor(id) {
-  return (await observer.invoke('Events')).filter((e) => e.endsWith(`:${id}`));
+  return (await events(observer)).filter((e) => e.endsWith(`:${id}`));
 }
 
 test('negotiate echoes useStatefulReconnect only when asked for and allowed', async () => {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of actorhub: Go vet and tests (plain, then with the race
-# detector),
-# then the conformance suite, where the official @microsoft/signalr client
-# on Node drives a real server. Installs what the tests need first.
+# detector), then the conformance suite, where the official @microsoft/signalr
+# client on Node drives a real server: once on one node, once on two nodes
+# scaled out on Redis. Installs what the tests need first (npm packages,
+# redis-server).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +11,17 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is required" >&2
 need go
 need node
 need npm
+
+# The scale-out tests start their own redis-server processes (Debian's package).
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "== installing redis-server"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  # The package may start a system Redis on 6379; the tests use their own on free ports.
+fi
+need redis-server
+need redis-cli
 
 echo "== npm packages for the conformance suite"
 (cd conformance && npm ci --no-audit --no-fund --loglevel=error)
@@ -25,3 +37,7 @@ go test -race -short -timeout 10m ./...
 
 echo "== conformance suite (official SignalR client on Node)"
 (cd conformance && node --test test/)
+
+echo "== conformance suite again, on 2 nodes on one Redis, clients spread over both"
+# (cluster.test.js starts its own deployments: once is enough)
+(cd conformance && CONFORMANCE_NODES=2 node --test $(cd conformance && ls test/*.test.js | grep -v '/cluster\.test\.js$'))

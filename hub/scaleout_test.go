@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,5 +255,83 @@ func TestClusterGarbage(t *testing.T) {
 	eventually(t, "delivery after garbage", func() bool { return len(a.invocations("Shout")) == 1 })
 	if got := a.invoke("Shout", "and methods"); got.Result != `"<nil>"` {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// countingNode counts what a node publishes, by channel, and keeps the
+// last message.
+type countingNode struct {
+	*backplane.MemoryNode
+	mu    sync.Mutex
+	count map[string]int
+	last  []byte
+}
+
+func (c *countingNode) Publish(channel string, msg []byte, done func(int, error)) error {
+	c.mu.Lock()
+	c.count[channel]++
+	c.last = msg
+	c.mu.Unlock()
+	return c.MemoryNode.Publish(channel, msg, done)
+}
+
+func (c *countingNode) take() (map[string]int, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.count
+	c.count = map[string]int{}
+	return out, c.last
+}
+
+// A send crosses the backplane once per channel, whatever the number of
+// recipients or nodes, with every protocol's encoding in that one message,
+// and each node delivers it to its own members.
+func TestClusterOnePublishPerSend(t *testing.T) {
+	broker := backplane.NewMemory()
+	origin := &countingNode{MemoryNode: broker.Node(), count: map[string]int{}}
+	t.Cleanup(func() { origin.Close() })
+	h := newHub(t, asker{}, hub.Config{Backplane: origin, Name: "app"})
+	var others []*hub.Hub
+	for range 2 {
+		node := broker.Node()
+		t.Cleanup(func() { node.Close() })
+		others = append(others, newHub(t, asker{}, hub.Config{Backplane: node, Name: "app"}))
+	}
+	ctx := context.Background()
+	var clients []*client
+	for i := range 30 {
+		id := fmt.Sprint("c", i)
+		clients = append(clients, dial(t, others[i%2], id, "u"))
+		if err := h.Groups().Add(ctx, id, "g"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	origin.take()
+	for i, send := range []struct {
+		proxy hub.Proxy
+		want  map[string]int
+	}{
+		{h.Clients().All(), map[string]int{"app:all": 1}},
+		{h.Clients().Group("g"), map[string]int{"app:group:g": 1}},
+		{h.Clients().Groups("g", "h"), map[string]int{"app:group:g": 1, "app:group:h": 1}},
+		{h.Clients().User("u"), map[string]int{"app:user:u": 1}},
+	} {
+		if err := send.proxy.Send("Msg", i); err != nil {
+			t.Fatal(err)
+		}
+		got, last := origin.take()
+		if !maps.Equal(got, send.want) {
+			t.Errorf("published %v, want %v", got, send.want)
+		}
+		inv, err := backplane.ReadInvocation(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := inv.Payloads["json"]; !ok || len(inv.Payloads) != 2 {
+			t.Errorf("payloads for %v, want json and messagepack", slices.Collect(maps.Keys(inv.Payloads)))
+		}
+		for _, c := range clients {
+			eventually(t, "delivery", func() bool { return len(c.invocations("Msg")) == i+1 })
+		}
 	}
 }

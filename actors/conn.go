@@ -137,7 +137,8 @@ type Conn struct {
 	inCall bool // guarded by callMu
 
 	// Owned by the connection actor.
-	joining       int                  // initial joins not yet in effect
+	joining       int                  // initial joins (and the BeforeConnected gate) not yet in effect
+	gated         bool                 // BeforeConnected was asked
 	connectFailed bool                 // OnConnected failed: OnDisconnected must not run
 	stashErr      error                // a protocol error that came before the handshake was answered
 	stash         [][]protocol.Message // client messages that came before the handshake was answered

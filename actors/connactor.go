@@ -253,12 +253,19 @@ func (c *Conn) connect() {
 	}
 }
 
-// ready runs when the connection's initial joins are in effect.
+// ready runs when the connection's initial joins are in effect, and again
+// once the BeforeConnected gate, if any, has opened.
 func (c *Conn) ready() {
 	if c.state.Load() != stateHandshake {
 		return
 	}
 	e := c.engine
+	if gate := e.cfg.BeforeConnected; gate != nil && !c.gated {
+		c.gated = true
+		c.joining = 1
+		gate(c, func() { e.send(c.pid, &memberAdded{}) })
+		return
+	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))

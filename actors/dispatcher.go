@@ -37,12 +37,16 @@ type Pool struct {
 	workers int           // guarded by mu
 	blocked int           // guarded by mu: workers waiting inside Blocking
 	closed  bool          // guarded by mu
+	// taken counts the turns in workers' pending lists: with none, a
+	// worker out of work does not visit every other worker to steal.
+	taken atomic.Int64
 
 	stop chan struct{}
 	done sync.WaitGroup
 }
 
 type poolWorker struct {
+	pool    *Pool
 	wake    chan struct{} // capacity 1
 	started atomic.Uint64 // turns started, for the monitor
 
@@ -161,7 +165,7 @@ func (p *Pool) popIdleLocked() *poolWorker {
 func (p *Pool) startLocked() {
 	p.workers++
 	p.done.Add(1)
-	w := &poolWorker{wake: make(chan struct{}, 1)}
+	w := &poolWorker{pool: p, wake: make(chan struct{}, 1)}
 	w.pending = make([]func(), 0, maxTake)
 	p.all = append(p.all, w)
 	go p.run(w)
@@ -239,6 +243,7 @@ func (p *Pool) takeLocked(w *poolWorker) func() {
 		if n > 1 {
 			w.mu.Lock()
 			w.pending = append(w.pending, p.queue[p.head+1:p.head+n]...)
+			p.taken.Add(int64(n - 1))
 			w.mu.Unlock()
 		}
 		clear(p.queue[p.head : p.head+n])
@@ -250,6 +255,9 @@ func (p *Pool) takeLocked(w *poolWorker) func() {
 			}
 		}
 		return fn
+	}
+	if p.taken.Load() == 0 {
+		return nil
 	}
 	for _, v := range p.all {
 		if v == w {
@@ -273,6 +281,7 @@ func (w *poolWorker) popPending() func() {
 	copy(w.pending, w.pending[1:])
 	w.pending[len(w.pending)-1] = nil
 	w.pending = w.pending[:len(w.pending)-1]
+	w.pool.taken.Add(-1)
 	return fn
 }
 
@@ -286,6 +295,9 @@ func (w *poolWorker) hasPending() bool {
 func (p *Pool) waitingLocked() bool {
 	if p.head < len(p.queue) {
 		return true
+	}
+	if p.taken.Load() == 0 {
+		return false
 	}
 	for _, w := range p.all {
 		if w.hasPending() {

@@ -65,6 +65,14 @@ type EngineConfig struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// Reattach before it ends. 0 = 15 s.
 	DisconnectTimeout time.Duration
+	// BeforeConnected, when set, runs once a connection's handshake is
+	// accepted and its joins of all and of its user are in effect, before
+	// the handshake is answered and OnConnected runs; those wait until it
+	// calls open (from any goroutine, at most once), while the
+	// connection's messages wait in its stash. Nothing holds a worker
+	// meanwhile: the hub uses it to wait for the backplane to confirm the
+	// connection's subscriptions.
+	BeforeConnected func(c *Conn, open func())
 	// OnGroupActive, when set, is told when a group key gets its first
 	// member on this engine (active) and when it has none left (not
 	// active), in that order for each key; KeyAll is active from

@@ -159,9 +159,11 @@ func New(impl any, cfg Config) (*Hub, error) {
 		h.ownSys = true
 	}
 	var onGroup func(string, bool)
+	var beforeConnected func(*actors.Conn, func())
 	if cfg.Backplane != nil {
 		h.scale = newScaleout(cfg.Backplane, impl, &cfg, log)
 		onGroup = h.scale.groupActive
+		beforeConnected = h.scale.beforeConnected
 	}
 	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
 		Protocols:                   cfg.Protocols,
@@ -174,6 +176,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
 		DisconnectTimeout:           cfg.DisconnectTimeout,
 		OnGroupActive:               onGroup,
+		BeforeConnected:             beforeConnected,
 		Logger:                      log,
 	})
 	if err != nil {
@@ -249,9 +252,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type dispatcher struct{ h *Hub }
 
 func (d dispatcher) OnConnected(c *actors.Conn) error {
-	if s := d.h.scale; s != nil {
-		s.connected(c)
-	}
 	if d.h.connector == nil {
 		return nil
 	}
@@ -265,9 +265,6 @@ func (d dispatcher) OnConnected(c *actors.Conn) error {
 		err = d.h.connector.OnConnected(d.h.newContext(c))
 	}()
 	if err != nil {
-		if s := d.h.scale; s != nil {
-			s.disconnected(c) // OnDisconnected does not run
-		}
 		return connectError{err: err, text: errorMessage("Connection closed with an error.", err, d.h.detailed)}
 	}
 	return nil
@@ -287,9 +284,6 @@ func (e connectError) ClientText() string { return e.text }
 func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 	// The connection's context is cancelled by now: its streams are ending.
 	d.h.streams.Delete(c)
-	if s := d.h.scale; s != nil {
-		s.disconnected(c)
-	}
 	if d.h.discon == nil {
 		return
 	}

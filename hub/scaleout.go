@@ -201,18 +201,49 @@ func (s *scaleout) await(ctx context.Context, ready <-chan struct{}) {
 	}
 }
 
-// connected subscribes to a new connection's channel and waits until that
-// and its user's channel are in effect.
-func (s *scaleout) connected(c *actors.Conn) {
-	ready := s.bp.Subscribe(s.connChannel(c.ID), func(_ string, msg []byte) { s.onConnMessage(c.ID, msg) })
-	s.await(c.Context(), ready)
+// beforeConnected is the engine's BeforeConnected: it subscribes to the
+// connection's channel and opens once that and its user's channel are in
+// effect (or AckTimeout has passed), so that a send from another node made
+// after the client saw its handshake answered reaches it. Nothing blocks
+// meanwhile.
+func (s *scaleout) beforeConnected(c *actors.Conn, open func()) {
+	ch := s.connChannel(c.ID)
+	readies := []<-chan struct{}{s.bp.Subscribe(ch, func(_ string, msg []byte) { s.onConnMessage(c.ID, msg) })}
+	// However the connection ends (connected or not), its channel goes.
+	context.AfterFunc(c.Context(), func() { s.bp.Unsubscribe(ch) })
 	if c.UserID != "" {
-		s.awaitKey(c.Context(), actors.UserKey(c.UserID))
+		s.mu.Lock()
+		if r := s.ready[s.userChannel(c.UserID)]; r != nil {
+			readies = append(readies, r)
+		}
+		s.mu.Unlock()
 	}
-}
-
-func (s *scaleout) disconnected(c *actors.Conn) {
-	s.bp.Unsubscribe(s.connChannel(c.ID))
+	pending := readies[:0]
+	for _, r := range readies {
+		select {
+		case <-r:
+		default:
+			pending = append(pending, r)
+		}
+	}
+	if len(pending) == 0 {
+		open()
+		return
+	}
+	go func() {
+		t := time.NewTimer(s.ackTimeout)
+		defer t.Stop()
+		for _, r := range pending {
+			select {
+			case <-r:
+			case <-t.C:
+				s.log.Warn("hub: backplane subscription of a new connection not confirmed in time", "conn", c.ID)
+				open()
+				return
+			}
+		}
+		open()
+	}()
 }
 
 // outbound is a send on its way to other nodes: the message encoded once

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 )
@@ -333,5 +334,38 @@ func TestClusterOnePublishPerSend(t *testing.T) {
 		for _, c := range clients {
 			eventually(t, "delivery", func() bool { return len(c.invocations("Msg")) == i+1 })
 		}
+	}
+}
+
+// A connection's channel is subscribed while it lives, however it ends.
+func TestClusterConnectionChannelLifetime(t *testing.T) {
+	broker := backplane.NewMemory()
+	node, probe := broker.Node(), broker.Node()
+	t.Cleanup(func() { node.Close(); probe.Close() })
+	h := newHub(t, asker{}, hub.Config{Backplane: node, Name: "app", HandshakeTimeout: 200 * time.Millisecond})
+	receivers := func(id string) int {
+		n := make(chan int, 1)
+		if err := probe.Publish("app:connection:"+id, []byte("x"), func(r int, _ error) { n <- r }); err != nil {
+			t.Fatal(err)
+		}
+		return <-n
+	}
+	a := dial(t, h, "a", "")
+	if n := receivers("a"); n != 1 {
+		t.Fatalf("connected: %d subscribers", n)
+	}
+	a.feed(`{"type":7}`)
+	eventually(t, "a's channel gone after Close", func() bool { return receivers("a") == 0 })
+
+	// No handshake: the connection never connects, and ends on the timeout.
+	tr := &memTransport{}
+	c, err := h.Engine().NewConn(actors.ConnInfo{ID: "mute"}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.conn.Store(c)
+	eventually(t, "the mute connection gone", func() bool { _, ok := h.Engine().Conn("mute"); return !ok })
+	if n := receivers("mute"); n != 0 {
+		t.Fatalf("never connected: %d subscribers", n)
 	}
 }

@@ -65,10 +65,13 @@ func connectTallied(b *testing.B, h *hub.Hub, prefix string, n int, t *tally) {
 // each, the second reached through a real Redis (or the in-process
 // backplane, to tell Redis' cost from the scale-out layer's). One broadcast
 // at a time, each waited for until every connection has written it; the
-// figure is deliveries/s.
+// figure is deliveries/s. Every variant runs its nodes on one actor system
+// (one worker pool), so the variants differ only by the backplane hop.
 func BenchmarkClusterBroadcast(b *testing.B) {
 	const total = 18_000
-	cfg := hub.Config{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour, Name: "bench"}
+	sys := actors.NewSystem(actors.SystemConfig{})
+	b.Cleanup(sys.Close)
+	cfg := hub.Config{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour, Name: "bench", System: sys}
 	run := func(b *testing.B, origin *hub.Hub, t *tally) {
 		arg := string(make([]byte, 60))
 		b.ReportAllocs()

@@ -28,6 +28,8 @@ var (
 	fixedColour = map[string]string{"actorhub": "#1f77b4", "philippseith": "#ff7f0e", "raw": "#2ca02c"}
 )
 
+var barPalette = []string{"#3b3b3b", "#8a8a8a", "#c4c4c4"}
+
 // colours gives each name a colour: its fixed one, else the next unused.
 func colours(names []string) map[string]string {
 	out := map[string]string{}
@@ -288,7 +290,12 @@ func (c barChart) render() string {
 	for _, t := range xt {
 		s.text(t.pos, float64(marginTop+plotH+16), "middle", "", t.label)
 	}
-	col := colours(c.seriesNames)
+	// Bars are coloured by measure, in greys: the target colours name the
+	// categories' targets in the other plots.
+	col := map[string]string{}
+	for i, n := range c.seriesNames {
+		col[n] = barPalette[i%len(barPalette)]
+	}
 	for si, name := range c.seriesNames {
 		for ci := range c.categories {
 			v := c.values[si][ci]
@@ -318,13 +325,14 @@ func fmtCount(v float64) string {
 	return trim(v)
 }
 
-// fmtBytes writes 1536 as 1.5 KiB.
+// fmtBytes writes 1500 as 1.5 kB (decimal units, so that ticks fall on
+// round numbers).
 func fmtBytes(v float64) string {
 	switch a := math.Abs(v); {
-	case a >= 1<<20:
-		return trim(v/(1<<20)) + " MiB"
-	case a >= 1<<10:
-		return trim(v/(1<<10)) + " KiB"
+	case a >= 1e6:
+		return trim(v/1e6) + " MB"
+	case a >= 1e3:
+		return trim(v/1e3) + " kB"
 	}
 	return trim(v) + " B"
 }

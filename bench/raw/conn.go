@@ -32,13 +32,15 @@ type conn struct {
 	srv *Server
 
 	// Set by the first OnMessage, before the conn is added to the registry
-	// (so under srv.mu's happens-before for every other reader); fixed after.
+	// (so under a shard's or srv.mu's happens-before for every other reader); fixed after.
 	nc    *netpoll.Conn
 	proto protocol.Protocol
 	pi    int // index of proto in protocols
 
-	slot   int                 // guarded by srv.mu; index in srv.all, -1 when not there
+	shard  *shard              // set by srv.add, after the handshake
+	slot   int                 // guarded by shard.mu; index in shard.conns, -1 when not there
 	groups map[string]struct{} // guarded by srv.mu; the groups c is in
+	gone   bool                // guarded by srv.mu; closed: joins nothing any more
 
 	// Touched only by OnMessage, whose calls never overlap.
 	handshaken bool

@@ -22,7 +22,13 @@
 //   - GET /metrics: go_goroutines and go_memstats_heap_inuse_bytes.
 //
 // A broadcast encodes its Invocation once per protocol in use and writes the
-// same frame bytes to every recipient. What it leaves out, on purpose:
+// same frame bytes to every recipient. Connections are kept in one shard
+// per core; SendToAll writes the shards in parallel (the caller's worker and
+// a fixed fan-out pool), so that every core writes, and completes once every
+// frame is queued. A group send writes its members on the caller's worker.
+// Goroutines: netpoll's event loop and workers, the fan-out pool, the
+// keep-alive ticker, and the HTTP server's while a request is read: none
+// per connection. What it leaves out, on purpose:
 // a connection-token registry (any ?id= is accepted, and none), handshake
 // and client timeouts, SSE and long polling, streams, stateful reconnect, and
 // every hub method but those five. Keep-alive: one goroutine pings every

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorhub/actorhub/hub/protocol"
@@ -40,8 +41,16 @@ type Server struct {
 	stop   chan struct{}
 	done   chan struct{}
 
+	// Every connection past its handshake, in shards: a broadcast writes
+	// each shard on its own goroutine, the caller's and the fan-out pool's,
+	// so that every core writes.
+	shards  []shard
+	next    atomic.Uint32   // round robin over shards for new connections
+	inUse   [2]atomic.Int64 // connections by conn.pi: the protocols a broadcast encodes
+	fan     chan fanJob     // to the fan-out pool, len(shards)-1 goroutines
+	fanDone sync.WaitGroup
+
 	mu     sync.RWMutex
-	all    []*conn                       // guarded by mu; every connection past its handshake (conn.slot is its index)
 	groups map[string]map[*conn]struct{} // guarded by mu; members by group name
 }
 
@@ -58,12 +67,22 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := cfg.Workers
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
 	s := &Server{
 		cfg:    cfg,
 		poller: p,
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		shards: make([]shard, n),
+		fan:    make(chan fanJob, 4*n),
 		groups: map[string]map[*conn]struct{}{},
+	}
+	s.fanDone.Add(n - 1)
+	for range n - 1 {
+		go s.fanOut()
 	}
 	go s.keepAlive()
 	return s, nil
@@ -74,7 +93,10 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Close() error {
 	close(s.stop)
 	<-s.done
-	return s.poller.Close()
+	err := s.poller.Close() // no handler, so no broadcast, runs after it
+	close(s.fan)
+	s.fanDone.Wait()
+	return err
 }
 
 // ServeHTTP routes negotiate, the hub's WebSocket and /metrics.
@@ -158,132 +180,6 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// add puts c in the registry once its handshake succeeded.
-func (s *Server) add(c *conn) {
-	s.mu.Lock()
-	c.slot = len(s.all)
-	s.all = append(s.all, c)
-	s.mu.Unlock()
-}
-
-// remove takes c out of the registry and its groups.
-func (s *Server) remove(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.slot < 0 {
-		return
-	}
-	last := len(s.all) - 1
-	moved := s.all[last]
-	s.all[c.slot] = moved
-	moved.slot = c.slot
-	s.all[last] = nil
-	s.all = s.all[:last]
-	c.slot = -1
-	for g := range c.groups {
-		s.leaveLocked(c, g)
-	}
-}
-
-// join adds c to group; the membership is in effect when join returns.
-func (s *Server) join(c *conn, group string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.slot < 0 {
-		return // closed meanwhile
-	}
-	m := s.groups[group]
-	if m == nil {
-		m = map[*conn]struct{}{}
-		s.groups[group] = m
-	}
-	m[c] = struct{}{}
-	if c.groups == nil {
-		c.groups = map[string]struct{}{}
-	}
-	c.groups[group] = struct{}{}
-}
-
-// leave removes c from group.
-func (s *Server) leave(c *conn, group string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.leaveLocked(c, group)
-}
-
-func (s *Server) leaveLocked(c *conn, group string) {
-	delete(c.groups, group)
-	if m := s.groups[group]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(s.groups, group)
-		}
-	}
-}
-
-// sendAll writes method(arg) to every connection; sendGroup to the members of
-// group. arg is a value decoded by from (the caller's protocol).
-func (s *Server) sendAll(from protocol.Protocol, method string, arg any) {
-	b := broadcast{from: from, method: method, arg: arg}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.all {
-		b.writeTo(c)
-	}
-}
-
-func (s *Server) sendGroup(from protocol.Protocol, group, method string, arg any) {
-	b := broadcast{from: from, method: method, arg: arg}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for c := range s.groups[group] {
-		b.writeTo(c)
-	}
-}
-
-// broadcast is one Invocation to many connections: framed at most once per
-// protocol, on first need, and the same bytes written to each recipient.
-// One goroutine uses it.
-type broadcast struct {
-	from    protocol.Protocol
-	method  string
-	arg     any
-	frames  [2][]byte // by conn.pi
-	encoded [2]bool
-}
-
-func (b *broadcast) writeTo(c *conn) {
-	i := c.pi
-	if !b.encoded[i] {
-		b.frames[i] = b.encode(protocols[i])
-		b.encoded[i] = true
-	}
-	if f := b.frames[i]; f != nil {
-		c.write(f)
-	}
-}
-
-// encode frames the Invocation for p. The argument is copied verbatim into
-// the caller's own protocol; for the other one it is decoded first (a JSON
-// argument goes to MessagePack directly). A value that p cannot carry gives
-// nil: those recipients get nothing.
-func (b *broadcast) encode(p protocol.Protocol) []byte {
-	arg := b.arg
-	if p != b.from && p == protocol.JSON {
-		var v any
-		if err := b.from.Bind(arg, &v); err != nil {
-			return nil
-		}
-		arg = v
-	}
-	args := [1]any{arg}
-	f, err := appendFramed(p, &protocol.Invocation{Target: b.method, Arguments: args[:]})
-	if err != nil {
-		return nil
-	}
-	return f
-}
-
 // frameRoom is kept before an encoded payload for its WebSocket header.
 const frameRoom = 10
 
@@ -333,11 +229,14 @@ func (s *Server) keepAlive() {
 			return
 		case <-t.C:
 		}
-		s.mu.RLock()
-		for _, c := range s.all {
-			c.write(pings[c.pi])
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.RLock()
+			for _, c := range sh.conns {
+				c.write(pings[c.pi])
+			}
+			sh.mu.RUnlock()
 		}
-		s.mu.RUnlock()
 	}
 }
 

@@ -403,3 +403,31 @@ func TestProcess(t *testing.T) {
 		t.Fatal("still running 5 s after SIGTERM")
 	}
 }
+
+// TestSendToAllShards broadcasts to more connections than shards, with
+// both protocols, from both: each connection gets each message once, the
+// caller before its completion.
+func TestSendToAllShards(t *testing.T) {
+	addr := start(t, Config{Workers: 3})
+	var cs []*client
+	for i := range 20 {
+		cs = append(cs, dial(t, addr, []string{"json", "messagepack"}[i%2]))
+	}
+	cs[0].send(`{"type":1,"invocationId":"7","target":"SendToAll","arguments":["m",[1,"a"]]}` + rs)
+	if got, want := cs[0].recv(), `{"type":1,"target":"m","arguments":[[1,"a"]]}`+rs; got != want {
+		t.Fatalf("caller got %q first, want %q", got, want)
+	}
+	if got, want := cs[0].recv(), `{"type":3,"invocationId":"7","result":null}`+rs; got != want {
+		t.Fatalf("then %q, want %q", got, want)
+	}
+	for i, c := range cs[1:] {
+		want := `{"type":1,"target":"m","arguments":[[1,"a"]]}` + rs
+		if c.op == ws.OpBinary {
+			want = "\x0b\x95\x01\x80\xc0\xa1m\x91\x92\x01\xa1a" // [1, {}, nil, "m", [[1, "a"]]]
+		}
+		if got := c.recv(); got != want {
+			t.Fatalf("connection %d got %q, want %q", i+1, got, want)
+		}
+		c.expectNothing()
+	}
+}

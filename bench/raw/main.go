@@ -19,7 +19,9 @@
 //     SendToAll(method, arg), JoinGroup(group), LeaveGroup(group) and
 //     SendToGroup(group, method, arg), names matched case-insensitively, plus
 //     Ping and Close;
-//   - GET /metrics: go_goroutines and go_memstats_heap_inuse_bytes.
+//   - GET /metrics: go_goroutines, go_memstats_heap_alloc_bytes and
+//     go_memstats_heap_inuse_bytes; net/http/pprof under /debug/pprof/ (the
+//     harness forces a GC there before it samples memory).
 //
 // A broadcast encodes its Invocation once per protocol in use and writes the
 // same frame bytes to every recipient. Connections are kept in one shard

@@ -353,10 +353,18 @@ func TestMetrics(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, name := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes "} {
+	for _, name := range []string{"go_goroutines ", "go_memstats_heap_alloc_bytes ", "go_memstats_heap_inuse_bytes "} {
 		if !strings.Contains(string(body), "\n"+name) {
 			t.Errorf("no %q line in:\n%s", name, body)
 		}
+	}
+	resp, err = http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/debug/pprof/heap?gc=1: %s", resp.Status)
 	}
 }
 

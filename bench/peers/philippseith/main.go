@@ -11,8 +11,8 @@
 //
 // It prints "listening on HOST:PORT" on stderr once it accepts connections,
 // serves the hub at /hubs/conformance (WebSockets and Server-Sent Events,
-// JSON and MessagePack) and Prometheus text at /metrics, and exits on
-// SIGINT or SIGTERM.
+// JSON and MessagePack), Prometheus text at /metrics and net/http/pprof at
+// /debug/pprof/, and exits on SIGINT or SIGTERM.
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -136,6 +137,13 @@ func run(addr string, keepAlive, clientTimeout time.Duration, maxMsg uint, debug
 	mux := http.NewServeMux()
 	srv.MapHTTP(signalr.WithHTTPServeMux(mux), "/hubs/conformance")
 	mux.HandleFunc("/metrics", metrics)
+	// As actorhub's -pprof: the harness forces a GC through
+	// /debug/pprof/heap?gc=1 before it samples memory.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -163,6 +171,7 @@ func metrics(w http.ResponseWriter, _ *http.Request) {
 	runtime.ReadMemStats(&ms)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
+	fmt.Fprintf(w, "# TYPE go_memstats_heap_alloc_bytes gauge\ngo_memstats_heap_alloc_bytes %d\n", ms.HeapAlloc)
 	fmt.Fprintf(w, "# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes %d\n", ms.HeapInuse)
 }
 

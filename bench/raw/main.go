@@ -32,8 +32,9 @@
 // keep-alive ticker, and the HTTP server's while a request is read: none
 // per connection. What it leaves out, on purpose:
 // a connection-token registry (any ?id= is accepted, and none), handshake
-// and client timeouts, SSE and long polling, streams, stateful reconnect, and
-// every hub method but those five. Keep-alive: one goroutine pings every
+// and client timeouts, a per-connection write budget (a reader that stalls
+// makes its queue grow), SSE and long polling, streams, stateful reconnect,
+// and every hub method but those five. Keep-alive: one goroutine pings every
 // connection each -keepalive (15 s; 0 disables it), whether or not something
 // else was sent meanwhile.
 //

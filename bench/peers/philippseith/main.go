@@ -120,31 +120,10 @@ func run(addr string, keepAlive, clientTimeout time.Duration, maxMsg uint, debug
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var logger signalr.StructuredLogger = quiet{}
-	if debug {
-		logger = stderrLogger{}
-	}
-	srv, err := signalr.NewServer(ctx,
-		signalr.SimpleHubFactory(&conformance{}),
-		signalr.KeepAliveInterval(keepAlive),
-		signalr.TimeoutInterval(clientTimeout),
-		signalr.MaximumReceiveMessageSize(maxMsg),
-		signalr.Logger(logger, debug),
-	)
+	mux, err := newMux(ctx, keepAlive, clientTimeout, maxMsg, debug)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	srv.MapHTTP(signalr.WithHTTPServeMux(mux), "/hubs/conformance")
-	mux.HandleFunc("/metrics", metrics)
-	// As actorhub's -pprof: the harness forces a GC through
-	// /debug/pprof/heap?gc=1 before it samples memory.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -163,6 +142,36 @@ func run(addr string, keepAlive, clientTimeout time.Duration, maxMsg uint, debug
 		return err
 	}
 	return nil
+}
+
+// newMux serves the hub, /metrics and /debug/pprof/. The hub's
+// connections end when ctx is done.
+func newMux(ctx context.Context, keepAlive, clientTimeout time.Duration, maxMsg uint, debug bool) (*http.ServeMux, error) {
+	var logger signalr.StructuredLogger = quiet{}
+	if debug {
+		logger = stderrLogger{}
+	}
+	srv, err := signalr.NewServer(ctx,
+		signalr.SimpleHubFactory(&conformance{}),
+		signalr.KeepAliveInterval(keepAlive),
+		signalr.TimeoutInterval(clientTimeout),
+		signalr.MaximumReceiveMessageSize(maxMsg),
+		signalr.Logger(logger, debug),
+	)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	srv.MapHTTP(signalr.WithHTTPServeMux(mux), "/hubs/conformance")
+	mux.HandleFunc("/metrics", metrics)
+	// As actorhub's -pprof: the harness forces a GC through
+	// /debug/pprof/heap?gc=1 before it samples memory.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux, nil
 }
 
 // metrics writes the few Prometheus lines the harness reads.

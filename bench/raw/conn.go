@@ -115,10 +115,7 @@ func (c *conn) handshake(data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	c.proto, c.pi, c.handshaken = protocols[pi], pi, true
-	// The reply goes out before c joins the registry: no broadcast may
-	// precede it.
-	c.write(netpoll.AppendFrame(nil, opFor(c.proto), protocol.AppendHandshakeResponse(nil, "")))
-	c.srv.add(c)
+	c.srv.add(c, netpoll.AppendFrame(nil, opFor(c.proto), protocol.AppendHandshakeResponse(nil, "")))
 	return rest, true
 }
 

@@ -12,14 +12,20 @@ type shard struct {
 	conns []*conn // guarded by mu; conn.slot is the index
 }
 
-// add puts c in the registry once its handshake succeeded.
-func (s *Server) add(c *conn) {
+// add puts c in the registry and writes the handshake reply, both under
+// its shard's lock: every broadcast either comes after the reply and
+// reaches c, or is written before c is in the registry. (Were the reply
+// written first, a client could see its handshake succeed, then miss a
+// broadcast that a later message of its own caused.) inUse counts c
+// first, so a broadcast that finds c has its protocol's frame.
+func (s *Server) add(c *conn, reply []byte) {
+	s.inUse[c.pi].Add(1)
 	sh := &s.shards[int(s.next.Add(1))%len(s.shards)]
 	sh.mu.Lock()
 	c.shard, c.slot = sh, len(sh.conns)
 	sh.conns = append(sh.conns, c)
+	c.write(reply)
 	sh.mu.Unlock()
-	s.inUse[c.pi].Add(1)
 }
 
 // remove takes c out of the registry and its groups.

@@ -14,9 +14,7 @@ import (
 var protocols = [2]protocol.Protocol{protocol.JSON, protocol.MessagePack}
 
 // Texts the client sees, as ASP.NET Core writes them.
-const (
-	errClosed = "Connection closed with an error."
-)
+const errClosed = "Connection closed with an error."
 
 func errNoMethod(target string) string {
 	return "Failed to invoke '" + target + "' due to an error on the server. HubException: Method does not exist."

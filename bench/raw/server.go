@@ -35,7 +35,8 @@ type Config struct {
 }
 
 // Server is the raw endpoint: an http.Handler for negotiate, the WebSocket
-// upgrade and /metrics, and the registry of connections and groups.
+// upgrade, /metrics and /debug/pprof/, and the registry of connections and
+// groups.
 type Server struct {
 	cfg    Config
 	poller *netpoll.Poller
@@ -55,8 +56,8 @@ type Server struct {
 	groups map[string]map[*conn]struct{} // guarded by mu; members by group name
 }
 
-// NewServer starts the netpoll workers and, if cfg.KeepAlive is set, the
-// keep-alive goroutine; Close stops them.
+// NewServer starts the netpoll workers, the fan-out pool (one goroutine per
+// shard but the first) and the keep-alive goroutine; Close stops them all.
 func NewServer(cfg Config) (*Server, error) {
 	switch {
 	case cfg.KeepAlive < 0:

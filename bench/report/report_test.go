@@ -133,3 +133,40 @@ func TestReadRowsError(t *testing.T) {
 		t.Fatalf("err %v, want one naming line 2", err)
 	}
 }
+
+// TestHarnessOutput reads what cmd/bench wrote in a short run against the
+// three targets (broadcast and idle at 1,000 connections, group and echo at
+// 2,000, JSON and MessagePack).
+func TestHarnessOutput(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "harness.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := readRows(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := writePlots(rows, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 15 {
+		t.Fatalf("%d files: %v", len(files), files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".svg") {
+			checkXML(t, f, b)
+			for _, target := range []string{"actorhub", "philippseith", "raw"} {
+				if !strings.Contains(string(b), ">"+target+"<") {
+					t.Errorf("%s: no %s", f, target)
+				}
+			}
+		}
+	}
+}

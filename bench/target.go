@@ -270,3 +270,7 @@ func (s *Server) Profile(path string, d time.Duration) error {
 	}
 	return f.Close()
 }
+
+func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
+
+func timeAfter(seconds int) <-chan time.Time { return time.After(time.Duration(seconds) * time.Second) }

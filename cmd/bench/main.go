@@ -161,7 +161,7 @@ func parseAddrs(s string) ([]string, error) {
 		if _, err := fmt.Sscanf(b, "%d.%d.%d.%d", &b4[0], &b4[1], &b4[2], &b4[3]); err != nil {
 			return nil, fmt.Errorf("%q: %w", b, err)
 		}
-		if (a4[0] != b4[0] || a4[1] != b4[1] || a4[2] != b4[2] || b4[3] < a4[3] || b4[3] > 255) {
+		if a4[0] != b4[0] || a4[1] != b4[1] || a4[2] != b4[2] || b4[3] < a4[3] || b4[3] > 255 {
 			return nil, fmt.Errorf("%q: a range may only vary the last byte", s)
 		}
 		var out []string

@@ -25,7 +25,8 @@ type Config struct {
 	// round robin. Default: 127.0.0.2 to 127.0.0.9.
 	SourceAddrs []netip.Addr
 	// Loops is the number of epoll loops (goroutines) that read every
-	// connection; default GOMAXPROCS.
+	// connection; default GOMAXPROCS/2, at least 1 (fewer loops wake less
+	// often and find more connections ready per wake-up).
 	Loops int
 	// Dialers is how many connections are set up at once; default 32.
 	Dialers int
@@ -100,7 +101,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		}
 	}
 	if cfg.Loops <= 0 {
-		cfg.Loops = runtime.GOMAXPROCS(0)
+		cfg.Loops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if cfg.Dialers <= 0 {
 		cfg.Dialers = 32

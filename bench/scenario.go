@@ -142,6 +142,39 @@ type run struct {
 	sender  *Pool
 	phase   atomic.Value // string, for the progress line
 	sent    atomic.Int64
+
+	// CPU seconds at the start of the measured phase: the server's, this
+	// process's and the loaders' (agents report their own).
+	cpuServer, cpuSelf, cpuLoaders float64
+	cpuMarked                      bool
+}
+
+// loaderCPU is the CPU seconds the agents report.
+func (r *run) loaderCPU() float64 {
+	var c float64
+	for _, l := range r.loaders {
+		if st, err := l.Stats(false); err == nil {
+			c += st.CPUSeconds
+		}
+	}
+	return c
+}
+
+// markCPU starts the measured phase: CPU figures count from here.
+func (r *run) markCPU() {
+	ps, _ := r.srv.Sample()
+	r.cpuServer, r.cpuSelf, r.cpuLoaders, r.cpuMarked = ps.CPUSeconds, SelfCPU(), r.loaderCPU(), true
+}
+
+// endCPU ends the measured phase and records its CPU use.
+func (r *run) endCPU() {
+	if !r.cpuMarked {
+		return
+	}
+	ps, _ := r.srv.Sample()
+	r.res.ServerCPUS = round3(ps.CPUSeconds - r.cpuServer)
+	r.res.ClientCPUS = round3(SelfCPU() - r.cpuSelf + r.loaderCPU() - r.cpuLoaders)
+	r.cpuMarked = false
 }
 
 // Run starts the target, runs the scenario against it, stops it and
@@ -203,8 +236,6 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 			left -= n
 		}
 	}
-	cpu0 := SelfCPU()
-	srv0, _ := srv.Sample()
 	switch s.Scenario {
 	case "idle":
 		err = r.idle()
@@ -215,16 +246,10 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	case "echo":
 		err = r.echo()
 	}
-	srv1, _ := srv.Sample()
-	res.ServerCPUS = round3(srv1.CPUSeconds - srv0.CPUSeconds)
-	res.ServerRSSB = srv1.RSSBytes
-	client := SelfCPU() - cpu0
-	for _, l := range r.loaders {
-		if st, e := l.Stats(false); e == nil {
-			client += st.CPUSeconds
-		}
+	r.endCPU()
+	if ps, err := srv.Sample(); err == nil {
+		res.ServerRSSB = ps.RSSBytes
 	}
-	res.ClientCPUS = round3(client)
 	if err != nil && isUnsupported(err) {
 		res.Unsupported, res.Valid, res.Reason = true, false, err.Error()
 		return res, nil
@@ -307,6 +332,10 @@ func (r *run) reset() error {
 // connects per second.
 func (r *run) connectAll(groupSize int) (float64, error) {
 	r.phase.Store("connecting")
+	if r.s.Scenario == "connect" || r.s.Scenario == "idle" {
+		r.markCPU()
+		defer r.endCPU()
+	}
 	start := time.Now()
 	errs := make([]error, len(r.loaders))
 	var wg sync.WaitGroup
@@ -475,6 +504,7 @@ func (r *run) fanout() error {
 		}()
 	}
 	r.phase.Store("sending")
+	r.markCPU()
 	start := time.Now()
 	end := start.Add(r.s.Duration)
 	var delivered uint64
@@ -524,6 +554,7 @@ func (r *run) fanout() error {
 			last, lastAt = delivered, time.Now()
 		}
 	}
+	r.endCPU()
 	elapsed := lastAt.Sub(start)
 	if delivered >= expected {
 		elapsed = time.Since(start)
@@ -599,6 +630,7 @@ func (r *run) echo() error {
 		return err
 	}
 	r.phase.Store("echoing")
+	r.markCPU()
 	running.Store(true)
 	start := time.Now()
 	for _, c := range p.Conns() {
@@ -610,6 +642,7 @@ func (r *run) echo() error {
 	time.Sleep(time.Until(start.Add(r.s.Duration)))
 	st := p.Stats(true)
 	elapsed := time.Since(start)
+	r.endCPU()
 	running.Store(false)
 	r.res.Sent = int64(st.Completions)
 	r.res.EchoPerSec = round3(float64(st.Completions) / elapsed.Seconds())

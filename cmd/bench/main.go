@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -50,16 +51,17 @@ func main() {
 }
 
 type options struct {
-	settings  bench.Settings
-	scenarios []string
-	targets   []string
-	protocols []bench.Protocol
-	payloads  []int
-	md        bool
-	out       string
-	quiet     bool
-	root      string
-	binDir    string
+	settings   bench.Settings
+	scenarios  []string
+	targets    []string
+	protocols  []bench.Protocol
+	payloads   []int
+	md         bool
+	cpuProfile string
+	out        string
+	quiet      bool
+	root       string
+	binDir     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -79,9 +81,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.settings.Agents, "agents", 0, "load processes (0: this process if the connections fit its file limit, else as many as needed)")
 	fs.IntVar(&o.settings.ConnsPerAgent, "conns-per-agent", 0, "connections per load process (0: its file limit less 300)")
 	src := fs.String("src", "127.0.0.2-127.0.0.9", "source addresses: a range A-B or a comma-separated list")
-	fs.IntVar(&o.settings.Loops, "loops", 0, "epoll loops per load process (0: GOMAXPROCS)")
+	fs.IntVar(&o.settings.Loops, "loops", 0, "epoll loops per load process (0: GOMAXPROCS/2, at least 1)")
 	fs.IntVar(&o.settings.Dialers, "dialers", 32, "connections set up at once per load process")
 	fs.StringVar(&o.settings.ProfileDir, "profile", "", "directory for a server CPU profile of each broadcast/group run (targets with pprof)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (the load side) to this file")
 	fs.BoolVar(&o.md, "md", false, "print a markdown table of the results at the end")
 	fs.StringVar(&o.out, "out", "", "also append the JSON results to this file")
 	fs.BoolVar(&o.quiet, "q", false, "no progress line")
@@ -199,6 +202,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	root := o.root
 	if root == "" {

@@ -61,7 +61,10 @@
 //	                                        lower edge to the next eighth of a power of two (BucketLowerUS)
 //	connects_per_sec                        full set-ups per second (idle, connect)
 //	echo_per_sec, rtt_p50_ms, rtt_p99_ms, rtt_max_ms
-//	rss_per_conn_b, heap_per_conn_b         idle: server RSS and Go heap (in use) growth per connection, after a GC
+//	rss_per_conn_b                          idle: server RSS growth per connection, after a GC (holds the
+//	                                        heap's growth headroom: Go returns freed pages to the OS slowly)
+//	heap_per_conn_b, heap_inuse_per_conn_b  idle: Go heap growth per connection after GC: live bytes
+//	                                        (go_memstats_heap_alloc_bytes) and spans in use
 //	kernel_per_conn_b                       idle: socket slab + TCP buffer growth per connection, both ends (loopback)
 //	goroutines_per_conn                     idle: server goroutine growth per connection
 //	server_rss_b, server_goroutines         at the end of the run

@@ -59,7 +59,7 @@ func SelfCPU() float64 {
 var socketSlabs = map[string]bool{
 	"TCP": true, "sock_inode_cache": true, "filp": true, "dentry": true,
 	"eventpoll_epi": true, "eventpoll_pwq": true, "skbuff_head_cache": true,
-	"request_sock_TCP": true, "tw_sock_TCP": true,
+	"request_sock_TCP": true,
 }
 
 // KernelSocketBytes is the kernel memory that TCP sockets hold on this

@@ -39,6 +39,7 @@ type Result struct {
 
 	RSSPerConnB       float64  `json:"rss_per_conn_b,omitempty"`
 	HeapPerConnB      float64  `json:"heap_per_conn_b,omitempty"`
+	HeapInusePerConnB float64  `json:"heap_inuse_per_conn_b,omitempty"`
 	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
 	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
 	ServerRSSB        int64    `json:"server_rss_b,omitempty"`

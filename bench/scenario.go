@@ -401,19 +401,22 @@ func (r *run) progress() (stop func()) {
 
 // memory is what the server holds, sampled after a GC where it can.
 type memory struct {
-	rss, heap, kernel int64
-	goroutines        float64
-	haveHeap, haveGo  bool
+	rss, heap, heapInuse, kernel int64
+	goroutines                   float64
+	haveHeap, haveGo             bool
 }
 
 func (r *run) sampleMemory() memory {
+	// Twice: what sync.Pools keep survives one collection (victim cache).
+	r.srv.GC()
 	r.srv.GC()
 	var m memory
 	if ps, err := r.srv.Sample(); err == nil {
 		m.rss = ps.RSSBytes
 	}
 	if mt, err := r.srv.Metrics(); err == nil {
-		m.heap, m.haveHeap = int64(mt["go_memstats_heap_inuse_bytes"]), mt["go_memstats_heap_inuse_bytes"] > 0
+		m.heap, m.haveHeap = int64(mt["go_memstats_heap_alloc_bytes"]), mt["go_memstats_heap_alloc_bytes"] > 0
+		m.heapInuse = int64(mt["go_memstats_heap_inuse_bytes"])
 		m.goroutines, m.haveGo = mt["go_goroutines"]
 	}
 	m.kernel, _ = KernelSocketBytes()
@@ -435,6 +438,7 @@ func (r *run) idle() error {
 	r.res.RSSPerConnB = float64(int64(float64(after.rss-before.rss) / n))
 	if after.haveHeap {
 		r.res.HeapPerConnB = float64(int64(float64(after.heap-before.heap) / n))
+		r.res.HeapInusePerConnB = float64(int64(float64(after.heapInuse-before.heapInuse) / n))
 	}
 	if after.kernel > 0 {
 		r.res.KernelPerConnB = float64(int64(float64(after.kernel-before.kernel) / n))

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +43,9 @@ func main() {
 	go func() {
 		s := <-sig
 		bench.KillChildren()
+		if d := tempDir.Load(); d != nil {
+			os.RemoveAll(*d)
+		}
 		fmt.Fprintf(os.Stderr, "\nbench: %v: stopped every process started\n", s)
 		os.Exit(130)
 	}()
@@ -49,6 +53,9 @@ func main() {
 	bench.KillChildren()
 	os.Exit(code)
 }
+
+// tempDir is the directory of built targets to remove, also on a signal.
+var tempDir atomic.Pointer[string]
 
 type options struct {
 	settings   bench.Settings
@@ -230,6 +237,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
+		tempDir.Store(&binDir)
 		defer os.RemoveAll(binDir)
 	}
 	exe, err := os.Executable()
@@ -255,8 +263,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: building %s\n", name)
 		t, err := bench.BuildTarget(context.Background(), name, root, binDir)
 		if err != nil {
-			fmt.Fprintf(stderr, "bench: %s: %v (skipped)\n", name, err)
+			// Say so, in the results too, and go on with the other targets.
+			fmt.Fprintf(stderr, "%v (skipped)\n", err)
 			code = 1
+			for _, sc := range o.scenarios {
+				for _, pr := range o.protocols {
+					for _, pl := range o.payloads {
+						res := bench.Result{Scenario: sc, Target: name, Protocol: pr.String(), Payload: pl, Conns: o.settings.Conns,
+							Reason: err.Error(), Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Command: command}
+						_ = enc.Encode(res)
+						results = append(results, res)
+					}
+				}
+			}
 			continue
 		}
 		for _, sc := range o.scenarios {

@@ -250,7 +250,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	if ps, err := srv.Sample(); err == nil {
 		res.ServerRSSB = ps.RSSBytes
 	}
-	if err != nil && isUnsupported(err) {
+	if err != nil && (isUnsupported(err) || s.Protocol == MessagePack && strings.Contains(err.Error(), "handshake")) {
 		res.Unsupported, res.Valid, res.Reason = true, false, err.Error()
 		return res, nil
 	}
@@ -274,7 +274,8 @@ func lastLine(s string) string {
 	return s
 }
 
-// isUnsupported tells a handshake refused for the protocol.
+// isUnsupported tells a handshake refused for the protocol. (Run also
+// takes any failed MessagePack handshake as the protocol unsupported.)
 func isUnsupported(err error) bool {
 	m := err.Error()
 	return strings.Contains(m, "refused the handshake") && strings.Contains(strings.ToLower(m), "protocol")

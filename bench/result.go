@@ -90,8 +90,8 @@ func (r *Result) invalidate(format string, args ...any) {
 
 // WriteMarkdown writes results as a markdown table.
 func WriteMarkdown(w io.Writer, rs []Result) {
-	fmt.Fprintln(w, "| scenario | target | protocol | payload | conns | deliveries/s | lat p50/p99/max ms | connects/s | echo/s | rtt p50/p99 ms | B/conn rss / heap / kernel | goroutines/conn | lost | server / client CPU s | valid |")
-	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "| scenario | target | protocol | payload | conns | window | deliveries/s | lat p50/p99/max ms | connects/s | echo/s | rtt p50/p99 ms | B/conn rss / heap / kernel | goroutines/conn | lost | server / client CPU s | valid |")
+	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	num := func(v float64, f string) string {
 		if v == 0 {
 			return ""
@@ -119,8 +119,8 @@ func WriteMarkdown(w io.Writer, rs []Result) {
 		case !r.Valid:
 			valid = "NO: " + strings.ReplaceAll(r.Reason, "|", "/")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %d | %.1f / %.1f | %s |\n",
-			r.Scenario, r.Target, r.Protocol, r.Payload, r.Conns, num(r.DeliveriesPerSec, "%.0f"), lat,
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f / %.1f | %s |\n",
+			r.Scenario, r.Target, r.Protocol, r.Payload, r.Conns, num(float64(r.Window), "%.0f"), num(r.DeliveriesPerSec, "%.0f"), lat,
 			num(r.ConnectsPerSec, "%.0f"), num(r.EchoPerSec, "%.0f"), rtt, mem, gpc, r.Lost, r.ServerCPUS, r.ClientCPUS, valid)
 	}
 }

@@ -45,7 +45,7 @@ func TestRunBroadcast(t *testing.T) {
 	if r.Target != "actorhub" || !r.Valid || r.Delivered == 0 || r.Command == "" || r.Machine == "" {
 		t.Fatalf("%+v", r)
 	}
-	if !strings.Contains(out.String(), "| broadcast | actorhub | json | 100 | 100 |") {
+	if !strings.Contains(out.String(), "| broadcast | actorhub | json | 100 | 100 | 1 |") {
 		t.Fatalf("no markdown row:\n%s", out.String())
 	}
 }

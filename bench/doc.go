@@ -1,8 +1,84 @@
-// Package bench will hold the load generator library: an epoll-driven
-// SignalR client side (no goroutine per client connection), scenarios and
-// reports, driven by cmd/bench. It talks to servers only over sockets.
+// Package bench is actorhub's whole-system load generator: an epoll-driven
+// SignalR client side (no goroutine per client connection), the scenarios
+// that drive it, and the processes they measure. It talks to servers only
+// over sockets; cmd/bench is its command line.
 //
-// The whole-system harness is the subject of its own issue; until it lands,
-// the figures in BENCHMARKS.md come from the Go benchmarks beside the hot
-// code (hub/protocol, netpoll, actors).
+// # Client side
+//
+// A Pool holds connections to one hub. Each is set up by one of
+// Config.Dialers goroutines on a raw non-blocking socket bound to one of
+// the source addresses (127.0.0.2 and up, so the ephemeral port range is
+// per address): POST negotiate, then on the same keep-alive connection
+// the WebSocket upgrade, the SignalR handshake (JSON or MessagePack) and,
+// if asked, a JoinGroup. The socket is then added to the epoll set of one
+// of Config.Loops loop goroutines; from there no goroutine belongs to it.
+// A loop reads whatever is ready into its own buffer, parses frames
+// incrementally (a connection holds bytes only while a frame is partial)
+// and counts hub messages. Writes (invocations, pings, pongs) come from
+// any goroutine, serialized per connection. The pool owns its goroutines:
+// Close stops them and closes every socket.
+//
+// Timing travels in the messages, so every target carries it unchanged:
+// a broadcast's argument is "<unix nanoseconds>:xxx…" padded to the
+// payload size, and a timed invocation's id is its send time in Unix
+// nanoseconds, read back from the Completion.
+//
+// # Scenarios and processes
+//
+// Run starts a Target as its own process (a process group), connects
+// Settings.Conns receivers through Loaders (in this process, or in agent
+// processes speaking JSON lines when the connections exceed one process's
+// file limit), runs the scenario and measures the server from outside:
+// CPU and RSS from /proc/<pid>/stat, goroutines and heap from its
+// /metrics, a GC through /debug/pprof/heap?gc=1 where served, kernel
+// socket memory from /proc/slabinfo and /proc/net/sockstat.
+//
+//   - idle: hold N connections, connection i in group i/S; memory,
+//     goroutines and kernel memory per connection, connects per second.
+//   - connect: connects per second for N full set-ups.
+//   - broadcast: one sender invokes SendToAll; at most Window messages
+//     are out and not yet delivered to all; deliveries/s, fan-out latency.
+//   - group: N/S groups of S; SendToGroup round robin over the groups.
+//   - echo: N callers, each with one Echo in flight; calls/s and RTT.
+//   - fleet (K servers on one Redis, M load processes): not built yet; it
+//     belongs beside fanout in scenario.go, with Targets that share a
+//     backplane and Loaders spread over the servers' URLs.
+//
+// A run is invalid (Valid false, InvalidReason set) when a message was
+// lost or duplicated, a connection dropped, a send failed, or the server
+// died. Plan refuses settings that cannot work, naming the fix.
+//
+// # Result fields (one JSON object per line; names are stable)
+//
+//	scenario, target, protocol, payload     what ran: payload is the argument size in bytes
+//	conns, groups, group_size, window       receivers (echo: callers), the groups, messages in flight
+//	agents                                  load processes (0: the coordinator itself)
+//	duration_s                              the measured phase in seconds
+//	sent, delivered                         messages sent (echo: calls), deliveries received
+//	deliveries_per_sec                      delivered / duration_s
+//	lat_p50_ms, lat_p99_ms, lat_max_ms      send-to-delivery latency
+//	lat_hist, rtt_hist                      {"lower_us":[…],"counts":[…]}: non-empty buckets, each from its
+//	                                        lower edge to the next eighth of a power of two (BucketLowerUS)
+//	connects_per_sec                        full set-ups per second (idle, connect)
+//	echo_per_sec, rtt_p50_ms, rtt_p99_ms, rtt_max_ms
+//	rss_per_conn_b                          idle: server RSS growth per connection, after a GC (holds the
+//	                                        heap's growth headroom: Go returns freed pages to the OS slowly)
+//	heap_per_conn_b, heap_inuse_per_conn_b  idle: Go heap growth per connection after GC: live bytes
+//	                                        (go_memstats_heap_alloc_bytes) and spans in use
+//	kernel_per_conn_b                       idle: socket slab + TCP buffer growth per connection, both ends (loopback)
+//	goroutines_per_conn                     idle: server goroutine growth per connection
+//	server_rss_b, server_goroutines         at the end of the run
+//	lost, dropped, failures                 missing deliveries, lost connections, failed sends
+//	server_cpu_s, client_cpu_s              CPU seconds over the measured phase, server and load side apart
+//	valid, invalid_reason, unsupported      validity; unsupported: the target does not speak the protocol
+//	date, machine, command                  when, where and how
+//
+// # Example
+//
+//	p, err := bench.NewPool(bench.Config{URL: "http://127.0.0.1:5000/hubs/conformance"})
+//	if err != nil { … }
+//	defer p.Close()
+//	err = p.Connect(ctx, 1000, func(i int) string { return bench.GroupName(i / 100) })
+//	err = p.Conns()[0].InvokeTimed("SendToGroup", "g3", "m", "123:x")
+//	st := p.Stats(true) // st.Delivered, st.Latency.Quantile(0.99), …
 package bench

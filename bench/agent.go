@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+)
+
+// agentRequest and agentReply are the JSON lines between a coordinator
+// and an agent. Requests may overlap; replies carry the request's id.
+type agentRequest struct {
+	ID        int64         `json:"id"`
+	Op        string        `json:"op"` // open, connect, stats, reset, close
+	Config    *LoaderConfig `json:"config,omitempty"`
+	N         int           `json:"n,omitempty"`
+	GroupSize int           `json:"group_size,omitempty"`
+	Offset    int           `json:"offset,omitempty"`
+	Hist      bool          `json:"hist,omitempty"`
+}
+
+type agentReply struct {
+	ID    int64  `json:"id"`
+	Error string `json:"error,omitempty"`
+	Stats *Stats `json:"stats,omitempty"`
+}
+
+// ServeAgent is an agent's main loop: it serves requests from r, writing
+// replies to w, until r ends or a close request is served.
+func ServeAgent(r io.Reader, w io.Writer) error {
+	var (
+		wmu      sync.Mutex
+		enc      = json.NewEncoder(w)
+		mu       sync.Mutex
+		loader   *PoolLoader // guarded by mu
+		cpu0     = SelfCPU()
+		wg       sync.WaitGroup
+		closing  atomic.Bool
+		ctx, end = context.WithCancel(context.Background())
+	)
+	defer end()
+	reply := func(rep agentReply) {
+		wmu.Lock()
+		_ = enc.Encode(rep)
+		wmu.Unlock()
+	}
+	get := func() (*PoolLoader, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if loader == nil {
+			return nil, errors.New("bench: agent: no open request yet")
+		}
+		return loader, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() && !closing.Load() {
+		var req agentRequest
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			return fmt.Errorf("bench: agent: bad request: %w", err)
+		}
+		handle := func() {
+			rep := agentReply{ID: req.ID}
+			fail := func(err error) { rep.Error = err.Error() }
+			switch req.Op {
+			case "open":
+				if req.Config == nil {
+					fail(errors.New("bench: agent: open without config"))
+					break
+				}
+				l, err := NewPoolLoader(*req.Config)
+				if err != nil {
+					fail(err)
+					break
+				}
+				mu.Lock()
+				loader = l
+				mu.Unlock()
+			case "connect":
+				if l, err := get(); err != nil {
+					fail(err)
+				} else if err := l.Connect(ctx, req.N, req.GroupSize, req.Offset); err != nil {
+					fail(err)
+				}
+			case "stats":
+				if l, err := get(); err != nil {
+					fail(err)
+				} else {
+					s := l.Pool.Stats(req.Hist)
+					s.CPUSeconds = SelfCPU() - cpu0
+					rep.Stats = &s
+				}
+			case "reset":
+				if l, err := get(); err != nil {
+					fail(err)
+				} else {
+					l.Pool.ResetCounters()
+				}
+			case "close":
+				closing.Store(true)
+				end()
+				if l, err := get(); err == nil {
+					l.Pool.Close()
+				}
+			default:
+				fail(fmt.Errorf("bench: agent: unknown op %q", req.Op))
+			}
+			reply(rep)
+		}
+		if req.Op == "connect" {
+			wg.Go(handle) // long; stats requests meanwhile show progress
+		} else {
+			handle()
+		}
+	}
+	end()
+	wg.Wait()
+	if l, err := get(); err == nil {
+		l.Pool.Close()
+	}
+	return sc.Err()
+}
+
+// Agent is a Loader in a child process running ServeAgent.
+type Agent struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	wmu   sync.Mutex
+	next  atomic.Int64
+
+	mu      sync.Mutex
+	pending map[int64]chan agentReply // guarded by mu
+	err     error                     // set when the agent's output ends; guarded by mu
+	done    chan struct{}
+}
+
+// StartAgent starts command (e.g. the bench binary with "agent") with env
+// added, and opens a pool in it.
+func StartAgent(command []string, env []string, lc LoaderConfig) (*Agent, error) {
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := startGroup(cmd); err != nil {
+		return nil, fmt.Errorf("bench: starting agent: %w", err)
+	}
+	a := &Agent{cmd: cmd, stdin: stdin, pending: map[int64]chan agentReply{}, done: make(chan struct{})}
+	go a.read(stdout)
+	if _, err := a.call(agentRequest{Op: "open", Config: &lc}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) read(stdout io.Reader) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var rep agentReply
+		if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
+			continue
+		}
+		a.mu.Lock()
+		ch := a.pending[rep.ID]
+		delete(a.pending, rep.ID)
+		a.mu.Unlock()
+		if ch != nil {
+			ch <- rep
+		}
+	}
+	err := a.cmd.Wait()
+	removeChild(a.cmd.Process.Pid)
+	a.mu.Lock()
+	a.err = fmt.Errorf("bench: agent %d ended: %v", a.cmd.Process.Pid, err)
+	for id, ch := range a.pending {
+		ch <- agentReply{ID: id, Error: a.err.Error()}
+		delete(a.pending, id)
+	}
+	a.mu.Unlock()
+	close(a.done)
+}
+
+func (a *Agent) call(req agentRequest) (agentReply, error) {
+	req.ID = a.next.Add(1)
+	ch := make(chan agentReply, 1)
+	a.mu.Lock()
+	if a.err != nil {
+		a.mu.Unlock()
+		return agentReply{}, a.err
+	}
+	a.pending[req.ID] = ch
+	a.mu.Unlock()
+	b, _ := json.Marshal(req)
+	a.wmu.Lock()
+	_, err := a.stdin.Write(append(b, '\n'))
+	a.wmu.Unlock()
+	if err != nil {
+		return agentReply{}, fmt.Errorf("bench: agent: %w", err)
+	}
+	rep := <-ch
+	if rep.Error != "" {
+		return rep, errors.New(rep.Error)
+	}
+	return rep, nil
+}
+
+// Connect implements Loader.
+func (a *Agent) Connect(ctx context.Context, n, groupSize, offset int) error {
+	_, err := a.call(agentRequest{Op: "connect", N: n, GroupSize: groupSize, Offset: offset})
+	return err
+}
+
+// Stats implements Loader.
+func (a *Agent) Stats(withHist bool) (Stats, error) {
+	rep, err := a.call(agentRequest{Op: "stats", Hist: withHist})
+	if err != nil || rep.Stats == nil {
+		return Stats{}, err
+	}
+	return *rep.Stats, nil
+}
+
+// Reset implements Loader.
+func (a *Agent) Reset() error {
+	_, err := a.call(agentRequest{Op: "reset"})
+	return err
+}
+
+// Close implements Loader: it asks the agent to close its pool and waits
+// up to 10 s for it to exit before killing it.
+func (a *Agent) Close() error {
+	_, _ = a.call(agentRequest{Op: "close"})
+	a.stdin.Close()
+	select {
+	case <-a.done:
+	case <-timeAfter(10):
+		_ = killGroup(a.cmd.Process.Pid)
+		<-a.done
+	}
+	return nil
+}
+
+var _ Loader = (*Agent)(nil)

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Result is one scenario run against one target: one JSON object per
+// line of output. Field names are stable; doc.go lists them.
+type Result struct {
+	Scenario  string  `json:"scenario"`
+	Target    string  `json:"target"`
+	Protocol  string  `json:"protocol"`
+	Payload   int     `json:"payload"`
+	Conns     int     `json:"conns"`
+	Groups    int     `json:"groups,omitempty"`
+	GroupSize int     `json:"group_size,omitempty"`
+	Window    int     `json:"window,omitempty"`
+	Agents    int     `json:"agents"`
+	DurationS float64 `json:"duration_s"`
+
+	Sent             int64     `json:"sent,omitempty"`
+	Delivered        uint64    `json:"delivered,omitempty"`
+	DeliveriesPerSec float64   `json:"deliveries_per_sec,omitempty"`
+	LatP50Ms         float64   `json:"lat_p50_ms,omitempty"`
+	LatP99Ms         float64   `json:"lat_p99_ms,omitempty"`
+	LatMaxMs         float64   `json:"lat_max_ms,omitempty"`
+	LatHist          *HistJSON `json:"lat_hist,omitempty"`
+
+	ConnectsPerSec float64 `json:"connects_per_sec,omitempty"`
+
+	EchoPerSec float64   `json:"echo_per_sec,omitempty"`
+	RTTP50Ms   float64   `json:"rtt_p50_ms,omitempty"`
+	RTTP99Ms   float64   `json:"rtt_p99_ms,omitempty"`
+	RTTMaxMs   float64   `json:"rtt_max_ms,omitempty"`
+	RTTHist    *HistJSON `json:"rtt_hist,omitempty"`
+
+	RSSPerConnB       float64  `json:"rss_per_conn_b,omitempty"`
+	HeapPerConnB      float64  `json:"heap_per_conn_b,omitempty"`
+	HeapInusePerConnB float64  `json:"heap_inuse_per_conn_b,omitempty"`
+	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
+	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
+	ServerRSSB        int64    `json:"server_rss_b,omitempty"`
+	ServerGoroutines  int      `json:"server_goroutines,omitempty"`
+
+	Lost        int64   `json:"lost"`
+	Dropped     int64   `json:"dropped"`
+	Failures    uint64  `json:"failures,omitempty"`
+	ServerCPUS  float64 `json:"server_cpu_s"`
+	ClientCPUS  float64 `json:"client_cpu_s"`
+	Valid       bool    `json:"valid"`
+	Reason      string  `json:"invalid_reason,omitempty"`
+	Unsupported bool    `json:"unsupported,omitempty"`
+
+	Date    string `json:"date"`
+	Machine string `json:"machine"`
+	Command string `json:"command"`
+}
+
+// HistJSON is a latency histogram for plots: the lower edge in
+// microseconds and the count of every non-empty bucket (each bucket ends
+// where the next power-of-two eighth begins).
+type HistJSON struct {
+	LowerUS []uint64 `json:"lower_us"`
+	Counts  []uint64 `json:"counts"`
+}
+
+func histJSON(h Hist) *HistJSON {
+	lo, c := h.Buckets()
+	if len(c) == 0 {
+		return nil
+	}
+	return &HistJSON{LowerUS: lo, Counts: c}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// invalidate marks r invalid, keeping every reason.
+func (r *Result) invalidate(format string, args ...any) {
+	r.Valid = false
+	reason := fmt.Sprintf(format, args...)
+	if r.Reason == "" {
+		r.Reason = reason
+	} else {
+		r.Reason += "; " + reason
+	}
+}
+
+// WriteMarkdown writes results as a markdown table.
+func WriteMarkdown(w io.Writer, rs []Result) {
+	fmt.Fprintln(w, "| scenario | target | protocol | payload | conns | window | deliveries/s | lat p50/p99/max ms | connects/s | echo/s | rtt p50/p99 ms | B/conn rss / heap / kernel | goroutines/conn | lost | server / client CPU s | valid |")
+	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+	num := func(v float64, f string) string {
+		if v == 0 {
+			return ""
+		}
+		return fmt.Sprintf(f, v)
+	}
+	for _, r := range rs {
+		lat, rtt, mem, gpc := "", "", "", ""
+		if r.LatP50Ms != 0 || r.LatMaxMs != 0 {
+			lat = fmt.Sprintf("%.1f / %.1f / %.1f", r.LatP50Ms, r.LatP99Ms, r.LatMaxMs)
+		}
+		if r.RTTP50Ms != 0 {
+			rtt = fmt.Sprintf("%.2f / %.2f", r.RTTP50Ms, r.RTTP99Ms)
+		}
+		if r.RSSPerConnB != 0 || r.HeapPerConnB != 0 {
+			mem = fmt.Sprintf("%.0f / %.0f / %.0f", r.RSSPerConnB, r.HeapPerConnB, r.KernelPerConnB)
+		}
+		if r.GoroutinesPerConn != nil {
+			gpc = fmt.Sprintf("%.3f", *r.GoroutinesPerConn)
+		}
+		valid := "yes"
+		switch {
+		case r.Unsupported:
+			valid = "unsupported"
+		case !r.Valid:
+			valid = "NO: " + strings.ReplaceAll(r.Reason, "|", "/")
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f / %.1f | %s |\n",
+			r.Scenario, r.Target, r.Protocol, r.Payload, r.Conns, num(float64(r.Window), "%.0f"), num(r.DeliveriesPerSec, "%.0f"), lat,
+			num(r.ConnectsPerSec, "%.0f"), num(r.EchoPerSec, "%.0f"), rtt, mem, gpc, r.Lost, r.ServerCPUS, r.ClientCPUS, valid)
+	}
+}

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as an agent process.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_AGENT") == "1" {
+		if err := ServeAgent(os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func agentCommand(t *testing.T) ([]string, []string) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe}, []string{"BENCH_TEST_AGENT=1"}
+}
+
+func TestScenariosSmall(t *testing.T) {
+	srv := actorhub(t) // builds the target once
+	srv.Stop()
+	cmd, env := agentCommand(t)
+	cases := []struct {
+		name string
+		s    Settings
+	}{
+		{"idle", Settings{Scenario: "idle", Conns: 200, GroupSize: 10, Duration: 300 * time.Millisecond, Settle: 200 * time.Millisecond}},
+		{"connect", Settings{Scenario: "connect", Conns: 200, Settle: 10 * time.Millisecond}},
+		{"broadcast json", Settings{Scenario: "broadcast", Conns: 200, Duration: time.Second}},
+		{"broadcast messagepack 2KB", Settings{Scenario: "broadcast", Protocol: MessagePack, Payload: 2048, Conns: 200, Duration: time.Second, Window: 4}},
+		{"group", Settings{Scenario: "group", Conns: 200, GroupSize: 20, Duration: time.Second}},
+		{"echo", Settings{Scenario: "echo", Conns: 50, Duration: time.Second}},
+		// Two agent processes hold the receivers.
+		{"broadcast agents", Settings{Scenario: "broadcast", Conns: 200, Agents: 2, Duration: time.Second, AgentCommand: cmd, AgentEnv: env}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && strings.Contains(c.name, "agents") {
+				t.Skip("agent processes in -short")
+			}
+			res, err := Run(context.Background(), builtServer, c.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Valid || res.Lost != 0 || res.Dropped != 0 {
+				t.Fatalf("invalid: %+v", res)
+			}
+			switch c.s.Scenario {
+			case "broadcast", "group":
+				if res.Delivered == 0 || res.DeliveriesPerSec <= 0 || res.LatP99Ms <= 0 || res.LatHist == nil {
+					t.Fatalf("no deliveries: %+v", res)
+				}
+			case "echo":
+				if res.EchoPerSec <= 0 || res.RTTP50Ms <= 0 {
+					t.Fatalf("no echoes: %+v", res)
+				}
+			case "idle":
+				if res.GoroutinesPerConn == nil || res.RSSPerConnB == 0 || res.ConnectsPerSec <= 0 {
+					t.Fatalf("no memory figures: %+v", res)
+				}
+			case "connect":
+				if res.ConnectsPerSec <= 0 {
+					t.Fatalf("no connect rate: %+v", res)
+				}
+			}
+			if res.ServerCPUS <= 0 {
+				t.Fatalf("no server CPU: %+v", res)
+			}
+		})
+	}
+}
+
+// A server that dies mid-run makes the result invalid, not a success.
+func TestServerDeathInvalidates(t *testing.T) {
+	srv := actorhub(t)
+	srv.Stop()
+	tgt := builtServer
+	// The server's own -shutdown-timeout flag is irrelevant: kill it from
+	// the outside once connections are up.
+	s := Settings{Scenario: "idle", Conns: 50, Duration: 2 * time.Second, Settle: 100 * time.Millisecond}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			time.Sleep(50 * time.Millisecond)
+			childMu.Lock()
+			var pids []int
+			for pid := range children {
+				pids = append(pids, pid)
+			}
+			childMu.Unlock()
+			if len(pids) == 1 {
+				time.Sleep(700 * time.Millisecond) // connected and holding
+				KillChildren()
+				return
+			}
+		}
+	}()
+	res, err := Run(context.Background(), tgt, s)
+	<-done
+	t.Logf("err %v, result valid %v: %s", err, res.Valid, res.Reason)
+	if err == nil && res.Valid {
+		t.Fatalf("a run whose server was killed is valid: %+v", res)
+	}
+}
+
+func TestPlanRefuses(t *testing.T) {
+	soft, _ := FileLimit()
+	limit := int(soft) - fdReserve
+	for name, c := range map[string]struct {
+		s    Settings
+		want string
+	}{
+		"too many for one server":     {Settings{Scenario: "idle", Conns: int(soft) + 10}, "fleet"},
+		"too many per agent":          {Settings{Scenario: "idle", Conns: limit - 10, Agents: 1, ConnsPerAgent: limit / 2, AgentCommand: []string{"x"}}, "-agents 2"},
+		"per agent over the limit":    {Settings{Scenario: "idle", Conns: 10, ConnsPerAgent: int(soft)}, "-conns-per-agent"},
+		"group size does not divide":  {Settings{Scenario: "group", Conns: 101, GroupSize: 10}, "multiple"},
+		"unknown scenario":            {Settings{Scenario: "nope", Conns: 1}, "unknown scenario"},
+		"fleet":                       {Settings{Scenario: "fleet", Conns: 1}, "not built"},
+		"payload too small for stamp": {Settings{Scenario: "broadcast", Conns: 1, Payload: 5}, "21 bytes"},
+	} {
+		_, _, err := c.s.Plan()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error with %q", name, err, c.want)
+		}
+	}
+	s := Settings{Scenario: "broadcast", Conns: limit - 10, ConnsPerAgent: limit / 3, AgentCommand: []string{"x"}}
+	if agents, per, err := s.Plan(); err != nil || agents != 3 || per != limit/3 {
+		t.Fatalf("automatic agents: %d × %d, %v", agents, per, err)
+	}
+}

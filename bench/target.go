@@ -1,0 +1,276 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// HubPath is where every target serves the conformance hub.
+const HubPath = "/hubs/conformance"
+
+// Target is a server under test: a binary and its arguments (without
+// -addr, which Start adds).
+type Target struct {
+	Name string
+	Bin  string
+	Args []string
+	// Messagepack is false when the target is known not to speak it.
+	NoMessagePack bool
+}
+
+// ErrTargetMissing is returned by BuildTarget when the target's sources are
+// not in this tree.
+var ErrTargetMissing = errors.New("bench: target sources missing")
+
+// TargetNames are the targets BuildTarget knows.
+var TargetNames = []string{"actorhub", "philippseith", "raw"}
+
+// BuildTarget builds the named target from the module at root into dir
+// with the go command. actorhub is ./cmd/server; raw is ./bench/raw;
+// philippseith is bench/peers/philippseith, a module of its own.
+func BuildTarget(ctx context.Context, name, root, dir string) (Target, error) {
+	t := Target{Name: name, Bin: filepath.Join(dir, name)}
+	var pkgDir, pkg string
+	switch name {
+	case "actorhub":
+		pkgDir, pkg = root, "./cmd/server"
+		// Keep-alive pings and client timeouts out of the way, room for
+		// 2 KB broadcasts queued to slow readers, GC reachable through pprof.
+		t.Args = []string{"-conformance", "-keepalive", "1h", "-client-timeout", "2h", "-handshake-timeout", "1m",
+			"-max-buffered", strconv.Itoa(16 << 20), "-pprof", "-log-level", "warn"}
+	case "raw":
+		pkgDir, pkg = root, "./bench/raw"
+	case "philippseith":
+		pkgDir, pkg = filepath.Join(root, "bench", "peers", "philippseith"), "."
+	default:
+		return t, fmt.Errorf("bench: unknown target %q (known: %s)", name, strings.Join(TargetNames, ", "))
+	}
+	probe := filepath.Join(pkgDir, strings.TrimPrefix(pkg, "./"))
+	if ents, err := filepath.Glob(filepath.Join(probe, "*.go")); err != nil || len(ents) == 0 {
+		return t, fmt.Errorf("%w: %s: no Go files in %s (not merged into this branch yet?)", ErrTargetMissing, name, probe)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", t.Bin, pkg)
+	cmd.Dir = pkgDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return t, fmt.Errorf("bench: building %s: %v\n%s", name, err, out)
+	}
+	return t, nil
+}
+
+// children are the process groups this process started; KillChildren
+// ends them all (on SIGINT or SIGTERM).
+var (
+	childMu  sync.Mutex
+	children = map[int]bool{} // process group ids; guarded by childMu
+)
+
+func addChild(pid int) {
+	childMu.Lock()
+	children[pid] = true
+	childMu.Unlock()
+}
+
+func removeChild(pid int) {
+	childMu.Lock()
+	delete(children, pid)
+	childMu.Unlock()
+}
+
+// KillChildren sends SIGKILL to the process group of every process this
+// package started and not yet reaped.
+func KillChildren() {
+	childMu.Lock()
+	defer childMu.Unlock()
+	for pgid := range children {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}
+
+// startGroup starts cmd in a process group of its own and records it.
+func startGroup(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	addChild(cmd.Process.Pid)
+	return nil
+}
+
+// Server is a running target process.
+type Server struct {
+	Target Target
+	Addr   string // host:port it listens on
+	PID    int
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // how it exited; set before done is closed
+
+	mu   sync.Mutex
+	tail []string // the last lines of its stderr; guarded by mu
+}
+
+// Start runs the target on addr ("127.0.0.1:0" picks a port) and waits
+// until it prints "listening on HOST:PORT".
+func Start(t Target, addr string) (*Server, error) {
+	cmd := exec.Command(t.Bin, append(append([]string{}, t.Args...), "-addr", addr)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = io.Discard
+	if err := startGroup(cmd); err != nil {
+		return nil, fmt.Errorf("bench: starting %s: %w", t.Name, err)
+	}
+	s := &Server{Target: t, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "listening on "); ok {
+				select {
+				case listening <- strings.TrimSpace(a):
+				default:
+				}
+			}
+			s.mu.Lock()
+			s.tail = append(s.tail, line)
+			if len(s.tail) > 20 {
+				s.tail = s.tail[1:]
+			}
+			s.mu.Unlock()
+		}
+		s.err = cmd.Wait()
+		removeChild(s.PID)
+		close(s.done)
+	}()
+	select {
+	case a := <-listening:
+		s.Addr = a
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("bench: %s exited before listening (%v): %s", t.Name, s.err, s.StderrTail())
+	case <-time.After(30 * time.Second):
+		s.Stop()
+		return nil, fmt.Errorf("bench: %s did not print \"listening on\" within 30 s: %s", t.Name, s.StderrTail())
+	}
+}
+
+// URL is the hub's URL.
+func (s *Server) URL() string { return "http://" + s.Addr + HubPath }
+
+// StderrTail is the last lines the server wrote on stderr.
+func (s *Server) StderrTail() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.tail, "\n")
+}
+
+// Exited reports whether the server has ended, and how.
+func (s *Server) Exited() (bool, error) {
+	select {
+	case <-s.done:
+		return true, s.err
+	default:
+		return false, nil
+	}
+}
+
+// Stop ends the server: SIGTERM to its process group, SIGKILL after 3 s.
+func (s *Server) Stop() {
+	if done, _ := s.Exited(); done {
+		return
+	}
+	_ = syscall.Kill(-s.PID, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-s.PID, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// Sample reads the server's CPU and RSS from /proc.
+func (s *Server) Sample() (ProcSample, error) { return ReadProc(s.PID) }
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// Metrics scrapes GET /metrics: every unlabelled sample by name.
+func (s *Server) Metrics() (map[string]float64, error) {
+	resp, err := httpClient.Get("http://" + s.Addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: GET /metrics: %s", resp.Status)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.ContainsRune(name, '{') {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.Fields(val)[0], 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// GC asks the server to collect garbage through pprof's heap profile
+// (?gc=1); it reports false when the server does not serve pprof.
+func (s *Server) GC() bool {
+	resp, err := httpClient.Get("http://" + s.Addr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Profile writes a CPU profile of d seconds to path (needs pprof).
+func (s *Server) Profile(path string, d time.Duration) error {
+	c := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.Addr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench: profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
+
+func timeAfter(seconds int) <-chan time.Time { return time.After(time.Duration(seconds) * time.Second) }

@@ -460,7 +460,13 @@ func newWriteOp() *writeOp {
 // handled by the caller, never by parking the goroutine.
 func (op *writeOp) write(fd uintptr) bool {
 	for {
-		n, err := unix.Writev(int(fd), op.iov)
+		var n int
+		var err error
+		if len(op.iov) == 1 { // the common case: one frame, no iovec to build
+			n, err = unix.Write(int(fd), op.iov[0])
+		} else {
+			n, err = unix.Writev(int(fd), op.iov)
+		}
 		if err == unix.EINTR {
 			continue
 		}

@@ -17,7 +17,9 @@
 //     OnDisconnected hooks, and Authorizer, the optional Authorize hook that
 //     decides per invocation whether the caller may run a method;
 //   - the hub context, Hub.Clients and Hub.Groups, which send and manage
-//     groups from anywhere in the program, outside any hub method.
+//     groups from anywhere in the program, outside any hub method;
+//   - scale-out: with Config.Backplane, the hubs of several processes
+//     (nodes) act as one.
 //
 // The wire protocols live in package hub/protocol, the actors that run
 // connections and groups in package actors, and the HTTP side (negotiate,
@@ -129,6 +131,27 @@
 //
 // Hub.Shutdown closes every connection, waits for them to end, and stops
 // the runtime when the hub started it.
+//
+// # Several nodes
+//
+// With Config.Backplane (package backplane: Redis, or an in-process broker
+// for tests), every node of a hub that uses the same backplane and
+// Config.Name is one hub. Every target of Clients reaches its clients on
+// every node; Groups.Add and Remove work on a connection of any node (the
+// node that holds it makes the change and acknowledges it); Proxy.Invoke
+// asks a client on any node; Groups.Count and Hub.ConnectionCount add up
+// every live node. A send is encoded once per protocol where it is made
+// and crosses the backplane once per channel; each node fans it out to its
+// own clients. A node subscribes to a group's or user's channel only while
+// it has a member, and to a connection's channel while the connection
+// lives; a new connection's handshake is answered once its subscriptions
+// are in effect, so a send from any node made after that reaches it.
+//
+// When the backplane is unreachable, each node keeps serving its own
+// clients, and a send that must cross fails at once with an error wrapping
+// backplane.ErrUnavailable (its local recipients got it). A message larger
+// than Config.MaxBackplaneMessageSize is refused before anyone gets it
+// (ErrMessageTooLarge).
 //
 // # Example
 //

@@ -402,6 +402,8 @@ func (e *Engine) MemberCounts(ctx context.Context, keys ...string) (map[string]i
 		return m, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-e.stopBeat: // shut down: the hub actor is stopping
+		return nil, ErrShutdown
 	}
 }
 

@@ -235,6 +235,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if !h.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	if h.scale != nil {
+		h.scale.stopReports()
+	}
 	err := h.engine.Shutdown(ctx)
 	if werr := h.waitStreams(ctx); err == nil {
 		err = werr

@@ -131,11 +131,15 @@ func (s *scaleout) start(e *actors.Engine) {
 	go s.reportPresence()
 }
 
-// close stops the presence reports and leaves the backplane; the
-// connections' channels are gone with the connections.
-func (s *scaleout) close(ctx context.Context) {
+// stopReports stops the presence reports, before the engine shuts down.
+func (s *scaleout) stopReports() {
 	close(s.stop)
 	<-s.done
+}
+
+// close leaves the backplane once the engine has shut down; the
+// connections' channels are gone with the connections.
+func (s *scaleout) close(ctx context.Context) {
 	s.bp.Unsubscribe(s.groupsChannel())
 	s.bp.Unsubscribe(s.ackChannel(s.node))
 	s.bp.Unsubscribe(s.returnChannel(s.node))
@@ -609,6 +613,11 @@ func (s *scaleout) reportPresence() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			select {
+			case <-s.stop: // a tick ready too is no reason to go on
+				return
+			default:
+			}
 		}
 	}
 }

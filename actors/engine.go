@@ -298,6 +298,14 @@ func (e *Engine) RemoveFromGroup(ctx context.Context, id, key string) error {
 	return e.wait(ctx, done)
 }
 
+// MembershipTimeout bounds how long AddToGroup and RemoveFromGroup wait for
+// the change to take effect; it only runs out when the server is
+// overloaded.
+const MembershipTimeout = 30 * time.Second
+
+// errMembershipTimeout: a membership change took longer than MembershipTimeout.
+var errMembershipTimeout = fmt.Errorf("actors: group membership change not in effect after %v", MembershipTimeout)
+
 func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	select {
 	case <-done:
@@ -305,10 +313,14 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	default:
 	}
 	e.sys.pool.Blocking(func() {
+		t := time.NewTimer(MembershipTimeout)
+		defer t.Stop()
 		select {
 		case <-done:
 		case <-ctx.Done():
 			err = ctx.Err()
+		case <-t.C:
+			err = errMembershipTimeout
 		}
 	})
 	return err

@@ -43,7 +43,7 @@ type Context struct {
 
 func (h *Hub) newContext(c *actors.Conn) *Context {
 	return &Context{
-		Context:      c.Context(),
+		Context:      connContext{c},
 		ConnectionID: c.ID,
 		UserID:       c.UserID,
 		Claims:       c.Claims,
@@ -52,6 +52,29 @@ func (h *Hub) newContext(c *actors.Conn) *Context {
 		Groups:       Groups{h: h},
 		conn:         c,
 	}
+}
+
+// connContext is a connection's context.Context, made only when something
+// waits on it (Done, Err): most connections never need one, and it costs a
+// few hundred bytes each.
+type connContext struct{ c *actors.Conn }
+
+func (x connContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (x connContext) Done() <-chan struct{}       { return x.c.Context().Done() }
+func (x connContext) Err() error                  { return x.c.Context().Err() }
+func (x connContext) Value(any) any               { return nil }
+
+// membershipContext is the context a membership change is watched with: a
+// hub method's own Context ends only with its connection, and a change
+// takes microseconds (it is bounded anyway), so it is not watched and its
+// connection's context need not be made.
+func membershipContext(ctx context.Context) context.Context {
+	if hc, ok := ctx.(*Context); ok {
+		if _, plain := hc.Context.(connContext); plain {
+			return context.Background()
+		}
+	}
+	return ctx
 }
 
 // Abort ends the caller's connection once the current call returns. The
@@ -72,8 +95,9 @@ func (c *Context) Drop() { c.conn.Drop() }
 // long as the connection does.
 type Groups struct{ h *Hub }
 
-// groupTimeout bounds a membership change; it only runs out when the
-// server is overloaded.
+// groupTimeout bounds a membership change made for another node; it only
+// runs out when the server is overloaded. (A change made here is bounded by
+// the engine: actors.MembershipTimeout.)
 const groupTimeout = 30 * time.Second
 
 // Add makes the connection a member of group and returns once that is in
@@ -83,8 +107,10 @@ const groupTimeout = 30 * time.Second
 // which acknowledges it; when none does within Config.AckTimeout, Add
 // returns an error wrapping ErrNoAck.
 func (g Groups) Add(ctx context.Context, connectionID, group string) error {
-	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
-	defer cancel()
+	// No context derived from ctx here: a child of a connection's context
+	// would leave its trace (the parent's map of children) in every
+	// connection that ever joined a group.
+	ctx = membershipContext(ctx)
 	e, s := g.h.engine, g.h.scale
 	if s == nil {
 		err := e.AddToGroup(ctx, connectionID, actors.GroupKey(group))
@@ -105,8 +131,7 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 // Remove ends the connection's membership of group and returns once that is
 // in effect, on whichever node holds the connection (see Add).
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
-	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
-	defer cancel()
+	ctx = membershipContext(ctx)
 	e, s := g.h.engine, g.h.scale
 	if _, ok := e.Conn(connectionID); ok || s == nil {
 		return e.RemoveFromGroup(ctx, connectionID, actors.GroupKey(group))

@@ -129,7 +129,7 @@ type Conn struct {
 
 	// Group membership, guarded by gmu. Keys are engine group keys.
 	gmu    sync.Mutex
-	groups map[string]struct{}
+	groups keySet
 	left   bool // guarded by gmu: no more joins, the connection is gone
 
 	// While hub code runs (inCall), out is guarded by callMu too.
@@ -378,8 +378,7 @@ func (c *Conn) Drop() { c.engine.send(c.pid, &dropConn{}) }
 func (c *Conn) InGroup(key string) bool {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
-	_, ok := c.groups[key]
-	return ok
+	return c.groups.has(key)
 }
 
 // Messages to the connection actor.

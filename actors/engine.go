@@ -335,13 +335,9 @@ func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joi
 	if c.left {
 		return nil, false
 	}
-	if _, ok := c.groups[key]; ok {
+	if !c.groups.add(key) {
 		return nil, false
 	}
-	if c.groups == nil {
-		c.groups = make(map[string]struct{}, 2)
-	}
-	c.groups[key] = struct{}{}
 	if !notify {
 		done = make(chan struct{})
 	}
@@ -353,10 +349,9 @@ func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joi
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
-	if _, ok := c.groups[key]; !ok {
+	if !c.groups.remove(key) {
 		return nil
 	}
-	delete(c.groups, key)
 	done := make(chan struct{})
 	e.send(e.hubPID, &leaveGroup{key: key, conn: c, done: done})
 	return done
@@ -367,10 +362,10 @@ func (e *Engine) leaveAll(c *Conn) {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	c.left = true
-	for key := range c.groups {
+	c.groups.each(func(key string) {
 		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
-	}
-	c.groups = nil
+	})
+	c.groups.clear()
 }
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until

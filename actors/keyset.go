@@ -1,0 +1,78 @@
+package actors
+
+import "slices"
+
+// keySetSmall is how many keys a keySet keeps in a slice before it moves
+// them to a map.
+const keySetSmall = 16
+
+// keySet is the group keys of one connection. Most connections are in a
+// few groups (all connections, their user, a group or two): a short slice
+// holds those in a fraction of a map's size; past keySetSmall keys it
+// becomes a map. The zero value is empty. Guarded by its connection's gmu.
+type keySet struct {
+	small []string
+	big   map[string]struct{}
+}
+
+func (s *keySet) has(key string) bool {
+	if s.big != nil {
+		_, ok := s.big[key]
+		return ok
+	}
+	return slices.Contains(s.small, key)
+}
+
+// add reports whether key was not there.
+func (s *keySet) add(key string) bool {
+	if s.has(key) {
+		return false
+	}
+	switch {
+	case s.big != nil:
+		s.big[key] = struct{}{}
+	case len(s.small) < keySetSmall:
+		if s.small == nil {
+			s.small = make([]string, 0, 2)
+		}
+		s.small = append(s.small, key)
+	default:
+		s.big = make(map[string]struct{}, 2*keySetSmall)
+		for _, k := range s.small {
+			s.big[k] = struct{}{}
+		}
+		s.big[key] = struct{}{}
+		s.small = nil
+	}
+	return true
+}
+
+// remove reports whether key was there.
+func (s *keySet) remove(key string) bool {
+	if s.big != nil {
+		_, ok := s.big[key]
+		delete(s.big, key)
+		return ok
+	}
+	i := slices.Index(s.small, key)
+	if i < 0 {
+		return false
+	}
+	last := len(s.small) - 1
+	s.small[i] = s.small[last]
+	s.small[last] = ""
+	s.small = s.small[:last]
+	return true
+}
+
+// each calls fn for every key, in no order.
+func (s *keySet) each(fn func(key string)) {
+	for _, k := range s.small {
+		fn(k)
+	}
+	for k := range s.big {
+		fn(k)
+	}
+}
+
+func (s *keySet) clear() { *s = keySet{} }

@@ -23,7 +23,9 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	token := queryValue(r, "id")
+	// A copy: the transport keeps it as long as the connection lives, and
+	// the query's string shares its bytes with the whole request line.
+	token := strings.Clone(queryValue(r, "id"))
 	var id string
 	var stateful bool
 	if token == "" { // skipNegotiation: a connection with no negotiate

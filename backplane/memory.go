@@ -41,7 +41,7 @@ func (m *Memory) SetDown(down bool) {
 
 // Node makes a node of the broker.
 func (m *Memory) Node() *MemoryNode {
-	n := &MemoryNode{m: m, subs: make(map[string]Handler), queue: make(chan delivery, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	n := &MemoryNode{m: m, subs: make(map[string]Handler), signal: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	m.mu.Lock()
 	m.nodes[n] = struct{}{}
 	m.mu.Unlock()
@@ -53,7 +53,8 @@ func (m *Memory) Node() *MemoryNode {
 type MemoryNode struct {
 	m       *Memory
 	subs    map[string]Handler // guarded by m.mu
-	queue   chan delivery
+	queue   []delivery         // guarded by m.mu: published, not yet handled
+	signal  chan struct{}      // capacity 1: queue is not empty
 	stop    chan struct{}
 	stopped chan struct{}
 	closed  bool // guarded by m.mu
@@ -71,10 +72,16 @@ func (n *MemoryNode) run() {
 	defer close(n.stopped)
 	for {
 		select {
-		case d := <-n.queue:
-			d.h(d.channel, d.msg)
+		case <-n.signal:
 		case <-n.stop:
 			return
+		}
+		n.m.mu.Lock()
+		batch := n.queue
+		n.queue = nil
+		n.m.mu.Unlock()
+		for _, d := range batch {
+			d.h(d.channel, d.msg)
 		}
 	}
 }
@@ -96,10 +103,12 @@ func (n *MemoryNode) Publish(channel string, msg []byte, done func(int, error)) 
 	for node := range m.nodes {
 		if h, ok := node.subs[channel]; ok {
 			receivers++
-			// Queued under mu: publishes reach every node in one order.
+			// Queued under mu, never waiting (a handler may publish):
+			// publishes reach every node in one order.
+			node.queue = append(node.queue, delivery{channel, msg, h})
 			select {
-			case node.queue <- delivery{channel, msg, h}:
-			case <-node.stop:
+			case node.signal <- struct{}{}:
+			default:
 			}
 		}
 	}

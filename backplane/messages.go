@@ -365,9 +365,23 @@ func (r *reader) bool() bool {
 	return v
 }
 
-// skip passes over n items a later version appended.
+// skip passes over n items a later version appended. It walks nested
+// arrays and maps with a count, not by recursion: no input is deep enough
+// to exhaust the stack, and every length is checked against what is left.
 func (r *reader) skip(n int) {
 	for ; n > 0 && r.err == nil; n-- {
-		r.set(r.dec.Skip())
+		c, err := r.dec.PeekCode()
+		if err != nil {
+			r.set(err)
+			return
+		}
+		switch {
+		case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+			n += r.arrayLen()
+		case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+			n += 2 * r.mapLen()
+		default:
+			r.set(r.dec.Skip())
+		}
 	}
 }

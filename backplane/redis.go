@@ -51,13 +51,15 @@ type Redis struct {
 	client *redis.Client
 	ps     *redis.PubSub
 
-	queue chan publish
-	ops   chan subOp
-	down  atomic.Bool
+	queue    chan publish
+	queueMu  sync.RWMutex  // held (read) while a publish is queued, (write) by Close: none is queued after
+	opSignal chan struct{} // capacity 1: ops are pending
+	down     atomic.Bool
 
 	mu       sync.Mutex
 	handlers map[string]Handler         // full channel name -> handler; guarded by mu
-	waiters  map[string][]chan struct{} // full channel name -> subscribers waiting for Redis' confirmation; guarded by mu
+	ops      []subOp                    // subscription changes not yet applied, in order; guarded by mu
+	waiters  map[string][]chan struct{} // full channel name -> Redis confirmations awaited, in order (nil: nobody waits); guarded by mu
 	probing  bool                       // guarded by mu
 
 	ctx    context.Context // cancelled by Close
@@ -121,14 +123,15 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	r := &Redis{
 		cfg: cfg, log: cfg.Logger, client: client,
 		queue:    make(chan publish, cfg.QueueSize),
-		ops:      make(chan subOp, 4096),
+		opSignal: make(chan struct{}, 1),
 		handlers: make(map[string]Handler),
 		waiters:  make(map[string][]chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.ps = client.Subscribe(r.ctx)
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go r.receive()
+	go r.ping()
 	go r.publishLoop()
 	go r.subscribeLoop()
 	return r, nil
@@ -136,6 +139,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 
 // Publish implements Backplane.
 func (r *Redis) Publish(channel string, msg []byte, done func(int, error)) error {
+	r.queueMu.RLock()
+	defer r.queueMu.RUnlock()
 	if r.closed.Load() {
 		return ErrClosed
 	}
@@ -264,17 +269,15 @@ func (r *Redis) markDown() {
 func (r *Redis) Subscribe(channel string, h Handler) <-chan struct{} {
 	full := r.cfg.Prefix + channel
 	ready := make(chan struct{})
-	r.mu.Lock()
-	r.handlers[full] = h
-	r.mu.Unlock()
+	waited := ready
 	if r.closed.Load() || r.down.Load() {
 		close(ready) // takes effect when Redis is back
-		ready = nil
+		waited = nil
 	}
-	r.op(subOp{channel: full, sub: true, ready: ready})
-	if ready == nil {
-		return closedChan
-	}
+	r.mu.Lock()
+	r.handlers[full] = h
+	r.opLocked(subOp{channel: full, sub: true, ready: waited})
+	r.mu.Unlock()
 	return ready
 }
 
@@ -283,17 +286,23 @@ func (r *Redis) Unsubscribe(channel string) {
 	full := r.cfg.Prefix + channel
 	r.mu.Lock()
 	delete(r.handlers, full)
+	r.opLocked(subOp{channel: full})
 	r.mu.Unlock()
-	r.op(subOp{channel: full})
 }
 
-func (r *Redis) op(o subOp) {
-	select {
-	case r.ops <- o:
-	case <-r.ctx.Done():
+// opLocked queues a subscription change; it never blocks (callers run on
+// actors). The queue holds at most one change per call, applied in order.
+func (r *Redis) opLocked(o subOp) {
+	if r.ctx.Err() != nil {
 		if o.ready != nil {
 			close(o.ready)
 		}
+		return
+	}
+	r.ops = append(r.ops, o)
+	select {
+	case r.opSignal <- struct{}{}:
+	default:
 	}
 }
 
@@ -301,31 +310,35 @@ func (r *Redis) op(o subOp) {
 // kind in one command.
 func (r *Redis) subscribeLoop() {
 	defer r.wg.Done()
-	var pending []subOp
 	for {
-		if len(pending) == 0 {
-			select {
-			case <-r.ctx.Done():
-				return
-			case o := <-r.ops:
-				pending = append(pending, o)
+		select {
+		case <-r.ctx.Done():
+			r.mu.Lock()
+			for _, o := range r.ops {
+				if o.ready != nil {
+					close(o.ready)
+				}
 			}
+			r.ops = nil
+			r.mu.Unlock()
+			return
+		case <-r.opSignal:
 		}
-	fill:
-		for len(pending) < 1024 {
-			select {
-			case o := <-r.ops:
-				pending = append(pending, o)
-			default:
-				break fill
+		for {
+			r.mu.Lock()
+			if len(r.ops) == 0 {
+				r.mu.Unlock()
+				break
 			}
+			n := 1
+			for n < len(r.ops) && n < 1024 && r.ops[n].sub == r.ops[0].sub {
+				n++
+			}
+			run := append([]subOp(nil), r.ops[:n]...)
+			r.ops = append(r.ops[:0], r.ops[n:]...)
+			r.mu.Unlock()
+			r.apply(run)
 		}
-		n := 1
-		for n < len(pending) && pending[n].sub == pending[0].sub {
-			n++
-		}
-		r.apply(pending[:n])
-		pending = append(pending[:0], pending[n:]...)
 	}
 }
 
@@ -344,9 +357,9 @@ func (r *Redis) apply(ops []subOp) {
 	}
 	r.mu.Lock()
 	for _, o := range ops {
-		if o.ready != nil {
-			r.waiters[o.channel] = append(r.waiters[o.channel], o.ready)
-		}
+		// One slot per SUBSCRIBE, nil when nobody waits: Redis confirms
+		// each, in order, and each confirmation is matched to its own.
+		r.waiters[o.channel] = append(r.waiters[o.channel], o.ready)
 	}
 	r.mu.Unlock()
 	// go-redis records the channels even when the write fails, and
@@ -365,9 +378,7 @@ func (r *Redis) releaseWaiters(channels []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ch := range channels {
-		for _, w := range r.waiters[ch] {
-			close(w)
-		}
+		closeAll(r.waiters[ch])
 		delete(r.waiters, ch)
 	}
 }
@@ -379,7 +390,13 @@ func (r *Redis) receive() {
 	defer r.wg.Done()
 	backoff := 50 * time.Millisecond
 	for {
-		m, err := r.ps.Receive(r.ctx)
+		// A deadline, with ping (below) keeping a live connection busy: a
+		// connection that answers nothing for 3 x OpTimeout is dropped
+		// (go-redis then reconnects and subscribes again), so a half-open
+		// socket cannot leave the node deaf to the others.
+		ctx, cancel := context.WithTimeout(r.ctx, 3*r.cfg.OpTimeout)
+		m, err := r.ps.Receive(ctx)
+		cancel()
 		if r.ctx.Err() != nil {
 			return
 		}
@@ -412,6 +429,24 @@ func (r *Redis) receive() {
 	}
 }
 
+// ping sends a PING on the subscription connection every OpTimeout; its
+// PONG is what receive reads when nothing else comes.
+func (r *Redis) ping() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.OpTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.OpTimeout)
+		_ = r.ps.Ping(ctx) // a failure shows in receive
+		cancel()
+	}
+}
+
 func (r *Redis) confirmed(channel string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -419,7 +454,9 @@ func (r *Redis) confirmed(channel string) {
 	if len(ws) == 0 {
 		return
 	}
-	close(ws[0])
+	if ws[0] != nil {
+		close(ws[0])
+	}
 	if len(ws) == 1 {
 		delete(r.waiters, channel)
 	} else {
@@ -431,18 +468,24 @@ func (r *Redis) releaseAllWaiters() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ch, ws := range r.waiters {
-		for _, w := range ws {
+		closeAll(ws)
+		delete(r.waiters, ch)
+	}
+}
+
+func closeAll(ws []chan struct{}) {
+	for _, w := range ws {
+		if w != nil {
 			close(w)
 		}
-		delete(r.waiters, ch)
 	}
 }
 
 func (r *Redis) presenceKey(set, node string) string { return r.cfg.Prefix + set + ":" + node }
 
 // PutPresence implements Backplane: the node's report is a hash that
-// expires after ttl, and the set a sorted set of nodes scored by when their
-// report expires.
+// expires after ttl (on Redis' clock), and the set lists the nodes that
+// have reported; a node whose hash is gone is taken off it.
 func (r *Redis) PutPresence(ctx context.Context, set, node string, counts map[string]int64, ttl time.Duration) error {
 	if r.down.Load() {
 		return ErrUnavailable
@@ -450,21 +493,23 @@ func (r *Redis) PutPresence(ctx context.Context, set, node string, counts map[st
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	defer cancel()
 	key := r.presenceKey(set, node)
-	fields := make([]any, 0, 2*len(counts))
+	fields := make([]any, 0, 2+2*len(counts))
+	fields = append(fields, presenceAlive, 1) // the hash exists even with no counts
 	for name, n := range counts {
 		fields = append(fields, name, n)
 	}
 	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
-		if len(fields) > 0 {
-			p.HSet(ctx, key, fields...)
-		}
+		p.HSet(ctx, key, fields...)
 		p.PExpire(ctx, key, ttl)
-		p.ZAdd(ctx, r.cfg.Prefix+set, redis.Z{Score: float64(time.Now().Add(ttl).UnixMilli()), Member: node})
+		p.SAdd(ctx, r.cfg.Prefix+set, node)
 		return nil
 	})
 	return err
 }
+
+// presenceAlive is the field every report has.
+const presenceAlive = "\x00alive"
 
 // Presence implements Backplane.
 func (r *Redis) Presence(ctx context.Context, set, name string) (map[string]int64, error) {
@@ -474,11 +519,7 @@ func (r *Redis) Presence(ctx context.Context, set, name string) (map[string]int6
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	defer cancel()
 	setKey := r.cfg.Prefix + set
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	if err := r.client.ZRemRangeByScore(ctx, setKey, "-inf", "("+now).Err(); err != nil {
-		return nil, err
-	}
-	nodes, err := r.client.ZRange(ctx, setKey, 0, -1).Result()
+	nodes, err := r.client.SMembers(ctx, setKey).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -486,22 +527,34 @@ func (r *Redis) Presence(ctx context.Context, set, name string) (map[string]int6
 	if len(nodes) == 0 {
 		return out, nil
 	}
-	cmds := make([]*redis.StringCmd, len(nodes))
+	cmds := make([]*redis.SliceCmd, len(nodes))
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, n := range nodes {
-			cmds[i] = p.HGet(ctx, r.presenceKey(set, n), name)
+			cmds[i] = p.HMGet(ctx, r.presenceKey(set, n), presenceAlive, name)
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
+	var gone []any
 	for i, n := range nodes {
-		v, err := cmds[i].Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		vals, err := cmds[i].Result()
+		if err != nil {
 			return nil, err
 		}
+		if len(vals) < 2 || vals[0] == nil { // expired: the node stopped reporting
+			gone = append(gone, n)
+			continue
+		}
+		var v int64
+		if s, ok := vals[1].(string); ok {
+			v, _ = strconv.ParseInt(s, 10, 64)
+		}
 		out[n] = v
+	}
+	if len(gone) > 0 {
+		_ = r.client.SRem(ctx, setKey, gone...).Err()
 	}
 	return out, nil
 }
@@ -512,7 +565,7 @@ func (r *Redis) DropPresence(ctx context.Context, set, node string) error {
 	defer cancel()
 	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, r.presenceKey(set, node))
-		p.ZRem(ctx, r.cfg.Prefix+set, node)
+		p.SRem(ctx, r.cfg.Prefix+set, node)
 		return nil
 	})
 	return err
@@ -520,10 +573,15 @@ func (r *Redis) DropPresence(ctx context.Context, set, node string) error {
 
 // Close implements Backplane: queued publishes fail with ErrClosed.
 func (r *Redis) Close() error {
-	if !r.closed.CompareAndSwap(false, true) {
+	r.queueMu.Lock()
+	first := r.closed.CompareAndSwap(false, true)
+	r.queueMu.Unlock()
+	if !first {
 		return ErrClosed
 	}
-	r.cancel()
+	r.mu.Lock()
+	r.cancel() // under mu: no subscription change is queued after
+	r.mu.Unlock()
 	err := r.ps.Close()
 	r.wg.Wait()
 	r.releaseAllWaiters()

@@ -139,6 +139,7 @@ func TestRedisOutage(t *testing.T) {
 	var got inbox
 	<-b.Subscribe("ch", got.handle)
 	publish(t, a, "ch", "before")
+	eventually(t, "before", 5*time.Second, func() bool { return len(got.get()) == 1 })
 
 	srv.Stop()
 	failed := make(chan error, 1)
@@ -167,7 +168,8 @@ func TestRedisOutage(t *testing.T) {
 		_ = a.Publish("ch", []byte("after"), nil)
 		_ = b.Publish("late", []byte("after"), nil)
 		time.Sleep(50 * time.Millisecond)
-		return len(late.get()) > 0 && got.get()[len(got.get())-1] == "ch=after"
+		msgs := got.get()
+		return len(late.get()) > 0 && msgs[len(msgs)-1] == "ch=after"
 	})
 }
 

@@ -102,10 +102,12 @@ const groupTimeout = 30 * time.Second
 
 // Add makes the connection a member of group and returns once that is in
 // effect: a send to the group after Add returns reaches the connection,
-// from any node. An unknown connection id is ignored, as in ASP.NET Core.
-// With a backplane, a connection of another node is added by that node,
-// which acknowledges it; when none does within Config.AckTimeout, Add
-// returns an error wrapping ErrNoAck.
+// from any node. On a single node an unknown connection id is ignored, as
+// in ASP.NET Core. With a backplane, a connection this node does not hold
+// is added by the node that holds it, which acknowledges it; when none does
+// within Config.AckTimeout (the id is unknown everywhere, or that node is
+// gone), Add returns an error wrapping ErrNoAck, as ASP.NET Core's Redis
+// backplane times out.
 func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	// No context derived from ctx here: a child of a connection's context
 	// would leave its trace (the parent's map of children) in every
@@ -129,7 +131,8 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 }
 
 // Remove ends the connection's membership of group and returns once that is
-// in effect, on whichever node holds the connection (see Add).
+// in effect, on whichever node holds the connection (see Add: an unknown
+// id waits for AckTimeout and gives ErrNoAck with a backplane).
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 	ctx = membershipContext(ctx)
 	e, s := g.h.engine, g.h.scale

@@ -237,13 +237,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	if h.scale != nil {
 		h.scale.stopReports()
+		h.scale.dropPresence()
 	}
 	err := h.engine.Shutdown(ctx)
 	if werr := h.waitStreams(ctx); err == nil {
 		err = werr
 	}
 	if h.scale != nil {
-		h.scale.close(ctx)
+		h.scale.close()
 	}
 	if h.ownSys {
 		h.sys.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,12 +138,26 @@ func (s *scaleout) stopReports() {
 	<-s.done
 }
 
-// close leaves the backplane once the engine has shut down; the
-// connections' channels are gone with the connections.
-func (s *scaleout) close(ctx context.Context) {
-	s.bp.Unsubscribe(s.groupsChannel())
-	s.bp.Unsubscribe(s.ackChannel(s.node))
-	s.bp.Unsubscribe(s.returnChannel(s.node))
+// close leaves the backplane once the engine has shut down: every channel
+// it still subscribes to (all, and groups and users whose last member left
+// as the engine stopped) and its own. Its presence went first (dropPresence).
+func (s *scaleout) close() {
+	s.mu.Lock()
+	channels := []string{s.allChannel(), s.groupsChannel(), s.ackChannel(s.node), s.returnChannel(s.node)}
+	for ch := range s.ready {
+		channels = append(channels, ch)
+	}
+	clear(s.ready)
+	s.mu.Unlock()
+	for _, ch := range slices.Compact(slices.Sorted(slices.Values(channels))) {
+		s.bp.Unsubscribe(ch)
+	}
+}
+
+// dropPresence takes this node out of the counts at once, as it shuts down.
+func (s *scaleout) dropPresence() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.ackTimeout)
+	defer cancel()
 	if err := s.bp.DropPresence(ctx, s.presenceSet(), s.node); err != nil {
 		s.log.Warn("hub: could not drop this node's presence; it expires", "err", err)
 	}

@@ -369,3 +369,33 @@ func TestClusterConnectionChannelLifetime(t *testing.T) {
 		t.Fatalf("never connected: %d subscribers", n)
 	}
 }
+
+// After Shutdown the node subscribes to nothing: not all, nor the groups and
+// users it had members of, nor its own channels.
+func TestClusterShutdownLeavesNoSubscriptions(t *testing.T) {
+	broker := backplane.NewMemory()
+	node, probe := broker.Node(), broker.Node()
+	t.Cleanup(func() { node.Close(); probe.Close() })
+	h, err := hub.New(router{}, hub.Config{Backplane: node, Name: "app", NodeID: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(t, h, "a", "u")
+	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"app:all", "app:group:g", "app:user:u", "app:connection:a", "app:internal:groups", "app:internal:ack:n1", "app:internal:return:n1"} {
+		eventually(t, ch+" unsubscribed", func() bool {
+			n := make(chan int, 1)
+			if err := probe.Publish(ch, []byte("x"), func(r int, _ error) { n <- r }); err != nil {
+				t.Fatal(err)
+			}
+			return <-n == 0
+		})
+	}
+}

@@ -111,7 +111,7 @@ func FuzzMessages(f *testing.F) {
 // Deep nesting in items a reader skips is walked without recursion.
 func TestMessagesDeepNesting(t *testing.T) {
 	msg := []byte{0x97, 0x90, 0x80, 0xc0, 0xc0, 0xa1, 'o', 0x90} // an invocation of 7 items
-	msg = append(msg, bytes.Repeat([]byte{0x91}, 8<<20)...)       // the 7th: 8M nested arrays
+	msg = append(msg, bytes.Repeat([]byte{0x91}, 8<<20)...)      // the 7th: 8M nested arrays
 	msg = append(msg, 0xc0)
 	if _, err := ReadInvocation(msg); err != nil {
 		t.Fatalf("well-formed, if deep: %v", err)

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-bench/results/$(date -u +%F)-side-by-side.jsonl}
-PLOTS=${2:-bench/results/plots}
+PLOTS=${2:-benchmarks}
 BIN=$(mktemp -d)
 trap 'rm -rf "$BIN"' EXIT
 go build -o "$BIN/bench" ./cmd/bench

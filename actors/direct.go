@@ -344,19 +344,15 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 		args = []any{}
 	}
 	d := c.direct()
-	ch := make(chan *protocol.Completion, 1)
-	d.mu.Lock()
-	if d.ended || c.state.Load() != stateConnected {
-		d.mu.Unlock()
-		return nil, ErrConnClosed
+	var id string
+	ch, err := c.awaitResult(func() string {
+		d.resultID++
+		id = "s" + strconv.FormatUint(d.resultID, 10) // never a client's own id ("0", "1", ...)
+		return id
+	})
+	if err != nil {
+		return nil, err
 	}
-	d.resultID++
-	id := "s" + strconv.FormatUint(d.resultID, 10) // never a client's own id ("0", "1", ...)
-	if d.results == nil {
-		d.results = make(map[string]chan *protocol.Completion)
-	}
-	d.results[id] = ch
-	d.mu.Unlock()
 	forget := func() {
 		d.mu.Lock()
 		delete(d.results, id)
@@ -370,7 +366,6 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 	}
 	connDone := c.Context().Done()
 	var done *protocol.Completion
-	var err error
 	wait := func() {
 		select {
 		case done = <-ch:
@@ -428,23 +423,33 @@ func (c *Conn) writeInCall(m protocol.Message) bool {
 // Context and calls ForgetResult if it gives up. The ids another node
 // chooses must differ from Invoke's ("s1", "s2", ...).
 func (c *Conn) Forward(id string, p *Payload) (<-chan *protocol.Completion, error) {
+	ch, err := c.awaitResult(func() string { return id })
+	if err != nil {
+		return nil, err
+	}
+	c.engine.send(c.pid, p)
+	return ch, nil
+}
+
+// awaitResult registers a wait for the Completion of the invocation id
+// names (called under the direct state's lock), unless the connection is
+// over.
+func (c *Conn) awaitResult(name func() string) (chan *protocol.Completion, error) {
 	d := c.direct()
-	ch := make(chan *protocol.Completion, 1)
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.ended || c.state.Load() != stateConnected {
-		d.mu.Unlock()
 		return nil, ErrConnClosed
 	}
+	id := name()
 	if _, dup := d.results[id]; dup {
-		d.mu.Unlock()
 		return nil, fmt.Errorf("actors: invocation id %q is waiting already", id)
 	}
 	if d.results == nil {
 		d.results = make(map[string]chan *protocol.Completion)
 	}
+	ch := make(chan *protocol.Completion, 1)
 	d.results[id] = ch
-	d.mu.Unlock()
-	c.engine.send(c.pid, p)
 	return ch, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub/protocol"
 )
 
 // ErrNotSingleClient is what Invoke returns on a proxy of more than one
@@ -43,16 +44,7 @@ func (p Proxy) Invoke(ctx context.Context, method string, result any, args ...an
 	if err != nil {
 		return err
 	}
-	if done.Error != "" {
-		return &Error{Message: done.Error}
-	}
-	if result == nil || !done.HasResult {
-		return nil
-	}
-	if err := c.Protocol().Bind(done.Result, result); err != nil {
-		return fmt.Errorf("hub: client result of %s: %w", method, err)
-	}
-	return nil
+	return bindResult(done, c.Protocol(), method, result)
 }
 
 // invokeRemote asks a client on another node, through the backplane.
@@ -61,6 +53,13 @@ func (p Proxy) invokeRemote(ctx context.Context, id, method string, result any, 
 	if err != nil {
 		return err
 	}
+	return bindResult(done, proto, method, result)
+}
+
+// bindResult turns a client's Completion into Invoke's outcome: its error
+// as an *Error, or its result decoded into result with the client's
+// protocol.
+func bindResult(done *protocol.Completion, proto protocol.Protocol, method string, result any) error {
 	if done.Error != "" {
 		return &Error{Message: done.Error}
 	}

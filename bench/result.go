@@ -19,6 +19,7 @@ type Result struct {
 	GroupSize int     `json:"group_size,omitempty"`
 	Window    int     `json:"window,omitempty"`
 	Agents    int     `json:"agents"`
+	Nodes     int     `json:"nodes,omitempty"` // server processes on one Redis (absent: one, no Redis)
 	DurationS float64 `json:"duration_s"`
 
 	Sent             int64     `json:"sent,omitempty"`
@@ -43,6 +44,7 @@ type Result struct {
 	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
 	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
 	ServerRSSB        int64    `json:"server_rss_b,omitempty"`
+	NodeRSSB          []int64  `json:"node_rss_b,omitempty"`
 	ServerGoroutines  int      `json:"server_goroutines,omitempty"`
 
 	Lost        int64   `json:"lost"`
@@ -50,6 +52,7 @@ type Result struct {
 	Failures    uint64  `json:"failures,omitempty"`
 	ServerCPUS  float64 `json:"server_cpu_s"`
 	ClientCPUS  float64 `json:"client_cpu_s"`
+	RedisCPUS   float64 `json:"redis_cpu_s,omitempty"`
 	Valid       bool    `json:"valid"`
 	Reason      string  `json:"invalid_reason,omitempty"`
 	Unsupported bool    `json:"unsupported,omitempty"`

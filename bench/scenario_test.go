@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,50 @@ func TestScenariosSmall(t *testing.T) {
 	}
 }
 
+// Two nodes on one Redis: the receivers are spread over both, the sender
+// is on node 1, and every broadcast reaches every receiver.
+func TestBroadcastTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and two nodes")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("no redis-server")
+	}
+	srv := actorhub(t)
+	srv.Stop()
+	for _, window := range []int{1, 8} {
+		res, err := Run(context.Background(), builtServer, Settings{Scenario: "broadcast", Conns: 200, Nodes: 2, Window: window, Duration: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Valid || res.Lost != 0 || res.Dropped != 0 || res.Delivered == 0 {
+			t.Fatalf("window %d: %+v", window, res)
+		}
+		if res.Nodes != 2 || len(res.NodeRSSB) != 2 || res.NodeRSSB[1] == 0 {
+			t.Fatalf("window %d: no per-node or Redis figures: %+v", window, res)
+		}
+	}
+	childMu.Lock()
+	left := len(children)
+	childMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d process groups left running", left)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	parts := spread(shares(10, 3), shares(10, 2))
+	want := []part{{0, 0, 4, 0}, {0, 1, 1, 4}, {1, 1, 2, 5}, {1, 2, 3, 7}}
+	if len(parts) != len(want) {
+		t.Fatalf("%v, want %v", parts, want)
+	}
+	for i := range want {
+		if parts[i] != want[i] {
+			t.Fatalf("%v, want %v", parts, want)
+		}
+	}
+}
+
 // A server that dies mid-run makes the result invalid, not a success.
 func TestServerDeathInvalidates(t *testing.T) {
 	srv := actorhub(t)
@@ -129,6 +174,7 @@ func TestPlanRefuses(t *testing.T) {
 		"unknown scenario":            {Settings{Scenario: "nope", Conns: 1}, "unknown scenario"},
 		"fleet":                       {Settings{Scenario: "fleet", Conns: 1}, "not built"},
 		"payload too small for stamp": {Settings{Scenario: "broadcast", Conns: 1, Payload: 5}, "21 bytes"},
+		"echo on two nodes":           {Settings{Scenario: "echo", Conns: 10, Nodes: 2}, "-nodes 1"},
 	} {
 		_, _, err := c.s.Plan()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

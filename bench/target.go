@@ -125,24 +125,46 @@ type Server struct {
 // Start runs the target on addr ("127.0.0.1:0" picks a port) and waits
 // until it prints "listening on HOST:PORT".
 func Start(t Target, addr string) (*Server, error) {
+	return StartEnv(t, addr, nil)
+}
+
+// StartEnv is Start with env added to the target's environment.
+func StartEnv(t Target, addr string, env []string) (*Server, error) {
 	cmd := exec.Command(t.Bin, append(append([]string{}, t.Args...), "-addr", addr)...)
-	stderr, err := cmd.StderrPipe()
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	return startProcess(t, cmd, func(line string) (string, bool) {
+		a, ok := strings.CutPrefix(line, "listening on ")
+		return strings.TrimSpace(a), ok
+	})
+}
+
+// startProcess starts cmd in its own process group, its stdout and stderr
+// merged into one pipe, and waits until ready finds the line that gives
+// its address.
+func startProcess(t Target, cmd *exec.Cmd, ready func(line string) (addr string, ok bool)) (*Server, error) {
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout = io.Discard
-	if err := startGroup(cmd); err != nil {
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = startGroup(cmd)
+	pw.Close() // the child holds its own copy
+	if err != nil {
+		pr.Close()
 		return nil, fmt.Errorf("bench: starting %s: %w", t.Name, err)
 	}
 	s := &Server{Target: t, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	listening := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "listening on "); ok {
+			if a, ok := ready(line); ok {
 				select {
-				case listening <- strings.TrimSpace(a):
+				case listening <- a:
 				default:
 				}
 			}
@@ -165,7 +187,7 @@ func Start(t Target, addr string) (*Server, error) {
 		return nil, fmt.Errorf("bench: %s exited before listening (%v): %s", t.Name, s.err, s.StderrTail())
 	case <-time.After(30 * time.Second):
 		s.Stop()
-		return nil, fmt.Errorf("bench: %s did not print \"listening on\" within 30 s: %s", t.Name, s.StderrTail())
+		return nil, fmt.Errorf("bench: %s did not say it was listening within 30 s: %s", t.Name, s.StderrTail())
 	}
 }
 

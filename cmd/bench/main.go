@@ -85,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.settings.Window, "window", 0, "messages sent but not yet delivered to all (0: 1 for broadcast, the group count up to 1000 for group)")
 	fs.DurationVar(&o.settings.Drain, "drain", 5*time.Second, "how long late deliveries are awaited before they count as lost")
 	fs.DurationVar(&o.settings.Settle, "settle", 2*time.Second, "idle: pause before memory is sampled")
+	fs.IntVar(&o.settings.Nodes, "nodes", 1, "actorhub server processes; 2 or more scale out on a redis-server started for the run, receivers spread evenly, the sender on node 1")
 	fs.IntVar(&o.settings.Agents, "agents", 0, "load processes (0: this process if the connections fit its file limit, else as many as needed)")
 	fs.IntVar(&o.settings.ConnsPerAgent, "conns-per-agent", 0, "connections per load process (0: its file limit less 300)")
 	src := fs.String("src", "127.0.0.2-127.0.0.9", "source addresses: a range A-B or a comma-separated list")
@@ -108,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	for _, t := range o.targets {
 		if !contains(bench.TargetNames, t) {
 			return nil, fmt.Errorf("-targets: unknown target %q (known: %s)", t, strings.Join(bench.TargetNames, ", "))
+		}
+		if o.settings.Nodes > 1 && t != "actorhub" {
+			return nil, fmt.Errorf("-nodes %d: only the actorhub target scales out on Redis (not %s)", o.settings.Nodes, t)
 		}
 	}
 	for _, p := range splitList(*protocol) {

@@ -11,6 +11,7 @@ import (
 // line of output. Field names are stable; doc.go lists them.
 type Result struct {
 	Scenario  string  `json:"scenario"`
+	Phase     string  `json:"phase,omitempty"` // fleet: step, broadcast or summary
 	Target    string  `json:"target"`
 	Protocol  string  `json:"protocol"`
 	Payload   int     `json:"payload"`
@@ -44,6 +45,13 @@ type Result struct {
 	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
 	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
 	ServerRSSB        int64    `json:"server_rss_b,omitempty"`
+	LoadPerConnB      float64  `json:"load_per_conn_b,omitempty"`
+	MachinePerConnB   float64  `json:"machine_per_conn_b,omitempty"`
+	LoadRSSB          int64    `json:"load_rss_b,omitempty"`
+	KernelB           int64    `json:"kernel_b,omitempty"`
+	MemAvailableB     int64    `json:"mem_available_b,omitempty"`
+	NodeRSSMinB       int64    `json:"node_rss_min_b,omitempty"`
+	NodeRSSMaxB       int64    `json:"node_rss_max_b,omitempty"`
 	NodeRSSB          []int64  `json:"node_rss_b,omitempty"`
 	ServerGoroutines  int      `json:"server_goroutines,omitempty"`
 
@@ -56,6 +64,8 @@ type Result struct {
 	Valid       bool    `json:"valid"`
 	Reason      string  `json:"invalid_reason,omitempty"`
 	Unsupported bool    `json:"unsupported,omitempty"`
+	StoppedBy   string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
+	ElapsedS    float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
 
 	Date    string `json:"date"`
 	Machine string `json:"machine"`

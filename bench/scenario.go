@@ -12,7 +12,7 @@ import (
 )
 
 // Scenarios are the scenario names Run knows.
-var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo"}
+var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet"}
 
 // Settings describe one scenario run. Zero fields take the defaults given.
 type Settings struct {
@@ -35,7 +35,7 @@ type Settings struct {
 	Settle time.Duration
 	// Nodes is K, the server processes; with two or more they scale out
 	// on a Redis that Run starts, and the receivers are spread evenly
-	// over them. Default 1 (no Redis).
+	// over them. Default 1 (no Redis); fleet: as many as Conns need.
 	Nodes int
 	// NodeEnv is added to every node's environment.
 	NodeEnv []string
@@ -53,8 +53,28 @@ type Settings struct {
 	SourceAddrs []string
 	Loops       int
 	Dialers     int
+	// PingInterval is how often every client connection pings the
+	// server (Config.PingInterval); default 15 s for every scenario but
+	// fleet, where it is never (-1).
+	PingInterval time.Duration
 	// Progress receives a live progress line (\r-updated); nil: none.
+	// Fleet writes a line per step instead.
 	Progress io.Writer
+
+	// Fleet only.
+	//
+	// Step is how many connections a fleet step adds; default 50,000.
+	Step int
+	// MemFloor is the MemAvailable (bytes) the fleet never goes under: it
+	// stops growing before; default 2 GiB.
+	MemFloor int64
+	// Budget bounds the fleet's growth; default 15 min.
+	Budget time.Duration
+	// Broadcasts is how many SendToAll the fleet times; default 3.
+	Broadcasts int
+	// Emit receives each fleet step and broadcast as it ends (Run
+	// returns the summary).
+	Emit func(Result)
 	// ProfileDir, when set, gets a CPU profile of the server during the
 	// sending phase (targets serving pprof only).
 	ProfileDir string
@@ -71,9 +91,6 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	for _, n := range Scenarios {
 		known = known || n == s.Scenario
 	}
-	if s.Scenario == "fleet" {
-		return 0, 0, errors.New("bench: the fleet scenario (K servers on one Redis, M load processes) is not built yet")
-	}
 	if !known {
 		return 0, 0, fmt.Errorf("bench: unknown scenario %q (known: %s)", s.Scenario, strings.Join(Scenarios, ", "))
 	}
@@ -83,7 +100,31 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	if s.Nodes < 0 {
 		return 0, 0, errors.New("bench: -nodes must be 1 or more")
 	}
-	s.Nodes = max(s.Nodes, 1)
+	soft, _ := FileLimit()
+	limit := int(soft) - fdReserve
+	if s.Nodes == 0 {
+		s.Nodes = 1
+		if s.Scenario == "fleet" {
+			s.Nodes = (s.Conns + limit - 3) / (limit - 2)
+		}
+	}
+	if s.Scenario == "fleet" {
+		if s.Step <= 0 {
+			s.Step = defaultFleetStep
+		}
+		if s.MemFloor <= 0 {
+			s.MemFloor = defaultMemFloor
+		}
+		if s.Budget <= 0 {
+			s.Budget = defaultFleetBudget
+		}
+		if s.Broadcasts <= 0 {
+			s.Broadcasts = defaultBroadcasts
+		}
+		if s.PingInterval == 0 {
+			s.PingInterval = -1
+		}
+	}
 	if s.Scenario == "echo" && s.Nodes > 1 {
 		return 0, 0, errors.New("bench: echo runs against one node: use -nodes 1")
 	}
@@ -114,8 +155,6 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 			s.Window = min(s.Conns/s.GroupSize, 1000)
 		}
 	}
-	soft, _ := FileLimit()
-	limit := int(soft) - fdReserve
 	if perNode := (s.Conns + s.Nodes - 1) / s.Nodes; perNode+2 > limit {
 		return 0, 0, fmt.Errorf("bench: a server would hold %d connections, but one process may open %d files (RLIMIT_NOFILE %d less %d for other files): use fewer -conns, or more -nodes (the fleet scenario)", perNode+1, limit, soft, fdReserve)
 	}
@@ -130,7 +169,7 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	if agents < 0 {
 		return 0, 0, errors.New("bench: -agents must be 0 (automatic) or more")
 	}
-	if agents == 0 && (s.Conns > perAgent || s.ConnsPerAgent > 0) {
+	if agents == 0 && (s.Conns > perAgent || s.ConnsPerAgent > 0 || s.Scenario == "fleet") {
 		agents = (s.Conns + perAgent - 1) / perAgent
 	}
 	if agents > 0 && (s.Conns+agents-1)/agents > perAgent {
@@ -290,10 +329,16 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	r := &run{s: &s, cl: cl, srv: srv, res: &res}
 	r.phase.Store("starting")
 	defer r.closeLoaders()
-	stopProgress := r.progress()
+	stopProgress := func() {}
+	if s.Scenario != "fleet" {
+		stopProgress = r.progress()
+	}
 	defer stopProgress()
 
 	lc := LoaderConfig{URL: srv.URL(), Protocol: s.Protocol.String(), SourceAddrs: s.SourceAddrs, Loops: s.Loops, Dialers: s.Dialers}
+	if s.PingInterval != 0 {
+		lc.PingInterval = s.PingInterval.String()
+	}
 	loaderShares := []int{s.Conns}
 	if agents == 0 {
 		l, err := NewPoolLoader(lc)
@@ -322,6 +367,8 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		err = r.fanout()
 	case "echo":
 		err = r.echo()
+	case "fleet":
+		err = r.fleet()
 	}
 	r.endCPU()
 	if ps, per, err := cl.Sample(); err == nil {

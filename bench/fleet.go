@@ -98,6 +98,35 @@ func (c *cursor) left() int {
 	return n - c.done
 }
 
+// stepShares splits a step over loaders as evenly as their connections
+// left allow: no loader gets more than it has left, and the step is
+// whole if the loaders have that many left in all.
+func stepShares(step int, lefts []int) []int {
+	out := make([]int, len(lefts))
+	for step > 0 {
+		open := 0
+		for i, l := range lefts {
+			if out[i] < l {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		each := max(1, step/open)
+		for i, l := range lefts {
+			if step == 0 {
+				break
+			}
+			if n := min(each, l-out[i], step); n > 0 {
+				out[i] += n
+				step -= n
+			}
+		}
+	}
+	return out
+}
+
 // fleet runs the fleet scenario: r.parts lay out every connection.
 func (r *run) fleet() error {
 	s := r.s
@@ -180,11 +209,15 @@ func (r *run) fleet() error {
 				}
 			}
 		})
-		perLoader := shares(step, len(r.loaders))
+		lefts := make([]int, len(curs))
+		for i, c := range curs {
+			lefts[i] = c.left()
+		}
+		perLoader := stepShares(step, lefts)
 		errs := make([]error, len(r.loaders))
 		var cwg sync.WaitGroup
 		for i, c := range curs {
-			want := min(perLoader[i], c.left())
+			want := perLoader[i]
 			cwg.Go(func() {
 				for want > 0 && c.i < len(c.parts) && ctx.Err() == nil {
 					p := c.parts[c.i]
@@ -236,6 +269,8 @@ func (r *run) fleet() error {
 			stop = fmt.Sprintf("%d connections dropped: %s", st.Dropped, st.Error)
 		case err != nil && time.Now().After(deadline):
 			stop = fmt.Sprintf("time budget %v ran out", s.Budget)
+		case err == nil && made <= 0:
+			stop = fmt.Sprintf("a step of %d made no connection", step)
 		case err != nil:
 			failedSteps++
 			logf("connect failed (%d): %v", failedSteps, err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -151,6 +152,24 @@ func TestFleetSmall(t *testing.T) {
 	for _, b := range broadcasts {
 		if !b.Valid || b.Delivered != 301 || b.Lost != 0 {
 			t.Fatalf("broadcast: %+v", b)
+		}
+	}
+}
+
+func TestStepShares(t *testing.T) {
+	for _, c := range []struct {
+		step  int
+		lefts []int
+		want  []int
+	}{
+		{4, []int{0, 0, 0, 0, 2, 2}, []int{0, 0, 0, 0, 2, 2}},
+		{10, []int{5, 5, 5}, []int{4, 3, 3}},
+		{10, []int{1, 100, 2}, []int{1, 7, 2}},
+		{10, []int{1, 2}, []int{1, 2}},
+	} {
+		got := stepShares(c.step, c.lefts)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("stepShares(%d, %v) = %v, want %v", c.step, c.lefts, got, c.want)
 		}
 	}
 }

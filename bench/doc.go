@@ -49,7 +49,9 @@
 //     that dies, dropped connections. Then Settings.Broadcasts SendToAll
 //     from node 1, each timed until every connection has it. Each step
 //     and broadcast goes to Settings.Emit (phase "step", "broadcast");
-//     Run returns the summary (phase "summary", stopped_by). Client
+//     Run returns the summary (phase "summary", stopped_by; its latencies
+//     are the worst broadcast's, its memory per connection is growth
+//     since before the first step, after a GC of every node). Client
 //     connections do not ping in the fleet (the actorhub target pings
 //     hourly and times clients out after two hours), so idle connections
 //     cost no CPU.
@@ -77,6 +79,8 @@
 //	load_rss_b, kernel_b, mem_available_b   fleet: agents' RSS, kernel socket memory grown since the start,
 //	                                        MemAvailable
 //	node_rss_min_b, node_rss_max_b          fleet: the smallest and largest node
+//	server_conns, server_closes             fleet: connections the nodes hold past the handshake, and the
+//	                                        connections they closed since the start, by reason (their /metrics)
 //	load_per_conn_b, machine_per_conn_b     fleet: agents' RSS growth per connection; MemAvailable's fall
 //	                                        per connection (everything, the machine's view)
 //	duration_s                              the measured phase in seconds

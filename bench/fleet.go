@@ -250,6 +250,7 @@ func (r *run) fleet() error {
 		held = int(st.Up)
 		m := r.fleetSample()
 		res := r.fleetResult("step", held)
+		r.serverCounts(&res, baseMetrics)
 		res.DurationS = round3(elapsed.Seconds())
 		res.ElapsedS = round3(time.Since(start).Seconds())
 		res.ConnectsPerSec = round3(float64(made) / elapsed.Seconds())
@@ -259,12 +260,21 @@ func (r *run) fleet() error {
 		if err != nil {
 			res.invalidate("%v", err)
 		}
+		// The agents count a connection up once its handshake is done;
+		// one the server ends without the client hearing of it (a lost
+		// RST) would look up to them forever.
+		lostServer := res.ServerConns > 0 && int(res.ServerConns) < held
+		if lostServer {
+			res.invalidate("the nodes hold %d of the %d connections the agents hold (closed: %v)", res.ServerConns, held, res.ServerCloses)
+		}
 		emit(res)
-		logf("held %d/%d (+%d at %.0f/s), server RSS %s, load RSS %s, kernel sockets +%s, available %s, %.0fs",
-			held, s.Conns, made, res.ConnectsPerSec, gib(m.server), gib(m.load), gib(m.kernel-base.kernel), gib(m.avail), res.ElapsedS)
+		logf("held %d/%d (+%d at %.0f/s; the nodes hold %d, closed %v), server RSS %s, load RSS %s, kernel sockets +%s, available %s, %.0fs",
+			held, s.Conns, made, res.ConnectsPerSec, res.ServerConns, res.ServerCloses, gib(m.server), gib(m.load), gib(m.kernel-base.kernel), gib(m.avail), res.ElapsedS)
 		switch {
 		case watchReason != "":
 			stop = watchReason
+		case lostServer:
+			stop = fmt.Sprintf("the nodes hold %d of the %d connections the agents hold (closed: %v)", res.ServerConns, held, res.ServerCloses)
 		case st.Dropped > 0:
 			stop = fmt.Sprintf("%d connections dropped: %s", st.Dropped, st.Error)
 		case err != nil && time.Now().After(deadline):
@@ -282,6 +292,7 @@ func (r *run) fleet() error {
 		}
 	}
 	logf("stopped growing: %s", stop)
+	r.logNodeLines(logf)
 	growth := time.Since(start)
 	r.endCPU()
 	cpuServer, cpuClient, cpuRedis := r.res.ServerCPUS, r.res.ClientCPUS, r.res.RedisCPUS
@@ -315,6 +326,10 @@ func (r *run) fleet() error {
 	res.ServerCPUS, res.ClientCPUS, res.RedisCPUS = cpuServer, cpuClient, cpuRedis
 	r.memFigures(&res, base, m, held)
 	res.StoppedBy = stop
+	r.serverCounts(&res, baseMetrics)
+	if res.ServerConns > 0 && int(res.ServerConns) < held {
+		res.invalidate("the nodes hold %d of the %d connections the agents hold (closed: %v)", res.ServerConns, held, res.ServerCloses)
+	}
 	if mt := r.nodeMetrics(); mt["go_memstats_heap_alloc_bytes"] > 0 && held > 0 {
 		n := float64(held)
 		res.HeapPerConnB = float64(int64((mt["go_memstats_heap_alloc_bytes"] - baseMetrics["go_memstats_heap_alloc_bytes"]) / n))
@@ -344,6 +359,9 @@ func (r *run) fleet() error {
 	res.Dropped = st.Dropped
 	if st.Dropped > 0 {
 		res.invalidate("%d connections dropped (%s)", st.Dropped, st.Error)
+	}
+	if len(res.ServerCloses) > 0 {
+		r.logNodeLines(logf)
 	}
 	logf("summary: %d connections; per connection: server %.0f B, kernel %.0f B, load %.0f B (machine: %.0f B)",
 		held, res.RSSPerConnB, res.KernelPerConnB, res.LoadPerConnB, res.MachinePerConnB)
@@ -403,6 +421,50 @@ func (r *run) memFigures(res *Result, base, m fleetSample, held int) {
 		res.KernelPerConnB = float64(int64(float64(m.kernel-base.kernel) / n))
 		res.LoadPerConnB = float64(int64(float64(m.load-base.load) / n))
 		res.MachinePerConnB = float64(int64(float64(base.avail-m.avail) / n))
+	}
+}
+
+// logNodeLines shows what the nodes last wrote on stderr, each distinct
+// line once (the actorhub target logs warnings and errors only).
+func (r *run) logNodeLines(logf func(string, ...any)) {
+	seen := map[string]int{}
+	var order []string
+	for _, n := range r.cl.Nodes {
+		for line := range strings.SplitSeq(n.StderrTail(), "\n") {
+			if line == "" || strings.HasPrefix(line, "listening on") {
+				continue
+			}
+			// time=... varies: count lines by what follows it.
+			key := line
+			if _, rest, ok := strings.Cut(line, " level="); ok {
+				key = "level=" + rest
+			}
+			if seen[key] == 0 {
+				order = append(order, key)
+			}
+			seen[key]++
+		}
+	}
+	for _, k := range order {
+		logf("nodes said (%d×): %s", seen[k], k)
+	}
+}
+
+// serverCounts fills the connections the nodes hold past their
+// handshake and the closes since base, by reason, from their /metrics.
+func (r *run) serverCounts(res *Result, base map[string]float64) {
+	mt := r.nodeMetrics()
+	hub := `hub="` + strings.TrimPrefix(HubPath, "/hubs/") + `"`
+	res.ServerConns = int64(mt["actorhub_connections{"+hub+"}"])
+	for k, v := range mt {
+		if reason, ok := strings.CutPrefix(k, "actorhub_closes_total{"+hub+`,reason="`); ok {
+			if n := int64(v - base[k]); n > 0 {
+				if res.ServerCloses == nil {
+					res.ServerCloses = map[string]int64{}
+				}
+				res.ServerCloses[strings.TrimSuffix(reason, `"}`)] = n
+			}
+		}
 	}
 }
 

@@ -39,21 +39,23 @@ type Result struct {
 	RTTMaxMs   float64   `json:"rtt_max_ms,omitempty"`
 	RTTHist    *HistJSON `json:"rtt_hist,omitempty"`
 
-	RSSPerConnB       float64  `json:"rss_per_conn_b,omitempty"`
-	HeapPerConnB      float64  `json:"heap_per_conn_b,omitempty"`
-	HeapInusePerConnB float64  `json:"heap_inuse_per_conn_b,omitempty"`
-	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
-	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
-	ServerRSSB        int64    `json:"server_rss_b,omitempty"`
-	LoadPerConnB      float64  `json:"load_per_conn_b,omitempty"`
-	MachinePerConnB   float64  `json:"machine_per_conn_b,omitempty"`
-	LoadRSSB          int64    `json:"load_rss_b,omitempty"`
-	KernelB           int64    `json:"kernel_b,omitempty"`
-	MemAvailableB     int64    `json:"mem_available_b,omitempty"`
-	NodeRSSMinB       int64    `json:"node_rss_min_b,omitempty"`
-	NodeRSSMaxB       int64    `json:"node_rss_max_b,omitempty"`
-	NodeRSSB          []int64  `json:"node_rss_b,omitempty"`
-	ServerGoroutines  int      `json:"server_goroutines,omitempty"`
+	RSSPerConnB       float64          `json:"rss_per_conn_b,omitempty"`
+	HeapPerConnB      float64          `json:"heap_per_conn_b,omitempty"`
+	HeapInusePerConnB float64          `json:"heap_inuse_per_conn_b,omitempty"`
+	KernelPerConnB    float64          `json:"kernel_per_conn_b,omitempty"`
+	GoroutinesPerConn *float64         `json:"goroutines_per_conn,omitempty"`
+	ServerRSSB        int64            `json:"server_rss_b,omitempty"`
+	LoadPerConnB      float64          `json:"load_per_conn_b,omitempty"`
+	MachinePerConnB   float64          `json:"machine_per_conn_b,omitempty"`
+	LoadRSSB          int64            `json:"load_rss_b,omitempty"`
+	KernelB           int64            `json:"kernel_b,omitempty"`
+	MemAvailableB     int64            `json:"mem_available_b,omitempty"`
+	NodeRSSMinB       int64            `json:"node_rss_min_b,omitempty"`
+	NodeRSSMaxB       int64            `json:"node_rss_max_b,omitempty"`
+	ServerConns       int64            `json:"server_conns,omitempty"`
+	ServerCloses      map[string]int64 `json:"server_closes,omitempty"`
+	NodeRSSB          []int64          `json:"node_rss_b,omitempty"`
+	ServerGoroutines  int              `json:"server_goroutines,omitempty"`
 
 	Lost        int64   `json:"lost"`
 	Dropped     int64   `json:"dropped"`

@@ -46,9 +46,13 @@ func BuildTarget(ctx context.Context, name, root, dir string) (Target, error) {
 	switch name {
 	case "actorhub":
 		pkgDir, pkg = root, "./cmd/server"
-		// Keep-alive pings and client timeouts out of the way, room for
-		// 2 KB broadcasts queued to slow readers, GC reachable through pprof.
-		t.Args = []string{"-conformance", "-keepalive", "1h", "-client-timeout", "2h", "-handshake-timeout", "1m",
+		// Keep-alive pings (SignalR's and TCP's) and client timeouts out
+		// of the way, room for 2 KB broadcasts queued to slow readers, GC
+		// reachable through pprof. TCP keep-alive: Go's 15 s probes on
+		// 500,000 idle loopback sockets overflow the loopback backlog on
+		// two busy cores; after 9 lost probes the kernel aborts the server
+		// side, its RST is lost too, and the client never knows.
+		t.Args = []string{"-conformance", "-keepalive", "1h", "-client-timeout", "2h", "-handshake-timeout", "1m", "-tcp-keepalive", "-1s",
 			"-max-buffered", strconv.Itoa(16 << 20), "-pprof", "-log-level", "warn"}
 	case "raw":
 		pkgDir, pkg = root, "./bench/raw"
@@ -230,7 +234,8 @@ func (s *Server) Sample() (ProcSample, error) { return ReadProc(s.PID) }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// Metrics scrapes GET /metrics: every unlabelled sample by name.
+// Metrics scrapes GET /metrics: every sample by name, labels included
+// as written (`actorhub_connections{hub="conformance"}`).
 func (s *Server) Metrics() (map[string]float64, error) {
 	resp, err := httpClient.Get("http://" + s.Addr + "/metrics")
 	if err != nil {
@@ -248,8 +253,16 @@ func (s *Server) Metrics() (map[string]float64, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
+		var name, val string
+		if i := strings.LastIndexByte(line, '}'); i >= 0 {
+			name, val = line[:i+1], strings.TrimSpace(line[i+1:])
+		} else {
+			var ok bool
+			if name, val, ok = strings.Cut(line, " "); !ok {
+				continue
+			}
+		}
+		if val == "" {
 			continue
 		}
 		if v, err := strconv.ParseFloat(strings.Fields(val)[0], 64); err == nil {

@@ -17,8 +17,9 @@ import (
 // and an agent. Requests may overlap; replies carry the request's id.
 type agentRequest struct {
 	ID        int64         `json:"id"`
-	Op        string        `json:"op"` // open, connect, stats, reset, close
+	Op        string        `json:"op"` // open, connect, cancel, stats, reset, close
 	Config    *LoaderConfig `json:"config,omitempty"`
+	URL       string        `json:"url,omitempty"` // connect: the hub ("": the config's)
 	N         int           `json:"n,omitempty"`
 	GroupSize int           `json:"group_size,omitempty"`
 	Offset    int           `json:"offset,omitempty"`
@@ -45,6 +46,24 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 		ctx, end = context.WithCancel(context.Background())
 	)
 	defer end()
+	// cancel ends the connects under way (they return an error) and not
+	// the later ones.
+	var (
+		cmu             sync.Mutex
+		cctx, cancelCtx = context.WithCancel(ctx)
+	)
+	connectCtx := func() context.Context {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return cctx
+	}
+	cancelConnects := func() {
+		cmu.Lock()
+		defer cmu.Unlock()
+		cancelCtx()
+		cctx, cancelCtx = context.WithCancel(ctx)
+	}
+	defer func() { cancelConnects() }()
 	reply := func(rep agentReply) {
 		wmu.Lock()
 		_ = enc.Encode(rep)
@@ -85,14 +104,16 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 			case "connect":
 				if l, err := get(); err != nil {
 					fail(err)
-				} else if err := l.Connect(ctx, req.N, req.GroupSize, req.Offset); err != nil {
+				} else if err := l.Connect(connectCtx(), req.URL, req.N, req.GroupSize, req.Offset); err != nil {
 					fail(err)
 				}
+			case "cancel":
+				cancelConnects()
 			case "stats":
 				if l, err := get(); err != nil {
 					fail(err)
 				} else {
-					s := l.Pool.Stats(req.Hist)
+					s, _ := l.Stats(req.Hist)
 					s.CPUSeconds = SelfCPU() - cpu0
 					rep.Stats = &s
 				}
@@ -100,13 +121,13 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 				if l, err := get(); err != nil {
 					fail(err)
 				} else {
-					l.Pool.ResetCounters()
+					_ = l.Reset()
 				}
 			case "close":
 				closing.Store(true)
 				end()
 				if l, err := get(); err == nil {
-					l.Pool.Close()
+					_ = l.Close()
 				}
 			default:
 				fail(fmt.Errorf("bench: agent: unknown op %q", req.Op))
@@ -122,7 +143,7 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 	end()
 	wg.Wait()
 	if l, err := get(); err == nil {
-		l.Pool.Close()
+		_ = l.Close()
 	}
 	return sc.Err()
 }
@@ -218,11 +239,17 @@ func (a *Agent) call(req agentRequest) (agentReply, error) {
 	return rep, nil
 }
 
-// Connect implements Loader.
-func (a *Agent) Connect(ctx context.Context, n, groupSize, offset int) error {
-	_, err := a.call(agentRequest{Op: "connect", N: n, GroupSize: groupSize, Offset: offset})
+// Connect implements Loader. When ctx ends first, the agent is asked to
+// cancel its connects under way.
+func (a *Agent) Connect(ctx context.Context, url string, n, groupSize, offset int) error {
+	stop := context.AfterFunc(ctx, func() { _, _ = a.call(agentRequest{Op: "cancel"}) })
+	defer stop()
+	_, err := a.call(agentRequest{Op: "connect", URL: url, N: n, GroupSize: groupSize, Offset: offset})
 	return err
 }
+
+// PID is the agent's process id.
+func (a *Agent) PID() int { return a.cmd.Process.Pid }
 
 // Stats implements Loader.
 func (a *Agent) Stats(withHist bool) (Stats, error) {

@@ -40,9 +40,27 @@
 //     are out and not yet delivered to all; deliveries/s, fan-out latency.
 //   - group: N/S groups of S; SendToGroup round robin over the groups.
 //   - echo: N callers, each with one Echo in flight; calls/s and RTT.
-//   - fleet (K servers on one Redis, M load processes): not built yet; it
-//     belongs beside fanout in scenario.go, with Targets that share a
-//     backplane and Loaders spread over the servers' URLs.
+//   - fleet: K nodes on one Redis, M agents (fleet.go). Connections grow
+//     in steps (Settings.Step, spread over every agent, each agent taking
+//     its share from few nodes) until Conns are held or growth stops: a
+//     connect failing in three steps, MemAvailable near Settings.MemFloor
+//     (checked before each step, projected on the memory per connection
+//     so far, and every 250 ms while connecting), Settings.Budget, a node
+//     that dies, dropped connections. Then Settings.Broadcasts SendToAll
+//     from node 1, each timed until every connection has it. Each step
+//     and broadcast goes to Settings.Emit (phase "step", "broadcast");
+//     Run returns the summary (phase "summary", stopped_by; its latencies
+//     are the worst broadcast's, its memory per connection is growth
+//     since before the first step, after a GC of every node). Client
+//     connections do not ping in the fleet (the actorhub target pings
+//     hourly and times clients out after two hours), so idle connections
+//     cost no CPU.
+//
+// With Settings.Nodes K >= 2 (any scenario but echo), Run starts a
+// redis-server on a free loopback port and K nodes with -redis and
+// -node-id nK, spreads the receivers evenly over the nodes and connects
+// the sender to node 1; every process is in its own process group,
+// ended by Run or by KillChildren.
 //
 // A run is invalid (Valid false, InvalidReason set) when a message was
 // lost or duplicated, a connection dropped, a send failed, or the server
@@ -53,6 +71,18 @@
 //	scenario, target, protocol, payload     what ran: payload is the argument size in bytes
 //	conns, groups, group_size, window       receivers (echo: callers), the groups, messages in flight
 //	agents                                  load processes (0: the coordinator itself)
+//	nodes                                   server processes on one Redis (absent: one node, no Redis)
+//	node_rss_b                              RSS of each node at the end (two nodes or more)
+//	redis_cpu_s                             Redis' CPU seconds over the measured phase
+//	phase                                   fleet: step, broadcast or summary
+//	elapsed_s, stopped_by                   fleet: seconds since growth began; what ended the growth
+//	load_rss_b, kernel_b, mem_available_b   fleet: agents' RSS, kernel socket memory grown since the start,
+//	                                        MemAvailable
+//	node_rss_min_b, node_rss_max_b          fleet: the smallest and largest node
+//	server_conns, server_closes             fleet: connections the nodes hold past the handshake, and the
+//	                                        connections they closed since the start, by reason (their /metrics)
+//	load_per_conn_b, machine_per_conn_b     fleet: agents' RSS growth per connection; MemAvailable's fall
+//	                                        per connection (everything, the machine's view)
 //	duration_s                              the measured phase in seconds
 //	sent, delivered                         messages sent (echo: calls), deliveries received
 //	deliveries_per_sec                      delivered / duration_s
@@ -61,7 +91,7 @@
 //	                                        lower edge to the next eighth of a power of two (BucketLowerUS)
 //	connects_per_sec                        full set-ups per second (idle, connect)
 //	echo_per_sec, rtt_p50_ms, rtt_p99_ms, rtt_max_ms
-//	rss_per_conn_b                          idle: server RSS growth per connection, after a GC (holds the
+//	rss_per_conn_b                          idle, fleet: server RSS growth per connection, after a GC (holds the
 //	                                        heap's growth headroom: Go returns freed pages to the OS slowly)
 //	heap_per_conn_b, heap_inuse_per_conn_b  idle: Go heap growth per connection after GC: live bytes
 //	                                        (go_memstats_heap_alloc_bytes) and spans in use

@@ -11,6 +11,7 @@ import (
 // line of output. Field names are stable; doc.go lists them.
 type Result struct {
 	Scenario  string  `json:"scenario"`
+	Phase     string  `json:"phase,omitempty"` // fleet: step, broadcast or summary
 	Target    string  `json:"target"`
 	Protocol  string  `json:"protocol"`
 	Payload   int     `json:"payload"`
@@ -19,6 +20,7 @@ type Result struct {
 	GroupSize int     `json:"group_size,omitempty"`
 	Window    int     `json:"window,omitempty"`
 	Agents    int     `json:"agents"`
+	Nodes     int     `json:"nodes,omitempty"` // server processes on one Redis (absent: one, no Redis)
 	DurationS float64 `json:"duration_s"`
 
 	Sent             int64     `json:"sent,omitempty"`
@@ -37,22 +39,35 @@ type Result struct {
 	RTTMaxMs   float64   `json:"rtt_max_ms,omitempty"`
 	RTTHist    *HistJSON `json:"rtt_hist,omitempty"`
 
-	RSSPerConnB       float64  `json:"rss_per_conn_b,omitempty"`
-	HeapPerConnB      float64  `json:"heap_per_conn_b,omitempty"`
-	HeapInusePerConnB float64  `json:"heap_inuse_per_conn_b,omitempty"`
-	KernelPerConnB    float64  `json:"kernel_per_conn_b,omitempty"`
-	GoroutinesPerConn *float64 `json:"goroutines_per_conn,omitempty"`
-	ServerRSSB        int64    `json:"server_rss_b,omitempty"`
-	ServerGoroutines  int      `json:"server_goroutines,omitempty"`
+	RSSPerConnB       float64          `json:"rss_per_conn_b,omitempty"`
+	HeapPerConnB      float64          `json:"heap_per_conn_b,omitempty"`
+	HeapInusePerConnB float64          `json:"heap_inuse_per_conn_b,omitempty"`
+	KernelPerConnB    float64          `json:"kernel_per_conn_b,omitempty"`
+	GoroutinesPerConn *float64         `json:"goroutines_per_conn,omitempty"`
+	ServerRSSB        int64            `json:"server_rss_b,omitempty"`
+	LoadPerConnB      float64          `json:"load_per_conn_b,omitempty"`
+	MachinePerConnB   float64          `json:"machine_per_conn_b,omitempty"`
+	LoadRSSB          int64            `json:"load_rss_b,omitempty"`
+	KernelB           int64            `json:"kernel_b,omitempty"`
+	MemAvailableB     int64            `json:"mem_available_b,omitempty"`
+	NodeRSSMinB       int64            `json:"node_rss_min_b,omitempty"`
+	NodeRSSMaxB       int64            `json:"node_rss_max_b,omitempty"`
+	ServerConns       int64            `json:"server_conns,omitempty"`
+	ServerCloses      map[string]int64 `json:"server_closes,omitempty"`
+	NodeRSSB          []int64          `json:"node_rss_b,omitempty"`
+	ServerGoroutines  int              `json:"server_goroutines,omitempty"`
 
 	Lost        int64   `json:"lost"`
 	Dropped     int64   `json:"dropped"`
 	Failures    uint64  `json:"failures,omitempty"`
 	ServerCPUS  float64 `json:"server_cpu_s"`
 	ClientCPUS  float64 `json:"client_cpu_s"`
+	RedisCPUS   float64 `json:"redis_cpu_s,omitempty"`
 	Valid       bool    `json:"valid"`
 	Reason      string  `json:"invalid_reason,omitempty"`
 	Unsupported bool    `json:"unsupported,omitempty"`
+	StoppedBy   string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
+	ElapsedS    float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
 
 	Date    string `json:"date"`
 	Machine string `json:"machine"`

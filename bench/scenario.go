@@ -12,7 +12,7 @@ import (
 )
 
 // Scenarios are the scenario names Run knows.
-var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo"}
+var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet"}
 
 // Settings describe one scenario run. Zero fields take the defaults given.
 type Settings struct {
@@ -33,6 +33,12 @@ type Settings struct {
 	Drain time.Duration
 	// Settle is the pause before idle memory is sampled; default 2 s.
 	Settle time.Duration
+	// Nodes is K, the server processes; with two or more they scale out
+	// on a Redis that Run starts, and the receivers are spread evenly
+	// over them. Default 1 (no Redis); fleet: as many as Conns need.
+	Nodes int
+	// NodeEnv is added to every node's environment.
+	NodeEnv []string
 	// Agents is how many load processes hold the connections; 0: this
 	// process if they fit, else as many as needed.
 	Agents int
@@ -47,8 +53,28 @@ type Settings struct {
 	SourceAddrs []string
 	Loops       int
 	Dialers     int
+	// PingInterval is how often every client connection pings the
+	// server (Config.PingInterval); default 15 s for every scenario but
+	// fleet, where it is never (-1).
+	PingInterval time.Duration
 	// Progress receives a live progress line (\r-updated); nil: none.
+	// Fleet writes a line per step instead.
 	Progress io.Writer
+
+	// Fleet only.
+	//
+	// Step is how many connections a fleet step adds; default 50,000.
+	Step int
+	// MemFloor is the MemAvailable (bytes) the fleet never goes under: it
+	// stops growing before; default 2 GiB.
+	MemFloor int64
+	// Budget bounds the fleet's growth; default 15 min.
+	Budget time.Duration
+	// Broadcasts is how many SendToAll the fleet times; default 3.
+	Broadcasts int
+	// Emit receives each fleet step and broadcast as it ends (Run
+	// returns the summary).
+	Emit func(Result)
 	// ProfileDir, when set, gets a CPU profile of the server during the
 	// sending phase (targets serving pprof only).
 	ProfileDir string
@@ -65,14 +91,42 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	for _, n := range Scenarios {
 		known = known || n == s.Scenario
 	}
-	if s.Scenario == "fleet" {
-		return 0, 0, errors.New("bench: the fleet scenario (K servers on one Redis, M load processes) is not built yet")
-	}
 	if !known {
 		return 0, 0, fmt.Errorf("bench: unknown scenario %q (known: %s)", s.Scenario, strings.Join(Scenarios, ", "))
 	}
 	if s.Conns <= 0 {
 		return 0, 0, errors.New("bench: -conns must be at least 1")
+	}
+	if s.Nodes < 0 {
+		return 0, 0, errors.New("bench: -nodes must be 1 or more")
+	}
+	soft, _ := FileLimit()
+	limit := int(soft) - fdReserve
+	if s.Nodes == 0 {
+		s.Nodes = 1
+		if s.Scenario == "fleet" {
+			s.Nodes = (s.Conns + limit - 3) / (limit - 2)
+		}
+	}
+	if s.Scenario == "fleet" {
+		if s.Step <= 0 {
+			s.Step = defaultFleetStep
+		}
+		if s.MemFloor <= 0 {
+			s.MemFloor = defaultMemFloor
+		}
+		if s.Budget <= 0 {
+			s.Budget = defaultFleetBudget
+		}
+		if s.Broadcasts <= 0 {
+			s.Broadcasts = defaultBroadcasts
+		}
+		if s.PingInterval == 0 {
+			s.PingInterval = -1
+		}
+	}
+	if s.Scenario == "echo" && s.Nodes > 1 {
+		return 0, 0, errors.New("bench: echo runs against one node: use -nodes 1")
 	}
 	if s.Payload <= 0 {
 		s.Payload = 100
@@ -101,10 +155,8 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 			s.Window = min(s.Conns/s.GroupSize, 1000)
 		}
 	}
-	soft, _ := FileLimit()
-	limit := int(soft) - fdReserve
-	if s.Conns+2 > limit {
-		return 0, 0, fmt.Errorf("bench: the server would hold %d connections, but one process may open %d files (RLIMIT_NOFILE %d less %d for other files): use fewer -conns, or spread servers with the fleet scenario", s.Conns+1, limit, soft, fdReserve)
+	if perNode := (s.Conns + s.Nodes - 1) / s.Nodes; perNode+2 > limit {
+		return 0, 0, fmt.Errorf("bench: a server would hold %d connections, but one process may open %d files (RLIMIT_NOFILE %d less %d for other files): use fewer -conns, or more -nodes (the fleet scenario)", perNode+1, limit, soft, fdReserve)
 	}
 	perAgent = s.ConnsPerAgent
 	if perAgent <= 0 {
@@ -117,7 +169,7 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	if agents < 0 {
 		return 0, 0, errors.New("bench: -agents must be 0 (automatic) or more")
 	}
-	if agents == 0 && (s.Conns > perAgent || s.ConnsPerAgent > 0) {
+	if agents == 0 && (s.Conns > perAgent || s.ConnsPerAgent > 0 || s.Scenario == "fleet") {
 		agents = (s.Conns + perAgent - 1) / perAgent
 	}
 	if agents > 0 && (s.Conns+agents-1)/agents > perAgent {
@@ -135,18 +187,74 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 // run is the state of one scenario run.
 type run struct {
 	s       *Settings
-	srv     *Server
+	cl      *Cluster
+	srv     *Server // node 1: the sender's
 	res     *Result
 	loaders []Loader
-	counts  []int // connections per loader
+	parts   []part // which loader holds how many connections to which node
 	sender  *Pool
 	phase   atomic.Value // string, for the progress line
 	sent    atomic.Int64
 
-	// CPU seconds at the start of the measured phase: the server's, this
-	// process's and the loaders' (agents report their own).
-	cpuServer, cpuSelf, cpuLoaders float64
-	cpuMarked                      bool
+	// CPU seconds at the start of the measured phase: the servers', Redis',
+	// this process's and the loaders' (agents report their own).
+	cpuServer, cpuRedis, cpuSelf, cpuLoaders float64
+	cpuMarked                                bool
+}
+
+// part is n connections of one loader to one node, the first of them
+// connection number offset of the run.
+type part struct {
+	loader, node, n, offset int
+}
+
+// spread splits nodes' and loaders' shares of the connections (both
+// adding up to the same total) into parts: loader i takes its share from
+// the nodes in order, so each loader talks to few nodes.
+func spread(nodeShares, loaderShares []int) []part {
+	var parts []part
+	node, nodeLeft, offset := 0, 0, 0
+	if len(nodeShares) > 0 {
+		nodeLeft = nodeShares[0]
+	}
+	for li, want := range loaderShares {
+		for want > 0 && node < len(nodeShares) {
+			if nodeLeft == 0 {
+				node++
+				if node < len(nodeShares) {
+					nodeLeft = nodeShares[node]
+				}
+				continue
+			}
+			n := min(want, nodeLeft)
+			parts = append(parts, part{loader: li, node: node, n: n, offset: offset})
+			want, nodeLeft, offset = want-n, nodeLeft-n, offset+n
+		}
+	}
+	return parts
+}
+
+// shares splits total into k shares that differ by one at most.
+func shares(total, k int) []int {
+	out := make([]int, k)
+	for i := range k {
+		out[i] = total / k
+		if i < total%k {
+			out[i]++
+		}
+	}
+	return out
+}
+
+// serverCPU is the CPU seconds of the nodes and of Redis.
+func (r *run) serverCPU() (nodes, redis float64) {
+	ps, _, _ := r.cl.Sample()
+	if r.cl.Redis != nil {
+		if rs, err := r.cl.Redis.Sample(); err == nil {
+			redis = rs.CPUSeconds
+		}
+	}
+	return ps.CPUSeconds, redis
 }
 
 // loaderCPU is the CPU seconds the agents report.
@@ -162,8 +270,8 @@ func (r *run) loaderCPU() float64 {
 
 // markCPU starts the measured phase: CPU figures count from here.
 func (r *run) markCPU() {
-	ps, _ := r.srv.Sample()
-	r.cpuServer, r.cpuSelf, r.cpuLoaders, r.cpuMarked = ps.CPUSeconds, SelfCPU(), r.loaderCPU(), true
+	r.cpuServer, r.cpuRedis = r.serverCPU()
+	r.cpuSelf, r.cpuLoaders, r.cpuMarked = SelfCPU(), r.loaderCPU(), true
 }
 
 // endCPU ends the measured phase and records its CPU use.
@@ -171,8 +279,11 @@ func (r *run) endCPU() {
 	if !r.cpuMarked {
 		return
 	}
-	ps, _ := r.srv.Sample()
-	r.res.ServerCPUS = round3(ps.CPUSeconds - r.cpuServer)
+	nodes, redis := r.serverCPU()
+	r.res.ServerCPUS = round3(nodes - r.cpuServer)
+	if r.cl.Redis != nil {
+		r.res.RedisCPUS = round3(redis - r.cpuRedis)
+	}
 	r.res.ClientCPUS = round3(SelfCPU() - r.cpuSelf + r.loaderCPU() - r.cpuLoaders)
 	r.cpuMarked = false
 }
@@ -206,36 +317,47 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		res.Unsupported, res.Valid, res.Reason = true, false, "the target does not speak MessagePack"
 		return res, nil
 	}
-	srv, err := Start(t, "127.0.0.1:0")
+	if s.Nodes > 1 {
+		res.Nodes = s.Nodes
+	}
+	cl, err := StartCluster(t, ClusterConfig{Nodes: s.Nodes, Env: s.NodeEnv})
 	if err != nil {
 		return res, err
 	}
-	defer srv.Stop()
-	r := &run{s: &s, srv: srv, res: &res}
+	defer cl.Stop()
+	srv := cl.Nodes[0]
+	r := &run{s: &s, cl: cl, srv: srv, res: &res}
 	r.phase.Store("starting")
 	defer r.closeLoaders()
-	stopProgress := r.progress()
+	stopProgress := func() {}
+	if s.Scenario != "fleet" {
+		stopProgress = r.progress()
+	}
 	defer stopProgress()
 
 	lc := LoaderConfig{URL: srv.URL(), Protocol: s.Protocol.String(), SourceAddrs: s.SourceAddrs, Loops: s.Loops, Dialers: s.Dialers}
+	if s.PingInterval != 0 {
+		lc.PingInterval = s.PingInterval.String()
+	}
+	loaderShares := []int{s.Conns}
 	if agents == 0 {
 		l, err := NewPoolLoader(lc)
 		if err != nil {
 			return res, err
 		}
-		r.loaders, r.counts = []Loader{l}, []int{s.Conns}
+		r.loaders = []Loader{l}
 	} else {
-		left := s.Conns
-		for i := range agents {
-			n := min(perAgent, (left+agents-i-1)/(agents-i))
+		loaderShares = shares(s.Conns, agents)
+		for range agents {
 			a, err := StartAgent(s.AgentCommand, s.AgentEnv, lc)
 			if err != nil {
 				return res, err
 			}
-			r.loaders, r.counts = append(r.loaders, a), append(r.counts, n)
-			left -= n
+			r.loaders = append(r.loaders, a)
 		}
 	}
+	_ = perAgent // Plan checked that every share fits
+	r.parts = spread(shares(s.Conns, s.Nodes), loaderShares)
 	switch s.Scenario {
 	case "idle":
 		err = r.idle()
@@ -245,17 +367,24 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		err = r.fanout()
 	case "echo":
 		err = r.echo()
+	case "fleet":
+		err = r.fleet()
 	}
 	r.endCPU()
-	if ps, err := srv.Sample(); err == nil {
+	if ps, per, err := cl.Sample(); err == nil {
 		res.ServerRSSB = ps.RSSBytes
+		if len(per) > 1 {
+			for _, p := range per {
+				res.NodeRSSB = append(res.NodeRSSB, p.RSSBytes)
+			}
+		}
 	}
 	if err != nil && (isUnsupported(err) || s.Protocol == MessagePack && strings.Contains(err.Error(), "handshake")) {
 		res.Unsupported, res.Valid, res.Reason = true, false, err.Error()
 		return res, nil
 	}
-	if done, werr := srv.Exited(); done {
-		res.invalidate("the server died: %v: %s", werr, lastLine(srv.StderrTail()))
+	if died := cl.Died(); died != nil {
+		res.invalidate("the server died: %v", died)
 		if err != nil {
 			res.invalidate("%v", err)
 			return res, nil
@@ -338,13 +467,13 @@ func (r *run) connectAll(groupSize int) (float64, error) {
 		defer r.endCPU()
 	}
 	start := time.Now()
-	errs := make([]error, len(r.loaders))
+	errs := make([]error, len(r.parts))
+	urls := r.cl.URLs()
 	var wg sync.WaitGroup
-	offset := 0
-	for i, l := range r.loaders {
-		off := offset
-		offset += r.counts[i]
-		wg.Go(func() { errs[i] = l.Connect(context.Background(), r.counts[i], groupSize, off) })
+	for i, p := range r.parts {
+		wg.Go(func() {
+			errs[i] = r.loaders[p.loader].Connect(context.Background(), urls[p.node], p.n, groupSize, p.offset)
+		})
 	}
 	wg.Wait()
 	el := time.Since(start)
@@ -407,19 +536,34 @@ type memory struct {
 	haveHeap, haveGo             bool
 }
 
+// sampleMemory adds up what every node holds.
 func (r *run) sampleMemory() memory {
-	// Twice: what sync.Pools keep survives one collection (victim cache).
-	r.srv.GC()
-	r.srv.GC()
 	var m memory
-	if ps, err := r.srv.Sample(); err == nil {
-		m.rss = ps.RSSBytes
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range r.cl.Nodes {
+		wg.Go(func() {
+			// Twice: what sync.Pools keep survives one collection (victim cache).
+			n.GC()
+			n.GC()
+			ps, perr := n.Sample()
+			mt, merr := n.Metrics()
+			mu.Lock()
+			defer mu.Unlock()
+			if perr == nil {
+				m.rss += ps.RSSBytes
+			}
+			if merr == nil {
+				m.heap += int64(mt["go_memstats_heap_alloc_bytes"])
+				m.haveHeap = m.haveHeap || mt["go_memstats_heap_alloc_bytes"] > 0
+				m.heapInuse += int64(mt["go_memstats_heap_inuse_bytes"])
+				g, ok := mt["go_goroutines"]
+				m.goroutines += g
+				m.haveGo = m.haveGo || ok
+			}
+		})
 	}
-	if mt, err := r.srv.Metrics(); err == nil {
-		m.heap, m.haveHeap = int64(mt["go_memstats_heap_alloc_bytes"]), mt["go_memstats_heap_alloc_bytes"] > 0
-		m.heapInuse = int64(mt["go_memstats_heap_inuse_bytes"])
-		m.goroutines, m.haveGo = mt["go_goroutines"]
-	}
+	wg.Wait()
 	m.kernel, _ = KernelSocketBytes()
 	return m
 }
@@ -635,7 +779,7 @@ func (r *run) echo() error {
 		return err
 	}
 	r.closeLoaders()
-	r.loaders = []Loader{&PoolLoader{Pool: p}}
+	r.loaders = []Loader{PoolLoaderOf(p)}
 	if _, err := r.connectAll(0); err != nil {
 		return err
 	}

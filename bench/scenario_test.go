@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +83,110 @@ func TestScenariosSmall(t *testing.T) {
 	}
 }
 
+// Two nodes on one Redis: the receivers are spread over both, the sender
+// is on node 1, and every broadcast reaches every receiver.
+func TestBroadcastTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server and two nodes")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("no redis-server")
+	}
+	srv := actorhub(t)
+	srv.Stop()
+	for _, window := range []int{1, 8} {
+		res, err := Run(context.Background(), builtServer, Settings{Scenario: "broadcast", Conns: 200, Nodes: 2, Window: window, Duration: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Valid || res.Lost != 0 || res.Dropped != 0 || res.Delivered == 0 {
+			t.Fatalf("window %d: %+v", window, res)
+		}
+		if res.Nodes != 2 || len(res.NodeRSSB) != 2 || res.NodeRSSB[1] == 0 {
+			t.Fatalf("window %d: no per-node or Redis figures: %+v", window, res)
+		}
+	}
+	childMu.Lock()
+	left := len(children)
+	childMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d process groups left running", left)
+	}
+}
+
+// A small fleet: 3 nodes, 2 agents, growth in steps, then broadcasts
+// that reach every connection.
+func TestFleetSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server, three nodes and two agents")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("no redis-server")
+	}
+	srv := actorhub(t)
+	srv.Stop()
+	cmd, env := agentCommand(t)
+	var steps, broadcasts []Result
+	s := Settings{Scenario: "fleet", Conns: 300, Nodes: 3, Agents: 2, Step: 120, Broadcasts: 2, Settle: 100 * time.Millisecond,
+		AgentCommand: cmd, AgentEnv: env, NodeEnv: []string{"GOMAXPROCS=1"},
+		Emit: func(r Result) {
+			if r.Phase == "step" {
+				steps = append(steps, r)
+			} else {
+				broadcasts = append(broadcasts, r)
+			}
+		}}
+	res, err := Run(context.Background(), builtServer, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid || res.Phase != "summary" || res.Conns != 300 || res.Lost != 0 || res.Delivered != 2*301 || res.Nodes != 3 || res.Agents != 2 {
+		t.Fatalf("summary: %+v", res)
+	}
+	if !strings.Contains(res.StoppedBy, "reached") || res.RSSPerConnB == 0 || res.LatMaxMs <= 0 {
+		t.Fatalf("summary figures: %+v", res)
+	}
+	if len(steps) != 3 || steps[0].Conns != 120 || steps[2].Conns != 300 || len(broadcasts) != 2 {
+		t.Fatalf("%d steps (%+v), %d broadcasts", len(steps), steps, len(broadcasts))
+	}
+	for _, b := range broadcasts {
+		if !b.Valid || b.Delivered != 301 || b.Lost != 0 {
+			t.Fatalf("broadcast: %+v", b)
+		}
+	}
+}
+
+func TestStepShares(t *testing.T) {
+	for _, c := range []struct {
+		step  int
+		lefts []int
+		want  []int
+	}{
+		{4, []int{0, 0, 0, 0, 2, 2}, []int{0, 0, 0, 0, 2, 2}},
+		{10, []int{5, 5, 5}, []int{4, 3, 3}},
+		{10, []int{1, 100, 2}, []int{1, 7, 2}},
+		{10, []int{1, 2}, []int{1, 2}},
+	} {
+		got := stepShares(c.step, c.lefts)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("stepShares(%d, %v) = %v, want %v", c.step, c.lefts, got, c.want)
+		}
+	}
+}
+
+func TestSpread(t *testing.T) {
+	parts := spread(shares(10, 3), shares(10, 2))
+	want := []part{{0, 0, 4, 0}, {0, 1, 1, 4}, {1, 1, 2, 5}, {1, 2, 3, 7}}
+	if len(parts) != len(want) {
+		t.Fatalf("%v, want %v", parts, want)
+	}
+	for i := range want {
+		if parts[i] != want[i] {
+			t.Fatalf("%v, want %v", parts, want)
+		}
+	}
+}
+
 // A server that dies mid-run makes the result invalid, not a success.
 func TestServerDeathInvalidates(t *testing.T) {
 	srv := actorhub(t)
@@ -127,8 +233,9 @@ func TestPlanRefuses(t *testing.T) {
 		"per agent over the limit":    {Settings{Scenario: "idle", Conns: 10, ConnsPerAgent: int(soft)}, "-conns-per-agent"},
 		"group size does not divide":  {Settings{Scenario: "group", Conns: 101, GroupSize: 10}, "multiple"},
 		"unknown scenario":            {Settings{Scenario: "nope", Conns: 1}, "unknown scenario"},
-		"fleet":                       {Settings{Scenario: "fleet", Conns: 1}, "not built"},
+		"fleet on too few nodes":      {Settings{Scenario: "fleet", Conns: 3 * limit, Nodes: 2}, "more -nodes"},
 		"payload too small for stamp": {Settings{Scenario: "broadcast", Conns: 1, Payload: 5}, "21 bytes"},
+		"echo on two nodes":           {Settings{Scenario: "echo", Conns: 10, Nodes: 2}, "-nodes 1"},
 	} {
 		_, _, err := c.s.Plan()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -46,9 +46,13 @@ func BuildTarget(ctx context.Context, name, root, dir string) (Target, error) {
 	switch name {
 	case "actorhub":
 		pkgDir, pkg = root, "./cmd/server"
-		// Keep-alive pings and client timeouts out of the way, room for
-		// 2 KB broadcasts queued to slow readers, GC reachable through pprof.
-		t.Args = []string{"-conformance", "-keepalive", "1h", "-client-timeout", "2h", "-handshake-timeout", "1m",
+		// Keep-alive pings (SignalR's and TCP's) and client timeouts out
+		// of the way, room for 2 KB broadcasts queued to slow readers, GC
+		// reachable through pprof. TCP keep-alive: Go's 15 s probes on
+		// 500,000 idle loopback sockets overflow the loopback backlog on
+		// two busy cores; after 9 lost probes the kernel aborts the server
+		// side, its RST is lost too, and the client never knows.
+		t.Args = []string{"-conformance", "-keepalive", "1h", "-client-timeout", "2h", "-handshake-timeout", "1m", "-tcp-keepalive", "-1s",
 			"-max-buffered", strconv.Itoa(16 << 20), "-pprof", "-log-level", "warn"}
 	case "raw":
 		pkgDir, pkg = root, "./bench/raw"
@@ -125,24 +129,46 @@ type Server struct {
 // Start runs the target on addr ("127.0.0.1:0" picks a port) and waits
 // until it prints "listening on HOST:PORT".
 func Start(t Target, addr string) (*Server, error) {
+	return StartEnv(t, addr, nil)
+}
+
+// StartEnv is Start with env added to the target's environment.
+func StartEnv(t Target, addr string, env []string) (*Server, error) {
 	cmd := exec.Command(t.Bin, append(append([]string{}, t.Args...), "-addr", addr)...)
-	stderr, err := cmd.StderrPipe()
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	return startProcess(t, cmd, func(line string) (string, bool) {
+		a, ok := strings.CutPrefix(line, "listening on ")
+		return strings.TrimSpace(a), ok
+	})
+}
+
+// startProcess starts cmd in its own process group, its stdout and stderr
+// merged into one pipe, and waits until ready finds the line that gives
+// its address.
+func startProcess(t Target, cmd *exec.Cmd, ready func(line string) (addr string, ok bool)) (*Server, error) {
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout = io.Discard
-	if err := startGroup(cmd); err != nil {
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = startGroup(cmd)
+	pw.Close() // the child holds its own copy
+	if err != nil {
+		pr.Close()
 		return nil, fmt.Errorf("bench: starting %s: %w", t.Name, err)
 	}
 	s := &Server{Target: t, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	listening := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "listening on "); ok {
+			if a, ok := ready(line); ok {
 				select {
-				case listening <- strings.TrimSpace(a):
+				case listening <- a:
 				default:
 				}
 			}
@@ -165,7 +191,7 @@ func Start(t Target, addr string) (*Server, error) {
 		return nil, fmt.Errorf("bench: %s exited before listening (%v): %s", t.Name, s.err, s.StderrTail())
 	case <-time.After(30 * time.Second):
 		s.Stop()
-		return nil, fmt.Errorf("bench: %s did not print \"listening on\" within 30 s: %s", t.Name, s.StderrTail())
+		return nil, fmt.Errorf("bench: %s did not say it was listening within 30 s: %s", t.Name, s.StderrTail())
 	}
 }
 
@@ -208,7 +234,8 @@ func (s *Server) Sample() (ProcSample, error) { return ReadProc(s.PID) }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// Metrics scrapes GET /metrics: every unlabelled sample by name.
+// Metrics scrapes GET /metrics: every sample by name, labels included
+// as written (`actorhub_connections{hub="conformance"}`).
 func (s *Server) Metrics() (map[string]float64, error) {
 	resp, err := httpClient.Get("http://" + s.Addr + "/metrics")
 	if err != nil {
@@ -226,8 +253,16 @@ func (s *Server) Metrics() (map[string]float64, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
+		var name, val string
+		if i := strings.LastIndexByte(line, '}'); i >= 0 {
+			name, val = line[:i+1], strings.TrimSpace(line[i+1:])
+		} else {
+			var ok bool
+			if name, val, ok = strings.Cut(line, " "); !ok {
+				continue
+			}
+		}
+		if val == "" {
 			continue
 		}
 		if v, err := strconv.ParseFloat(strings.Fields(val)[0], 64); err == nil {

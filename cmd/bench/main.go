@@ -64,6 +64,10 @@ type options struct {
 	protocols  []bench.Protocol
 	payloads   []int
 	md         bool
+	nodeProcs  int
+	agentProcs int
+	nodeEnv    []string
+	agentEnv   []string
 	cpuProfile string
 	out        string
 	quiet      bool
@@ -75,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenario := fs.String("scenario", "broadcast", "comma-separated: "+strings.Join(bench.Scenarios, ", ")+" (fleet: not built yet)")
+	scenario := fs.String("scenario", "broadcast", "comma-separated: "+strings.Join(bench.Scenarios, ", "))
 	targets := fs.String("targets", "actorhub", "comma-separated: "+strings.Join(bench.TargetNames, ", "))
 	protocol := fs.String("protocol", "json", "comma-separated: json, messagepack")
 	payload := fs.String("payload", "100", "argument size in bytes, comma-separated (e.g. 100,2048)")
@@ -85,6 +89,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.settings.Window, "window", 0, "messages sent but not yet delivered to all (0: 1 for broadcast, the group count up to 1000 for group)")
 	fs.DurationVar(&o.settings.Drain, "drain", 5*time.Second, "how long late deliveries are awaited before they count as lost")
 	fs.DurationVar(&o.settings.Settle, "settle", 2*time.Second, "idle: pause before memory is sampled")
+	fs.IntVar(&o.settings.Nodes, "nodes", 0, "actorhub server processes; 2 or more scale out on a redis-server started for the run, receivers spread evenly, the sender on node 1 (0: 1; fleet: as many as -conns need)")
+	fs.IntVar(&o.settings.Step, "step", 50000, "fleet: connections added per step")
+	memFloor := fs.Float64("mem-floor", 2, "fleet: GiB of MemAvailable never to go under (growth stops before)")
+	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
+	fs.IntVar(&o.settings.Broadcasts, "broadcasts", 3, "fleet: SendToAll broadcasts timed once grown")
+	fs.IntVar(&o.nodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of every node (0: Go's default; -1: 1 for fleet, else Go's default)")
+	nodeEnv := fs.String("node-env", "", "more environment of every node, comma-separated KEY=VALUE (e.g. GOGC=50)")
+	agentEnv := fs.String("agent-env", "", "more environment of every agent, comma-separated KEY=VALUE")
+	fs.IntVar(&o.agentProcs, "agent-gomaxprocs", -1, "GOMAXPROCS of every agent (0: Go's default; -1: 1 for fleet, else Go's default)")
 	fs.IntVar(&o.settings.Agents, "agents", 0, "load processes (0: this process if the connections fit its file limit, else as many as needed)")
 	fs.IntVar(&o.settings.ConnsPerAgent, "conns-per-agent", 0, "connections per load process (0: its file limit less 300)")
 	src := fs.String("src", "127.0.0.2-127.0.0.9", "source addresses: a range A-B or a comma-separated list")
@@ -100,6 +113,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.settings.MemFloor = int64(*memFloor * (1 << 30))
+	o.nodeEnv, o.agentEnv = splitList(*nodeEnv), splitList(*agentEnv)
+	for _, kv := range append(append([]string{}, o.nodeEnv...), o.agentEnv...) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("-node-env, -agent-env: %q is not KEY=VALUE", kv)
+		}
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
@@ -108,6 +128,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	for _, t := range o.targets {
 		if !contains(bench.TargetNames, t) {
 			return nil, fmt.Errorf("-targets: unknown target %q (known: %s)", t, strings.Join(bench.TargetNames, ", "))
+		}
+		if o.settings.Nodes > 1 && t != "actorhub" {
+			return nil, fmt.Errorf("-nodes %d: only the actorhub target scales out on Redis (not %s)", o.settings.Nodes, t)
 		}
 	}
 	for _, p := range splitList(*protocol) {
@@ -181,6 +204,19 @@ func parseAddrs(s string) ([]string, error) {
 		return out, nil
 	}
 	return splitList(s), nil
+}
+
+// gomaxprocsEnv is the GOMAXPROCS setting of child processes: n > 0
+// sets it, 0 leaves Go's default, -1 is 1 for the fleet (dozens of
+// processes on few cores) and Go's default otherwise.
+func gomaxprocsEnv(n int, scenario string) []string {
+	if n < 0 && scenario == "fleet" {
+		n = 1
+	}
+	if n <= 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("GOMAXPROCS=%d", n)}
 }
 
 // moduleRoot finds the directory of the actorhub go.mod upward from dir.
@@ -284,6 +320,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 					s := o.settings
 					s.Scenario, s.Protocol, s.Payload = sc, pr, pl
 					s.AgentCommand = []string{exe, "agent"}
+					s.NodeEnv = append(gomaxprocsEnv(o.nodeProcs, sc), o.nodeEnv...)
+					s.AgentEnv = append(gomaxprocsEnv(o.agentProcs, sc), o.agentEnv...)
+					s.Emit = func(r bench.Result) {
+						r.Machine, r.Command = machine(), command
+						_ = enc.Encode(r)
+					}
 					if !o.quiet {
 						s.Progress = stderr
 					}

@@ -20,7 +20,7 @@ func TestRefusesImpossibleSettings(t *testing.T) {
 		{[]string{"-conns-per-agent", "99999999"}, "-conns-per-agent"},
 		{[]string{"-targets", "nginx"}, "unknown target"},
 		{[]string{"-protocol", "xml"}, "unknown protocol"},
-		{[]string{"-scenario", "fleet"}, "not built"},
+		{[]string{"-scenario", "fleet", "-nodes", "1", "-conns", "100000"}, "more -nodes"},
 		{[]string{"-src", "127.0.0.9-127.0.1.2"}, "last byte"},
 	} {
 		var out, errb bytes.Buffer

@@ -31,6 +31,7 @@ import (
 
 type options struct {
 	addr              string
+	tcpKeepAlive      time.Duration
 	conformance       bool
 	keepAlive         time.Duration
 	clientTimeout     time.Duration
@@ -62,6 +63,7 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", ":5000", "listen address (127.0.0.1:0 picks a free port)")
+	fs.DurationVar(&o.tcpKeepAlive, "tcp-keepalive", 0, "TCP keep-alive probe period of accepted connections (0: Go's default, 15 s; negative: off, SignalR's own pings and -client-timeout remain). Hundreds of thousands of connections on one host make many probes per second")
 	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
 	fs.DurationVar(&o.keepAlive, "keepalive", 15*time.Second, "KeepAliveInterval: ping a client after this long without sending")
 	fs.DurationVar(&o.clientTimeout, "client-timeout", 30*time.Second, "ClientTimeoutInterval: close a client silent for this long")
@@ -137,6 +139,12 @@ func (o *options) chatAuth() (transports.Authenticator, error) {
 		return nil, err
 	}
 	return transports.NewJWTAuthenticator(*cfg)
+}
+
+// listen opens the listener on -addr with -tcp-keepalive.
+func (o *options) listen() (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: o.tcpKeepAlive}
+	return lc.Listen(context.Background(), "tcp", o.addr)
 }
 
 // defaultNodeID names a node uniquely enough: host, process and a random
@@ -297,7 +305,7 @@ func run(o *options) error {
 		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := o.listen()
 	if err != nil {
 		return err
 	}

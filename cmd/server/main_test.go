@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/transports"
+	"golang.org/x/sys/unix"
 )
 
 func TestFlagsDefaultsMatchTheContract(t *testing.T) {
@@ -27,6 +29,44 @@ func TestFlagsDefaultsMatchTheContract(t *testing.T) {
 		o.disconnectTimeout != 15*time.Second || o.detailedErrors || o.pprof ||
 		o.transports != transports.AllTransports || o.longPollTimeout != 90*time.Second {
 		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+// -tcp-keepalive reaches the accepted sockets: off, none has SO_KEEPALIVE.
+func TestFlagTCPKeepAlive(t *testing.T) {
+	for _, c := range []struct {
+		flag string
+		want int
+	}{{"-1s", 0}, {"0", 1}} {
+		o, err := parseFlags([]string{"-tcp-keepalive", c.flag, "-addr", "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := o.listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sc.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var on int
+		var serr error
+		_ = raw.Control(func(fd uintptr) { on, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
+		cc.Close()
+		sc.Close()
+		ln.Close()
+		if serr != nil || on != c.want {
+			t.Fatalf("-tcp-keepalive %s: SO_KEEPALIVE %d (%v), want %d", c.flag, on, serr, c.want)
+		}
 	}
 }
 

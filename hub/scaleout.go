@@ -198,26 +198,34 @@ func (s *scaleout) awaitKey(ctx context.Context, key string) {
 // running out is logged: cross-node delivery starts when the backplane
 // confirms.
 func (s *scaleout) await(ctx context.Context, ready <-chan struct{}) {
+	if s.wait(ctx, ready) == errAckTimeout {
+		s.log.Warn("hub: backplane subscription not confirmed in time")
+	}
+}
+
+// errAckTimeout: AckTimeout passed first.
+var errAckTimeout = errors.New("hub: backplane did not answer in time")
+
+// wait waits for done, ctx or AckTimeout, handing its pool worker to other
+// turns meanwhile (it runs once the engine exists).
+func (s *scaleout) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	select {
-	case <-ready:
-		return
+	case <-done:
+		return nil
 	default:
 	}
-	wait := func() {
+	s.engine.Load().Blocking(func() {
 		t := time.NewTimer(s.ackTimeout)
 		defer t.Stop()
 		select {
-		case <-ready:
+		case <-done:
 		case <-ctx.Done():
+			err = ctx.Err()
 		case <-t.C:
-			s.log.Warn("hub: backplane subscription not confirmed in time")
+			err = errAckTimeout
 		}
-	}
-	if e := s.engine.Load(); e != nil {
-		e.Blocking(wait)
-	} else {
-		wait()
-	}
+	})
+	return err
 }
 
 // beforeConnected is the engine's BeforeConnected: it subscribes to the
@@ -526,22 +534,9 @@ func (s *scaleout) groupCommand(ctx context.Context, action backplane.GroupActio
 	if err := s.bp.Publish(s.groupsChannel(), msg, nil); err != nil {
 		return fmt.Errorf("hub: group change through the backplane: %w", err)
 	}
-	var err error
-	wait := func() {
-		t := time.NewTimer(s.ackTimeout)
-		defer t.Stop()
-		select {
-		case <-acked:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-t.C:
-			err = fmt.Errorf("%w: connection %q, group %q, within %v", ErrNoAck, id, group, s.ackTimeout)
-		}
-	}
-	if e := s.engine.Load(); e != nil {
-		e.Blocking(wait)
-	} else {
-		wait()
+	err := s.wait(ctx, acked)
+	if err == errAckTimeout {
+		return fmt.Errorf("%w: connection %q, group %q, within %v", ErrNoAck, id, group, s.ackTimeout)
 	}
 	return err
 }

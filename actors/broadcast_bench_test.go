@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // countingTransport counts delivered frames for benchmarks; it keeps nothing.

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/asynkron/protoactor-go/actor"
 )
 

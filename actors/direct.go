@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // What the reader routes past the mailbox.

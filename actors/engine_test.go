@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/asynkron/protoactor-go/actor"
 )
 

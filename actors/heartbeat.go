@@ -3,7 +3,7 @@ package actors
 import (
 	"time"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // heartbeat is the one timer of an engine. Each tick it looks at every

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // Stateful reconnect (ASP.NET Core 8+, WebSockets only).

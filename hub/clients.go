@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/actorhub/actorhub/actors"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // Clients picks which clients a message goes to, from anywhere in the

@@ -21,7 +21,7 @@
 //   - scale-out: with Config.Backplane, the hubs of several processes
 //     (nodes) act as one.
 //
-// The wire protocols live in package hub/protocol, the actors that run
+// The wire protocols live in package protocol, the actors that run
 // connections and groups in package actors, and the HTTP side (negotiate,
 // WebSockets) in package transports, which serves a Hub.
 //

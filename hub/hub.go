@@ -12,7 +12,7 @@ import (
 
 	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // Config configures a Hub. The zero value works: every zero field takes the

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 var (

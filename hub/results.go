@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/actorhub/actorhub/actors"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // ErrNotSingleClient is what Invoke returns on a proxy of more than one

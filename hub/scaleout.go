@@ -16,7 +16,7 @@ import (
 
 	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // ErrMessageTooLarge: a send whose message, as it would cross the

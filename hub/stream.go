@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/actorhub/actorhub/actors"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // Stream is an upload stream: a hub method parameter of type *Stream[T]

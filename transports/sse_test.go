@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/actorhub/actorhub/transports"
 )
 

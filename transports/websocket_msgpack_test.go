@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"

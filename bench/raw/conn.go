@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/actorhub/actorhub/hub/protocol"
 	"github.com/actorhub/actorhub/netpoll"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/gobwas/ws"
 )
 

@@ -3,7 +3,7 @@ package main
 import (
 	"sync"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // shard is a part of the registry of connections.

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/actorhub/actorhub/hub/protocol"
 	"github.com/actorhub/actorhub/netpoll"
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/gobwas/ws"
 )
 

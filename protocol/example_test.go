@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/actorhub/actorhub/hub/protocol"
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // A server reads the handshake and the messages that came with it, binds an

@@ -1,0 +1,36 @@
+package backplane_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/backplane"
+	"github.com/actorhub/actorhub/backplane/natstest"
+)
+
+// startNATS is NATS under the contract: a nats-server of the test's own,
+// with JetStream.
+func startNATS(t *testing.T) *server {
+	srv := natstest.Start(t)
+	return &server{
+		node: func(t *testing.T, prefix string) backplane.Backplane {
+			return newNATS(t, backplane.NATSConfig{URL: srv.URL(), Prefix: prefix})
+		},
+		stop:    srv.Stop,
+		restart: srv.Restart,
+		deadURL: "nats://user:secret@127.0.0.1:1",
+	}
+}
+
+func newNATS(t *testing.T, cfg backplane.NATSConfig) *backplane.NATS {
+	t.Helper()
+	if cfg.AckWait == 0 {
+		cfg.AckWait = time.Second
+	}
+	n, err := backplane.NewNATS(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}

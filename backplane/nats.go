@@ -84,13 +84,13 @@ type NATS struct {
 	msgs    chan *nats.Msg
 
 	mu       sync.Mutex
-	handlers map[string]Handler                // guarded by mu
-	subs     map[string]*nats.Subscription     // channel -> its subscription; guarded by mu
-	channels map[*nats.Subscription]string     // the other way; guarded by mu
-	dirty    map[string][]chan struct{}        // channels whose subscription may differ from handlers -> subscribers waiting; guarded by mu
-	dropped  uint64                            // messages dropped by subscriptions since ended; guarded by mu
-	buckets  map[string]natsBucket             // presence set -> its bucket; guarded by mu
-	signal   chan struct{}                     // capacity 1: dirty is not empty
+	handlers map[string]Handler            // guarded by mu
+	subs     map[string]*nats.Subscription // channel -> its subscription; guarded by mu
+	channels map[*nats.Subscription]string // the other way; guarded by mu
+	dirty    map[string][]chan struct{}    // channels whose subscription may differ from handlers -> subscribers waiting; guarded by mu
+	dropped  uint64                        // messages dropped by subscriptions since ended; guarded by mu
+	buckets  map[string]natsBucket         // presence set -> its bucket; guarded by mu
+	signal   chan struct{}                 // capacity 1: dirty is not empty
 	probeSub *nats.Subscription
 
 	acksMu sync.Mutex

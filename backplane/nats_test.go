@@ -1,6 +1,8 @@
 package backplane_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,4 +35,19 @@ func newNATS(t *testing.T, cfg backplane.NATSConfig) *backplane.NATS {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// A server whose max_payload is small: every large message travels in
+// hundreds of parts, and arrives whole, in order with the others.
+func TestNATSSmallMaxPayload(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte("max_payload: 4096\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, "-c", conf)
+	s := &server{node: func(t *testing.T, prefix string) backplane.Backplane {
+		return newNATS(t, backplane.NATSConfig{URL: srv.URL(), Prefix: prefix})
+	}}
+	contractLargeMessages(t, s)
+	contractConcurrentPublishers(t, s)
 }

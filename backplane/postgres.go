@@ -192,6 +192,12 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 	if cc.RuntimeParams["synchronous_commit"] == "" {
 		cc.RuntimeParams["synchronous_commit"] = "off"
 	}
+	// Short statements over small tables: compiling them (JIT, on by
+	// default where PostgreSQL has LLVM) costs hundreds of milliseconds
+	// whenever the planner overestimates the rows.
+	if cc.RuntimeParams["jit"] == "" {
+		cc.RuntimeParams["jit"] = "off"
+	}
 	pcfg.MaxConns = 4
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = time.Minute
@@ -361,6 +367,9 @@ ON CONFLICT (set_name, node) DO UPDATE SET counts = EXCLUDED.counts, expires = E
 func (p *Postgres) ensureSchema(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "actorhub backplane schema "+p.cfg.Prefix); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = on`); err != nil { // the tables, unlike messages, must last
 			return err
 		}
 		_, err := tx.Exec(ctx, p.sql.schema)

@@ -289,3 +289,24 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Crash kills the server as a crash would (immediate shutdown: no
+// checkpoint; on the next start the unlogged tables are emptied).
+func (s *Server) Crash() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// URLAs is the server's URL for another role.
+func (s *Server) URLAs(role string) string {
+	return "postgres://" + role + "@127.0.0.1:" + strconv.Itoa(s.Port) + "/postgres?sslmode=disable"
+}

@@ -53,6 +53,8 @@ type options struct {
 	jwtAudience       string
 	jwtUserClaim      string
 	requireAuth       bool
+	backplaneURL      string
+	backplanePrefix   string
 	redisURL          string
 	redisPrefix       string
 	nodeID            string
@@ -85,8 +87,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "the chat hub's JWTs must have this aud")
 	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "sub", "the JWT claim that holds the user id")
 	fs.BoolVar(&o.requireAuth, "require-auth", false, "refuse anonymous requests to the chat hub with 401 (needs a JWT key)")
-	fs.StringVar(&o.redisURL, "redis", "", "scale out on this Redis: redis://host:port/db (every node of a deployment uses the same); none means a single node")
-	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
+	fs.StringVar(&o.backplaneURL, "backplane", "", "scale out on this backplane, chosen by the URL's scheme: redis://host:port/db, postgres://user:password@host:port/db (or postgresql://), nats://host:port; every node of a deployment uses the same; none means a single node")
+	fs.StringVar(&o.backplanePrefix, "backplane-prefix", "", "keeps deployments that share one backplane server apart: Redis channel and key prefix, PostgreSQL table prefix (default actorhub), NATS subject and bucket prefix (default actorhub)")
+	fs.StringVar(&o.redisURL, "redis", "", "the same as -backplane with a redis:// URL (kept for existing deployments)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "the same as -backplane-prefix (kept for existing deployments)")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", 15*time.Second, "a node that dies stops counting in other nodes' group and connection counts after this long")
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +104,28 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-transports: %w", err)
 	}
 	o.transports = t
+	if err := o.resolveBackplane(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// resolveBackplane folds -redis and -redis-prefix into -backplane and
+// -backplane-prefix.
+func (o *options) resolveBackplane() error {
+	if o.redisURL != "" {
+		if o.backplaneURL != "" {
+			return errors.New("-redis and -backplane both given (or ACTORHUB_REDIS and ACTORHUB_BACKPLANE): -redis is the old name of -backplane with a redis:// URL; give one")
+		}
+		o.backplaneURL = o.redisURL
+	}
+	if o.redisPrefix != "" {
+		if o.backplanePrefix != "" && o.backplanePrefix != o.redisPrefix {
+			return errors.New("-redis-prefix and -backplane-prefix differ: -redis-prefix is the old name of -backplane-prefix; give one")
+		}
+		o.backplanePrefix = o.redisPrefix
+	}
+	return nil
 }
 
 // jwtConfig is the chat hub's JWT configuration, or nil when no key is given.
@@ -145,6 +170,21 @@ func (o *options) chatAuth() (transports.Authenticator, error) {
 func (o *options) listen() (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: o.tcpKeepAlive}
 	return lc.Listen(context.Background(), "tcp", o.addr)
+}
+
+// backplaneKind names a backplane's engine, for logs and metrics.
+func backplaneKind(bp backplane.Backplane) string {
+	switch bp.(type) {
+	case *backplane.Redis:
+		return "redis"
+	case *backplane.Postgres:
+		return "postgres"
+	case *backplane.NATS:
+		return "nats"
+	case *backplane.MemoryNode:
+		return "memory"
+	}
+	return fmt.Sprintf("%T", bp)
 }
 
 // defaultNodeID names a node uniquely enough: host, process and a random
@@ -203,17 +243,17 @@ func run(o *options) error {
 	}
 
 	var bp backplane.Backplane
-	if o.redisURL != "" {
-		r, err := backplane.NewRedis(backplane.RedisConfig{URL: o.redisURL, Prefix: o.redisPrefix, Logger: log})
+	if o.backplaneURL != "" {
+		b, err := backplane.Open(o.backplaneURL, backplane.Options{Prefix: o.backplanePrefix, Logger: log})
 		if err != nil {
 			return err
 		}
-		defer r.Close() // after the hubs have shut down
-		bp = r
+		defer b.Close() // after the hubs have shut down
+		bp = b
 		if o.nodeID == "" {
 			o.nodeID = defaultNodeID()
 		}
-		log.Info("scaling out on redis", "node", o.nodeID, "prefix", o.redisPrefix)
+		log.Info("scaling out", "backplane", backplaneKind(bp), "node", o.nodeID, "prefix", o.backplanePrefix)
 	}
 
 	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
@@ -291,6 +331,9 @@ func run(o *options) error {
 	metrics := newMetrics()
 	for _, m := range hubs {
 		metrics.add(m.name, m.hub)
+	}
+	if r, ok := bp.(backplane.StatsReporter); ok {
+		metrics.addBackplane(backplaneKind(bp), r)
 	}
 	metricsMux := mux
 	if o.metricsAddr != "" {

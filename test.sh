@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of actorhub: Go vet and tests (plain, then with the race
 # detector), then the conformance suite, where the official @microsoft/signalr
-# client on Node drives a real server: once on one node, once on two nodes
-# scaled out on Redis. Installs what the tests need first (npm packages,
-# redis-server).
+# client on Node drives a real server: once on one node, then on two nodes
+# scaled out on each backplane (Redis, PostgreSQL, NATS; the three runs side by
+# side). Installs what the tests need first (npm packages, and Debian's
+# redis-server, postgresql and nats-server, which the tests start themselves on
+# free loopback ports and temporary directories).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,16 +14,26 @@ need go
 need node
 need npm
 
-# The scale-out tests start their own redis-server processes (Debian's package).
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  echo "== installing redis-server"
+# The scale-out tests start their own servers from Debian's packages. The
+# packages may start system services on the default ports; the tests use their
+# own servers on free ports.
+pg_bin() { # a PostgreSQL program: on PATH, else in the newest /usr/lib/postgresql/N/bin
+  command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+}
+missing=()
+{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
+{ [ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] && [ -n "$(pg_bin psql)" ]; } || missing+=(postgresql)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  # The package may start a system Redis on 6379; the tests use their own on free ports.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 need redis-server
 need redis-cli
+need nats-server
+[ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] || { echo "test.sh: PostgreSQL's initdb and postgres are required" >&2; exit 1; }
 
 echo "== npm packages for the conformance suite"
 (cd conformance && npm ci --no-audit --no-fund --loglevel=error)
@@ -35,9 +47,32 @@ go test -timeout 10m ./...
 echo "== go test -race (the scale tests skip themselves here)"
 go test -race -short -timeout 10m ./...
 
-echo "== conformance suite (official SignalR client on Node)"
+echo "== conformance suite (official SignalR client on Node; cluster.test.js on 3 nodes on Redis)"
 (cd conformance && node --test test/)
 
-echo "== conformance suite again, on 2 nodes on one Redis, clients spread over both"
-# (cluster.test.js starts its own deployments: once is enough)
-(cd conformance && CONFORMANCE_NODES=2 node --test $(ls test/*.test.js | grep -v '/cluster\.test\.js$'))
+echo "== conformance suite again on 2 nodes, clients spread over both, over each backplane: redis, postgres, nats"
+# The three runs are independent (each starts its own servers on free ports) and
+# mostly wait on timers, so they run side by side; their reports follow in turn.
+# cluster.test.js (3 nodes, its own deployments) ran on Redis above; it runs
+# again on PostgreSQL and NATS.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/actorhub-server" ./cmd/server
+start=$SECONDS
+for b in redis postgres nats; do
+  files=$(cd conformance && ls test/*.test.js | { if [ "$b" = redis ]; then grep -v '/cluster\.test\.js$'; else cat; fi; })
+  (cd conformance && ACTORHUB_SERVER_BIN="$work/actorhub-server" CONFORMANCE_NODES=2 CONFORMANCE_BACKPLANE=$b \
+    node --test $files >"$work/$b.log" 2>&1; echo $? >"$work/$b.rc") &
+done
+wait
+failed=""
+for b in redis postgres nats; do
+  echo "== conformance suite on 2 nodes over $b"
+  cat "$work/$b.log"
+  [ "$(cat "$work/$b.rc")" = 0 ] || failed="$failed $b"
+done
+echo "== the three 2-node runs took $((SECONDS - start)) s side by side"
+if [ -n "$failed" ]; then
+  echo "test.sh: the 2-node conformance suite failed over:$failed" >&2
+  exit 1
+fi

@@ -110,3 +110,50 @@ func FileLimit() (soft, hard uint64) {
 	}
 	return lim.Cur, lim.Max
 }
+
+// ReadProcGroup samples the processes of process group pgid together
+// (a PostgreSQL server: the postmaster and its backends): the CPU of
+// every live member, and of the members the leader has reaped; RSS is
+// the members' sum (shared memory counted in each).
+func ReadProcGroup(pgid int) (ProcSample, error) {
+	var total ProcSample
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return total, err
+	}
+	found := false
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 22 || f[2] != strconv.Itoa(pgid) { // field 5: pgrp
+			continue
+		}
+		found = true
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks := utime + stime
+		if pid == pgid {
+			cutime, _ := strconv.ParseInt(f[13], 10, 64) // field 16
+			cstime, _ := strconv.ParseInt(f[14], 10, 64) // field 17
+			ticks += cutime + cstime
+		}
+		rssPages, _ := strconv.ParseInt(f[21], 10, 64)
+		total.CPUSeconds += float64(ticks) / clockTicks
+		total.RSSBytes += rssPages * int64(os.Getpagesize())
+	}
+	if !found {
+		return total, fmt.Errorf("bench: no process in group %d", pgid)
+	}
+	return total, nil
+}

@@ -52,6 +52,11 @@ process.on('exit', () => {
   }
 });
 
+// A test process ended by a signal (a runner's timeout) still stops its servers.
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.once(sig, () => process.exit(code));
+}
+
 /**
  * Runs a server process until it prints `ready` (a regexp, on stdout or stderr) or, without one, until
  * its port takes connections. Resolves with {process, exit} or rejects with its output.
@@ -76,6 +81,11 @@ function runServer(name, bin, args, port, { ready, spawnOpts = {}, timeoutMs = 3
         try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
         reject(err);
       } else {
+        // A server may outlive the tests that use it (one shared by a file's deployments): it must not
+        // keep the test process alive; the exit handler above kills it.
+        child.unref();
+        child.stdout.unref();
+        child.stderr.unref();
         resolve({ process: child, exit });
       }
     };

@@ -174,21 +174,40 @@ if (!backplanes.KINDS.includes(BACKPLANE)) {
 // Deployments by the URL of their first node: connect() spreads their clients over the nodes.
 const clusters = new Map();
 
+// The deployments that startServer() makes share one backplane server per kind and test file (a
+// PostgreSQL server is the costly one to start), each under a prefix of its own.
+const sharedBackplanes = new Map(); // kind -> Promise of its server
+let deployments = 0;
+
+function sharedBackplane(kind) {
+  if (!sharedBackplanes.has(kind)) {
+    const p = backplanes.startBackplane(kind);
+    p.catch(() => sharedBackplanes.delete(kind));
+    sharedBackplanes.set(kind, p);
+  }
+  return sharedBackplanes.get(kind);
+}
+
 /**
- * Starts a backplane server (opts.backplane, else CONFORMANCE_BACKPLANE, else redis) and n nodes on it
- * (`-backplane URL -node-id nodeK` plus flags). The result looks like startServer's for its first node
- * (url, hubUrl, process, exit), plus `nodes` (each node's server) and `backplane` (see
- * lib/backplanes.js; also as `redis` when it is one); stop() stops every node, then the backplane. With
- * opts.spread, connect() spreads the clients of the first node's URL over the nodes in turn.
+ * Starts n nodes on a backplane (opts.backplane, else CONFORMANCE_BACKPLANE, else redis): `-backplane URL
+ * -node-id nodeK` plus flags. With opts.spread (the deployments of startServer) the server is shared
+ * with the file's other deployments, each under its own -backplane-prefix; else it is the deployment's
+ * own, started for it (tests that stop it or cut its connections). The result looks like startServer's
+ * for its first node (url, hubUrl, process, exit), plus `nodes` (each node's server) and `backplane` (see
+ * lib/backplanes.js; also as `redis` when it is one); stop() stops every node, then its own backplane.
+ * With opts.spread, connect() spreads the clients of the first node's URL over the nodes in turn.
  */
 async function startCluster(n, flags = [], opts = {}) {
-  const backplane = await backplanes.startBackplane(opts.backplane || BACKPLANE);
+  const kind = opts.backplane || BACKPLANE;
+  const own = !opts.spread;
+  const backplane = own ? await backplanes.startBackplane(kind) : await sharedBackplane(kind);
+  const prefix = own ? [] : ['-backplane-prefix', `d${++deployments}`];
   let nodes;
   try {
     nodes = await Promise.all(Array.from({ length: n }, (_, k) =>
-      startNode(['-backplane', backplane.url(`node${k + 1}`), '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
+      startNode(['-backplane', backplane.url(`node${k + 1}`), ...prefix, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
   } catch (e) {
-    await backplane.stop();
+    if (own) await backplane.stop();
     throw e;
   }
   const first = nodes[0];
@@ -202,7 +221,7 @@ async function startCluster(n, flags = [], opts = {}) {
     async stop() {
       clusters.delete(first.url);
       const infos = await Promise.all(nodes.map((s) => s.stop()));
-      await backplane.stop();
+      if (own) await backplane.stop();
       return infos[0];
     },
   });

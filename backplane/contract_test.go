@@ -28,7 +28,7 @@ var engines = []engine{
 // engine is a backplane under the contract.
 type engine struct {
 	name  string
-	start func(t *testing.T) *server
+	start func(t testing.TB) *server
 }
 
 // server is an engine's server as a test holds it; it stops when the test
@@ -37,7 +37,7 @@ type server struct {
 	// node connects a new node, closed when the test ends. Nodes of
 	// different prefixes must not hear each other ("" is the engine's
 	// default prefix).
-	node func(t *testing.T, prefix string) backplane.Backplane
+	node func(t testing.TB, prefix string) backplane.Backplane
 	// stop makes the server unavailable (stopped, or the broker down);
 	// restart brings it back.
 	stop, restart func()

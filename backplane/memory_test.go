@@ -9,7 +9,7 @@ import (
 
 // startMemory is the in-process broker under the contract: a broker per
 // prefix, all of them down at once.
-func startMemory(t *testing.T) *server {
+func startMemory(t testing.TB) *server {
 	var mu sync.Mutex
 	brokers := map[string]*backplane.Memory{}
 	all := func(down bool) {
@@ -20,7 +20,7 @@ func startMemory(t *testing.T) *server {
 		}
 	}
 	return &server{
-		node: func(t *testing.T, prefix string) backplane.Backplane {
+		node: func(t testing.TB, prefix string) backplane.Backplane {
 			mu.Lock()
 			m := brokers[prefix]
 			if m == nil {

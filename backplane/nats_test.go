@@ -12,10 +12,10 @@ import (
 
 // startNATS is NATS under the contract: a nats-server of the test's own,
 // with JetStream.
-func startNATS(t *testing.T) *server {
+func startNATS(t testing.TB) *server {
 	srv := natstest.Start(t)
 	return &server{
-		node: func(t *testing.T, prefix string) backplane.Backplane {
+		node: func(t testing.TB, prefix string) backplane.Backplane {
 			return newNATS(t, backplane.NATSConfig{URL: srv.URL(), Prefix: prefix})
 		},
 		stop:    srv.Stop,
@@ -24,7 +24,7 @@ func startNATS(t *testing.T) *server {
 	}
 }
 
-func newNATS(t *testing.T, cfg backplane.NATSConfig) *backplane.NATS {
+func newNATS(t testing.TB, cfg backplane.NATSConfig) *backplane.NATS {
 	t.Helper()
 	if cfg.AckWait == 0 {
 		cfg.AckWait = time.Second
@@ -45,7 +45,7 @@ func TestNATSSmallMaxPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := natstest.Start(t, "-c", conf)
-	s := &server{node: func(t *testing.T, prefix string) backplane.Backplane {
+	s := &server{node: func(t testing.TB, prefix string) backplane.Backplane {
 		return newNATS(t, backplane.NATSConfig{URL: srv.URL(), Prefix: prefix})
 	}}
 	contractLargeMessages(t, s)

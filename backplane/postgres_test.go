@@ -15,10 +15,10 @@ import (
 
 // startPostgres is PostgreSQL under the contract: a server of the test's
 // own (initdb into a temporary directory).
-func startPostgres(t *testing.T) *server {
+func startPostgres(t testing.TB) *server {
 	srv := pgtest.Start(t)
 	return &server{
-		node: func(t *testing.T, prefix string) backplane.Backplane {
+		node: func(t testing.TB, prefix string) backplane.Backplane {
 			return newPostgres(t, backplane.PostgresConfig{URL: srv.URL(), Prefix: prefix})
 		},
 		stop:    srv.Stop,
@@ -27,7 +27,7 @@ func startPostgres(t *testing.T) *server {
 	}
 }
 
-func newPostgres(t *testing.T, cfg backplane.PostgresConfig) *backplane.Postgres {
+func newPostgres(t testing.TB, cfg backplane.PostgresConfig) *backplane.Postgres {
 	t.Helper()
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 250 * time.Millisecond

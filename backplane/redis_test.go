@@ -9,10 +9,10 @@ import (
 )
 
 // startRedis is Redis under the contract: a redis-server of the test's own.
-func startRedis(t *testing.T) *server {
+func startRedis(t testing.TB) *server {
 	srv := redistest.Start(t)
 	return &server{
-		node: func(t *testing.T, prefix string) backplane.Backplane {
+		node: func(t testing.TB, prefix string) backplane.Backplane {
 			return newRedis(t, srv.URL(), prefix)
 		},
 		stop:    srv.Stop,
@@ -21,7 +21,7 @@ func startRedis(t *testing.T) *server {
 	}
 }
 
-func newRedis(t *testing.T, url, prefix string) *backplane.Redis {
+func newRedis(t testing.TB, url, prefix string) *backplane.Redis {
 	t.Helper()
 	r, err := backplane.NewRedis(backplane.RedisConfig{URL: url, Prefix: prefix, OpTimeout: 500 * time.Millisecond})
 	if err != nil {

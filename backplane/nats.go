@@ -675,6 +675,7 @@ func (n *NATS) Presence(ctx context.Context, set, name string) (map[string]int64
 	}
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
+		n.forget(set) // the server may have lost it (a restart): looked up again next time
 		n.errors.Add(1)
 		return nil, err
 	}

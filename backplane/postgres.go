@@ -222,6 +222,10 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 		if p.pool != nil {
 			p.pool.Close()
 		}
+		var pe *pgconn.PgError
+		if what == "unreachable" && errors.As(err, &pe) {
+			what = "refused the connection" // it answered: a role, password or database is wrong
+		}
 		return nil, fmt.Errorf("backplane: postgres at %s %s: %w", p.addr, what, err)
 	}
 	if p.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {

@@ -195,3 +195,18 @@ func TestPostgresCrash(t *testing.T) {
 		return msgs[len(msgs)-1] == "ch=after"
 	})
 }
+
+// A server that answers but refuses (no such database, role, password)
+// is an error saying so at once, not "unreachable".
+func TestPostgresRefused(t *testing.T) {
+	srv := pgtest.Start(t)
+	start := time.Now()
+	_, err := backplane.NewPostgres(backplane.PostgresConfig{URL: strings.Replace(srv.URL(), "/postgres?", "/nosuchdb?", 1)})
+	if err == nil || !strings.Contains(err.Error(), "refused the connection") || !strings.Contains(err.Error(), "nosuchdb") || time.Since(start) > 5*time.Second {
+		t.Fatalf("got %v after %v", err, time.Since(start))
+	}
+	t.Log(err)
+	if _, err := backplane.NewPostgres(backplane.PostgresConfig{URL: srv.URL(), Prefix: "Bad-Prefix"}); err == nil || !strings.Contains(err.Error(), "Prefix") {
+		t.Fatalf("a bad prefix: %v", err)
+	}
+}

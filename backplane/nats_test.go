@@ -40,6 +40,7 @@ func newNATS(t testing.TB, cfg backplane.NATSConfig) *backplane.NATS {
 // A server whose max_payload is small: every large message travels in
 // hundreds of parts, and arrives whole, in order with the others.
 func TestNATSSmallMaxPayload(t *testing.T) {
+	t.Parallel()
 	conf := filepath.Join(t.TempDir(), "nats.conf")
 	if err := os.WriteFile(conf, []byte("max_payload: 4096\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -74,6 +74,7 @@ func cutOff(t *testing.T, srv *pgtest.Server, role string) (restore func()) {
 // again and again and once for two seconds, while another node keeps
 // publishing: once back, it has every message, in order, once.
 func TestPostgresCutNodeReadsWhatItMissed(t *testing.T) {
+	t.Parallel()
 	srv := pgtest.Start(t)
 	srv.Exec(`CREATE ROLE victim SUPERUSER LOGIN`)
 	a := newPostgres(t, backplane.PostgresConfig{URL: srv.URL()})
@@ -137,6 +138,7 @@ func TestPostgresCutNodeReadsWhatItMissed(t *testing.T) {
 // (log and Stats.Lost), and goes on with what is kept; the table stays
 // within MaxRetained.
 func TestPostgresAwayLongerThanRetention(t *testing.T) {
+	t.Parallel()
 	srv := pgtest.Start(t)
 	srv.Exec(`CREATE ROLE victim SUPERUSER LOGIN`)
 	a := newPostgres(t, backplane.PostgresConfig{URL: srv.URL(), MaxRetained: 100, Retention: 2 * time.Second})
@@ -176,6 +178,7 @@ func TestPostgresAwayLongerThanRetention(t *testing.T) {
 // messages not read): the nodes notice, write their subscriptions again,
 // and messages flow and are counted again.
 func TestPostgresCrash(t *testing.T) {
+	t.Parallel()
 	srv := pgtest.Start(t)
 	a := newPostgres(t, backplane.PostgresConfig{URL: srv.URL()})
 	b := newPostgres(t, backplane.PostgresConfig{URL: srv.URL()})
@@ -199,6 +202,7 @@ func TestPostgresCrash(t *testing.T) {
 // A server that answers but refuses (no such database, role, password)
 // is an error saying so at once, not "unreachable".
 func TestPostgresRefused(t *testing.T) {
+	t.Parallel()
 	srv := pgtest.Start(t)
 	start := time.Now()
 	_, err := backplane.NewPostgres(backplane.PostgresConfig{URL: strings.Replace(srv.URL(), "/postgres?", "/nosuchdb?", 1)})

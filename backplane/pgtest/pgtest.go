@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,17 +147,57 @@ type Server struct {
 	log  *strings.Builder
 }
 
-// Start makes a cluster and runs its server on a free loopback port; the
-// test fails when PostgreSQL is not installed.
+// template is a cluster made once per test process (initdb takes
+// seconds) and copied for each server: <tmp>/actorhub-pgtest-<pid>,
+// removed by a later process once this one is gone.
+var template struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func makeTemplate() (string, error) {
+	template.once.Do(func() {
+		old, _ := filepath.Glob(filepath.Join(os.TempDir(), "actorhub-pgtest-*"))
+		for _, d := range old {
+			pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "actorhub-pgtest-"))
+			if err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+				os.RemoveAll(d)
+			}
+		}
+		dir := filepath.Join(os.TempDir(), "actorhub-pgtest-"+strconv.Itoa(os.Getpid()))
+		os.RemoveAll(dir)
+		if template.err = os.Mkdir(dir, 0o755); template.err != nil {
+			return
+		}
+		if cred, err := credential(); err == nil && cred != nil {
+			template.err = os.Chown(dir, int(cred.Uid), int(cred.Gid))
+		}
+		if template.err == nil {
+			template.err = InitDB(dir)
+		}
+		template.dir = dir
+	})
+	return template.dir, template.err
+}
+
+// Start makes a cluster (a copy of one made by initdb once per test
+// process) and runs its server on a free loopback port; the test fails
+// when PostgreSQL is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	tmpl, err := makeTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir, err := Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := InitDB(dir); err != nil {
-		t.Fatal(err)
+	// cp -a keeps the owner (the postgres user, when root).
+	if out, err := exec.Command("cp", "-a", filepath.Join(tmpl, "data"), filepath.Join(dir, "data")).CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: copying the template: %v: %s", err, out)
 	}
 	s := &Server{t: t, Dir: dir}
 	for attempt := 0; ; attempt++ {

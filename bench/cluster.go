@@ -193,7 +193,7 @@ func freeAddrs(start func(addr string, port int) (*Server, error)) (*Server, err
 // StartPostgres makes a PostgreSQL cluster in a temporary directory
 // (initdb, Debian's packages) and runs its server on a free loopback port
 // (as the postgres user when this process is root), without fsync. Its
-// CPU is the whole process group's; Stop removes the directory.
+// CPU is its backends' too; Stop removes the directory.
 func StartPostgres() (*Server, error) {
 	dir, err := pgtest.Dir()
 	if err != nil {
@@ -216,7 +216,7 @@ func StartPostgres() (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s.group = true
+	s.tree = true
 	s.cleanup = func() { os.RemoveAll(dir) }
 	return s, nil
 }

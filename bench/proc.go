@@ -111,23 +111,28 @@ func FileLimit() (soft, hard uint64) {
 	return lim.Cur, lim.Max
 }
 
-// ReadProcGroup samples the processes of process group pgid together
-// (a PostgreSQL server: the postmaster and its backends): the CPU of
-// every live member, and of the members the leader has reaped; RSS is
-// the members' sum (shared memory counted in each).
-func ReadProcGroup(pgid int) (ProcSample, error) {
-	var total ProcSample
+// ReadProcTree samples process pid and its descendants together (a
+// PostgreSQL server: the postmaster and its backends, which each lead a
+// process group of their own): the CPU of every live one, and of the
+// children each has reaped; RSS is their sum (shared memory counted in
+// each).
+func ReadProcTree(pid int) (ProcSample, error) {
+	type proc struct {
+		ppid  int
+		ticks int64
+		rss   int64
+	}
+	procs := map[int]proc{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return total, err
+		return ProcSample{}, err
 	}
-	found := false
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
 			continue
 		}
@@ -136,24 +141,35 @@ func ReadProcGroup(pgid int) (ProcSample, error) {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 22 || f[2] != strconv.Itoa(pgid) { // field 5: pgrp
+		if len(f) < 22 {
 			continue
 		}
-		found = true
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks := utime + stime
-		if pid == pgid {
-			cutime, _ := strconv.ParseInt(f[13], 10, 64) // field 16
-			cstime, _ := strconv.ParseInt(f[14], 10, 64) // field 17
-			ticks += cutime + cstime
+		ppid, _ := strconv.Atoi(f[1])
+		var ticks int64
+		for _, k := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
 		}
 		rssPages, _ := strconv.ParseInt(f[21], 10, 64)
-		total.CPUSeconds += float64(ticks) / clockTicks
-		total.RSSBytes += rssPages * int64(os.Getpagesize())
+		procs[p] = proc{ppid, ticks, rssPages * int64(os.Getpagesize())}
 	}
-	if !found {
-		return total, fmt.Errorf("bench: no process in group %d", pgid)
+	if _, ok := procs[pid]; !ok {
+		return ProcSample{}, fmt.Errorf("bench: no process %d", pid)
+	}
+	var total ProcSample
+	for p, pr := range procs {
+		for q, hops := p, 0; hops < 64; hops++ { // is pid an ancestor of p (or p itself)?
+			if q == pid {
+				total.CPUSeconds += float64(pr.ticks) / clockTicks
+				total.RSSBytes += pr.rss
+				break
+			}
+			parent, ok := procs[q]
+			if !ok || q <= 1 {
+				break
+			}
+			q = parent.ppid
+		}
 	}
 	return total, nil
 }

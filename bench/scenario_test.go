@@ -248,9 +248,10 @@ func TestPlanRefuses(t *testing.T) {
 	}
 }
 
-// A process group is sampled whole: a shell and the children it waits on.
-func TestReadProcGroup(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "sleep 5 & sleep 5 & wait")
+// A process is sampled with its descendants: a shell, its children, and
+// a grandchild that leads a process group of its own.
+func TestReadProcTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 5 & setsid sleep 5 & (sleep 5 & wait) & wait")
 	if err := startGroup(cmd); err != nil {
 		t.Fatal(err)
 	}
@@ -259,19 +260,19 @@ func TestReadProcGroup(t *testing.T) {
 		_ = cmd.Wait()
 		removeChild(cmd.Process.Pid)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	one, err := ReadProc(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := ReadProcGroup(cmd.Process.Pid)
+	all, err := ReadProcTree(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all.RSSBytes < 2*one.RSSBytes {
-		t.Fatalf("the group's RSS %d is not the sum of 3 processes (the leader's is %d)", all.RSSBytes, one.RSSBytes)
+	if all.RSSBytes < 4*one.RSSBytes/2 {
+		t.Fatalf("the tree's RSS %d is not the sum of its processes (the shell's is %d)", all.RSSBytes, one.RSSBytes)
 	}
-	if _, err := ReadProcGroup(1 << 30); err == nil {
-		t.Fatal("a group that does not exist was sampled")
+	if _, err := ReadProcTree(1 << 30); err == nil {
+		t.Fatal("a process that does not exist was sampled")
 	}
 }

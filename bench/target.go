@@ -130,7 +130,7 @@ type Server struct {
 	mu   sync.Mutex
 	tail []string // the last lines of its stderr; guarded by mu
 
-	group   bool   // Sample counts the whole process group (PostgreSQL's backends)
+	tree    bool   // Sample counts the process's descendants (PostgreSQL's backends)
 	cleanup func() // after Stop: remove what it kept on disk
 }
 
@@ -246,8 +246,8 @@ func (s *Server) Stop() {
 
 // Sample reads the server's CPU and RSS from /proc.
 func (s *Server) Sample() (ProcSample, error) {
-	if s.group {
-		return ReadProcGroup(s.PID)
+	if s.tree {
+		return ReadProcTree(s.PID)
 	}
 	return ReadProc(s.PID)
 }

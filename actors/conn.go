@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +43,12 @@ type ConnInfo struct {
 	// StatefulReconnect is set when the client negotiated stateful reconnect
 	// and the engine allows it; a handshake version >= 2 then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport ("WebSockets", "ServerSentEvents",
+	// "LongPolling"), or "" when the connection came some other way.
+	Transport string
+	// Request is the HTTP request that opened the connection, when the
+	// transport keeps it (nil otherwise). Nobody modifies it afterwards.
+	Request *http.Request
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -92,6 +99,9 @@ type Conn struct {
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any
+	// Transport and Request are those of ConnInfo. Read-only.
+	Transport string
+	Request   *http.Request
 
 	textOnly      bool // the transport carries no binary
 	noKeepAlive   bool // the transport keeps itself alive

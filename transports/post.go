@@ -24,7 +24,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e.transport == wsName {
-		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "POST requests are not allowed for WebSocket connections.")
 		return
 	}
 	var c = e.http.connOrNil()
@@ -68,5 +68,5 @@ func (h *Handler) tooLarge(w http.ResponseWriter, hc *httpConn) {
 	if c := hc.connOrNil(); c != nil {
 		c.Close("Connection closed with an error.", true, errBodyTooLarge)
 	}
-	http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+	plainText(w, http.StatusRequestEntityTooLarge, "")
 }

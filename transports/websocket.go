@@ -52,7 +52,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t := &wsTransport{h: h, token: token}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful}, t)
+	c, err := h.engine.NewConn(actors.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful, Transport: wsName, Request: h.keep(r)}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		_ = conn.Close()
@@ -103,7 +103,7 @@ func (h *Handler) reattachWebSocket(w http.ResponseWriter, r *http.Request, toke
 	// Before the upgrade, so that a lost race answers 404; what the
 	// connection writes meanwhile waits in t until the socket is known.
 	if err := c.Reattach(t); err != nil {
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		claimError(w, http.StatusNotFound)
 		return
 	}
 	conn, buffered, err := h.upgrade(w, r)

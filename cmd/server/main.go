@@ -40,6 +40,7 @@ type options struct {
 	statefulReconnect bool
 	disconnectTimeout time.Duration
 	transports        transports.TransportType
+	allowedOrigins    []string
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
@@ -72,6 +73,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
 	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport, a long polling connection for its next poll, and a dropped stateful connection for its client")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
+	origins := fs.String("allowed-origins", "", "browser origins allowed besides the server's own, comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); other origins get 403 (requests without Origin, from clients other than browsers, are not affected)")
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", 90*time.Second, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
@@ -100,6 +102,11 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-transports: %w", err)
 	}
 	o.transports = t
+	for _, v := range strings.Split(*origins, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			o.allowedOrigins = append(o.allowedOrigins, v)
+		}
+	}
 	return o, nil
 }
 
@@ -190,6 +197,13 @@ func main() {
 	}
 }
 
+// mounted is a hub and the handlers that serve it.
+type mounted struct {
+	name     string
+	hub      *hub.Hub
+	handlers []*transports.Handler
+}
+
 func run(o *options) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -250,33 +264,44 @@ func run(o *options) error {
 	defer poller.Close()
 
 	mux := http.NewServeMux()
-	type mounted struct {
-		name    string
-		hub     *hub.Hub
-		handler *transports.Handler
-	}
-	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
-		cfg := hubCfg
+	var hubs []*mounted
+	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
 		h, err := hub.New(impl, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
-			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
-		})
+		m := &mounted{name: name, hub: h}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	// serve mounts a handler of m's hub at path; tc gets the flags'
+	// settings where it leaves them zero.
+	serve := func(m *mounted, path string, tc transports.Config) error {
+		tc.DisconnectTimeout, tc.Poller, tc.Logger = o.disconnectTimeout, poller, log
+		tc.LongPollTimeout, tc.AllowedOrigins = o.longPollTimeout, o.allowedOrigins
+		if tc.Transports == 0 {
+			tc.Transports = o.transports
+		}
+		hd, err := transports.NewHandler(m.hub, tc)
+		if err != nil {
+			return err
+		}
+		hd.Mount(mux, path)
+		m.handlers = append(m.handlers, hd)
+		return nil
+	}
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
+		m, err := newHub(name, impl, hubCfg)
 		if err != nil {
 			return nil, err
 		}
-		hd.Mount(mux, "/hubs/"+name)
-		hubs = append(hubs, mounted{name, h, hd})
-		return h, nil
+		return m.hub, serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth})
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
+	var around func(http.Handler) http.Handler
 	if o.conformance {
 		// The conformance hubs keep their test tokens whatever the JWT flags.
 		if _, err := mount("conformance", &conformance{}, testTokens, false); err != nil {
@@ -284,6 +309,9 @@ func run(o *options) error {
 		}
 		c := &cluster{conformance: &conformance{}, node: o.nodeID}
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
+			return err
+		}
+		if around, err = mountASPNETSuite(mux, hubCfg, newHub, serve); err != nil {
 			return err
 		}
 	}
@@ -309,7 +337,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: router{mux, around}, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var msrv *http.Server
@@ -351,7 +379,9 @@ func run(o *options) error {
 			if err := m.hub.Shutdown(ctx); err != nil {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
-			_ = m.handler.Close()
+			for _, hd := range m.handlers {
+				_ = hd.Close()
+			}
 		})
 	}
 	wg.Wait()

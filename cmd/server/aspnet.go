@@ -55,12 +55,13 @@ func (s *aspnetSuite) routes(mux *http.ServeMux) {
 }
 
 // middleware is what upstream's test server runs before routing: every
-// negotiate answer sets the cookies the cookie tests look for.
+// negotiate answer sets the cookies the cookie tests look for (over HTTPS,
+// or behind a proxy that terminates it, as cross-site cookies).
 func (s *aspnetSuite) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(strings.ToLower(r.URL.Path), aspnetBase+"/") && strings.Contains(r.URL.Path, "/negotiate") {
 			attrs := ""
-			if r.TLS != nil {
+			if r.TLS != nil || strings.EqualFold(firstForwarded(r.Header.Get("X-Forwarded-Proto")), "https") {
 				attrs = "; SameSite=None; Secure; Partitioned"
 			}
 			hd := w.Header()
@@ -70,6 +71,12 @@ func (s *aspnetSuite) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// firstForwarded is the client-facing value of a forwarding header.
+func firstForwarded(v string) string {
+	v, _, _ = strings.Cut(v, ",")
+	return strings.TrimSpace(v)
 }
 
 // generateJWT answers GET /generateJwtToken with a token for "testuser"

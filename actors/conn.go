@@ -100,7 +100,7 @@ type Conn struct {
 	// Stateful reconnect (stateful.go). stateful is set by Feed at the
 	// handshake, before the actor hears of it.
 	stateful     atomic.Bool
-	reattachable atomic.Bool  // detached, waiting for Reattach
+	reattachable atomic.Bool  // detached, waiting for a reattach
 	detachedAt   atomic.Int64 // engine time of the drop; 0 while attached
 	recvSeq      atomic.Int64 // highest trackable message id received
 	ackPending   atomic.Bool  // something came in since the last Ack
@@ -144,7 +144,7 @@ type Conn struct {
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
 	statefulOut   bool                 // number and keep outgoing trackable messages
 	replay        *replay              // sent, not acknowledged; only on stateful connections (statefulOut)
-	// A Reattach won the race against the end of the connection: the
+	// A reattach won the race against the end of the connection: the
 	// actor waits for its message before stopping.
 	reattachInFlight bool
 }
@@ -287,7 +287,7 @@ func (c *Conn) failHandshakeLocked(msg string) {
 // clean close. The transport calls it exactly once.
 //
 // On a stateful connection an unclean end (err != nil) only detaches it:
-// the actor keeps the connection for Reattach.
+// the actor keeps the connection for a reattach.
 func (c *Conn) Closed(err error) {
 	c.readMu.Lock()
 	c.readDone = true

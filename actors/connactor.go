@@ -90,7 +90,7 @@ func (a connActor) Receive(ctx actor.Context) {
 			return
 		}
 		// Not a connection that can wait: it ends. Closed had marked it
-		// reattachable; a Reattach that took it meanwhile has its message on
+		// reattachable; a reattach that took it meanwhile has its message on
 		// the way, which closes the new transport.
 		if !c.reattachable.Swap(false) {
 			c.reattachInFlight = true
@@ -390,7 +390,7 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
 	if !c.reattachable.Swap(false) && c.detachedAt.Load() != 0 {
-		// Detached, and Reattach already took it: its message is on the way.
+		// Detached, and a reattach already took it: its message is on the way.
 		c.reattachInFlight = true
 	}
 	c.end()

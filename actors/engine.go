@@ -47,6 +47,10 @@ type EngineConfig struct {
 	// MaxMessageSize bounds one incoming hub message in bytes. 0 = 32 KiB;
 	// negative = no limit.
 	MaxMessageSize int
+	// MaxTransportMessageSize bounds one WebSocket message (which may carry
+	// several hub messages). 0 = 4 × MaxMessageSize, at least 1 MiB (64 MiB
+	// without a hub message limit).
+	MaxTransportMessageSize int
 	// MaxBufferedBytes is a connection's outgoing budget; past it the client
 	// is closed as a slow consumer. 0 = 1 MiB.
 	MaxBufferedBytes int
@@ -108,6 +112,14 @@ func (c *EngineConfig) fill() error {
 		c.MaxMessageSize = 32 * 1024
 	case c.MaxMessageSize < 0:
 		c.MaxMessageSize = 0 // the codecs read 0 as no limit
+	}
+	if c.MaxTransportMessageSize <= 0 {
+		c.MaxTransportMessageSize = 1 << 20
+		if c.MaxMessageSize == 0 {
+			c.MaxTransportMessageSize = 64 << 20
+		} else if 4*c.MaxMessageSize > c.MaxTransportMessageSize {
+			c.MaxTransportMessageSize = 4 * c.MaxMessageSize
+		}
 	}
 	if c.MaxBufferedBytes <= 0 {
 		c.MaxBufferedBytes = 1 << 20

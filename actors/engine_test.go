@@ -104,9 +104,19 @@ func (i *echoInvoker) StreamInvoke(c *Conn, inv *protocol.StreamInvocation) *pro
 }
 func (i *echoInvoker) Other(*Conn, protocol.Message) {}
 
+// newTestSystem starts a System that the test closes.
+func newTestSystem(t testing.TB) *System {
+	t.Helper()
+	sys, err := NewSystem(SystemConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
+
 func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
 	t.Helper()
-	sys := NewSystem(SystemConfig{})
+	sys := newTestSystem(t)
 	inv := &echoInvoker{}
 	if cfg.Protocols == nil {
 		cfg.Protocols = []protocol.Protocol{protocol.JSON}
@@ -355,7 +365,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 }
 
 func TestShutdownSendsReconnectableClose(t *testing.T) {
-	sys := NewSystem(SystemConfig{})
+	sys := newTestSystem(t)
 	defer sys.Close()
 	e, err := NewEngine(sys, &echoInvoker{}, EngineConfig{Protocols: []protocol.Protocol{protocol.JSON}})
 	if err != nil {

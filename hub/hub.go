@@ -76,9 +76,9 @@ type Config struct {
 	// backplane (every protocol's encoding together); a larger send fails
 	// with ErrMessageTooLarge. 0 means 1 MiB.
 	MaxBackplaneMessageSize int
-	// System is the actor runtime to run on; several hubs may share one.
-	// nil means the hub starts its own and stops it on Shutdown.
-	System *actors.System
+	// Runtime is what the hub runs on; several hubs may share one. nil
+	// means the hub starts its own and closes it in Shutdown.
+	Runtime *Runtime
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -94,8 +94,8 @@ type Hub struct {
 	authz     Authorizer
 	engine    *actors.Engine
 	scale     *scaleout // nil without a backplane
-	sys       *actors.System
-	ownSys    bool
+	rt        *Runtime
+	ownRT     bool
 	detailed  bool
 	log       *slog.Logger
 	closed    atomic.Bool
@@ -150,13 +150,15 @@ func New(impl any, cfg Config) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{impl: impl, methods: methods, sys: cfg.System, detailed: cfg.EnableDetailedErrors, log: log}
+	h := &Hub{impl: impl, methods: methods, rt: cfg.Runtime, detailed: cfg.EnableDetailedErrors, log: log}
 	h.connector, _ = impl.(Connector)
 	h.discon, _ = impl.(Disconnector)
 	h.authz, _ = impl.(Authorizer)
-	if h.sys == nil {
-		h.sys = actors.NewSystem(actors.SystemConfig{Logger: log})
-		h.ownSys = true
+	if h.rt == nil {
+		if h.rt, err = NewRuntime(RuntimeConfig{Logger: log}); err != nil {
+			return nil, err
+		}
+		h.ownRT = true
 	}
 	var onGroup func(string, bool)
 	var beforeConnected func(*actors.Conn, func())
@@ -165,7 +167,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		onGroup = h.scale.groupActive
 		beforeConnected = h.scale.beforeConnected
 	}
-	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
+	h.engine, err = actors.NewEngine(h.rt.sys, dispatcher{h}, actors.EngineConfig{
 		Protocols:                   cfg.Protocols,
 		KeepAliveInterval:           cfg.KeepAliveInterval,
 		ClientTimeoutInterval:       cfg.ClientTimeoutInterval,
@@ -180,8 +182,8 @@ func New(impl any, cfg Config) (*Hub, error) {
 		Logger:                      log,
 	})
 	if err != nil {
-		if h.ownSys {
-			h.sys.Close()
+		if h.ownRT {
+			h.rt.Close()
 		}
 		return nil, err
 	}
@@ -190,9 +192,6 @@ func New(impl any, cfg Config) (*Hub, error) {
 	}
 	return h, nil
 }
-
-// Engine is the hub's actor engine; transports use it to make connections.
-func (h *Hub) Engine() *actors.Engine { return h.engine }
 
 // Clients sends to the hub's clients from anywhere (the hub context). Safe
 // from any goroutine.
@@ -225,8 +224,23 @@ func (h *Hub) count(ctx context.Context, key string) (int, error) {
 	return int(counts[key]), err
 }
 
+// Stats is a snapshot of a hub's counters on this node.
+type Stats struct {
+	// Connections is the number of connections past their handshake.
+	Connections int64
+	// Open is every connection the hub holds, handshake or not.
+	Open int
+	// MessagesIn and MessagesOut count hub messages (pings included).
+	MessagesIn, MessagesOut uint64
+	// BytesIn and BytesOut count transport payload bytes.
+	BytesIn, BytesOut uint64
+	// Closes counts ended connections by reason: client, transport, server,
+	// protocol, timeout, slow_consumer, shutdown, handshake.
+	Closes map[string]uint64
+}
+
 // Stats is a snapshot of the hub's counters.
-func (h *Hub) Stats() actors.Stats { return h.engine.Stats() }
+func (h *Hub) Stats() Stats { return Stats(h.engine.Stats()) }
 
 // Shutdown sends every client Close{allowReconnect: true} and waits for the
 // connections to end, or for ctx; then it stops the hub's actors.
@@ -246,8 +260,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if h.scale != nil {
 		h.scale.close()
 	}
-	if h.ownSys {
-		h.sys.Close()
+	if h.ownRT {
+		h.rt.Close()
 	}
 	return err
 }

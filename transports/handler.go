@@ -7,12 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 )
 
 // Config configures a Handler. The zero value works.
@@ -36,9 +33,6 @@ type Config struct {
 	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0 means
 	// 90 s; keep it under the clients' 100 s request timeout.
 	LongPollTimeout time.Duration
-	// Poller runs the WebSocket connections; several handlers may share one.
-	// nil means the handler starts its own and stops it on Close.
-	Poller *netpoll.Poller
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -47,26 +41,39 @@ type Config struct {
 // and the registry of connection tokens. Mount it at the hub's path and at
 // path + "/negotiate" (Mount does both).
 type Handler struct {
-	hub       *hub.Hub
-	engine    *actors.Engine
-	auth      Authenticator
-	claims    ClaimsAuthenticator // auth, when it gives claims
-	required  bool                // RequireAuthentication
-	poller    *netpoll.Poller
-	ownPoller bool
-	log       *slog.Logger
-	timeout   time.Duration
-	pollWait  time.Duration // Config.LongPollTimeout
-	postMax   int           // bytes one POST body may carry
-	enabled   TransportType
-	available []transportInfo
-	epoch     time.Time
-	conns     tokens
+	srv         served
+	auth        Authenticator
+	claims      ClaimsAuthenticator // auth, when it gives claims
+	required    bool                // RequireAuthentication
+	log         *slog.Logger
+	timeout     time.Duration
+	pollWait    time.Duration // Config.LongPollTimeout
+	postMax     int           // bytes one POST body may carry
+	stateful    bool          // stateful reconnect may be negotiated
+	enabled     TransportType
+	available   []transportInfo
+	epoch       time.Time
+	conns       tokens
+	socketEnded hub.SocketEnded // onSocketEnded, made once
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
+
+// served is what a Handler needs of what it serves: a *hub.Hub. Nothing
+// in it is specific to the hub protocol, so that a server of raw
+// connections can be served the same way.
+type served interface {
+	// TransportOptions are the settings the transports apply.
+	TransportOptions() hub.TransportOptions
+	// Connect makes a connection for an HTTP transport (SSE, long polling).
+	Connect(info hub.ConnInfo, t hub.Transport) (hub.Conn, error)
+	// ConnectWebSocket makes a connection for an upgraded WebSocket.
+	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
+}
+
+var _ served = (*hub.Hub)(nil)
 
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
@@ -92,31 +99,19 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	opts := h.TransportOptions()
 	hd := &Handler{
-		hub: h, engine: h.Engine(), auth: cfg.Authenticator, required: cfg.RequireAuthentication, poller: cfg.Poller, log: log,
-		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, enabled: cfg.Transports,
+		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
+		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
+		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
 		epoch: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	hd.socketEnded = hd.onSocketEnded
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
 	hd.conns.kept = make(map[string]*entry)
-	// A transport message (WebSocket message, POST body) may carry several
-	// hub messages: four times the hub's limit, at least 1 MiB.
-	hd.postMax = 1 << 20
-	if max := hd.engine.Config().MaxMessageSize; max == 0 {
-		hd.postMax = 64 << 20
-	} else if 4*max > hd.postMax {
-		hd.postMax = 4 * max
-	}
-	if hd.poller == nil && cfg.Transports&WebSockets != 0 {
-		p, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: hd.postMax})
-		if err != nil {
-			return nil, err
-		}
-		hd.poller, hd.ownPoller = p, true
-	}
 	// Only what is served, in the order clients should try it (ASP.NET's:
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
@@ -283,15 +278,13 @@ func (h *Handler) scanEvery() time.Duration {
 	return max(10*time.Millisecond, min(time.Second, h.timeout/4))
 }
 
-// Close stops the handler's janitor and, when it made its own, the poller
-// (which closes the WebSocket connections it still holds). Shut the hub
-// down first to close connections gracefully.
+// Close stops the handler's janitor and ends its long polling and
+// Server-Sent Events connections. WebSockets belong to the hub's runtime:
+// Hub.Shutdown ends them. Shut the hub down first to close every
+// connection gracefully.
 func (h *Handler) Close() error {
 	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
-	if h.ownPoller {
-		return h.poller.Close()
-	}
 	return nil
 }
 
@@ -307,18 +300,19 @@ type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string       // "" until a transport takes it; guarded by tokens.mu
-	http      *httpConn    // set with transport for SSE and long polling; guarded by tokens.mu
-	stateful  bool         // stateful reconnect negotiated
-	conn      *actors.Conn // set once a stateful WebSocket made the connection; guarded by tokens.mu
+	transport string    // "" until a transport takes it; guarded by tokens.mu
+	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
+	stateful  bool      // stateful reconnect negotiated
+	conn      hub.Conn  // set once a stateful WebSocket made the connection; guarded by tokens.mu
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
 // POSTs feed conn, one at a time.
 type httpConn struct {
-	conn   atomic.Pointer[actors.Conn] // set once the transport made the connection
-	postMu sync.Mutex                  // serialises POSTs, as ASP.NET does
-	lp     *longPoll                   // long polling only
+	mu     sync.Mutex
+	conn   hub.Conn   // guarded by mu: set once the transport made the connection
+	postMu sync.Mutex // serialises POSTs, as ASP.NET does
+	lp     *longPoll  // long polling only
 }
 
 // tokens maps connection tokens to their connection. Tokens no transport
@@ -361,7 +355,7 @@ func (t *tokens) lookup(token string) (entry, bool) {
 //
 // A stateful connection whose WebSocket dropped is claimed again by a new
 // WebSocket: reattach is then set, and the caller hands the socket to the
-// connection with Conn.Reattach.
+// connection with Conn.ReattachWebSocket.
 func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -371,10 +365,10 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 		return entry{}, false, http.StatusNotFound
 	case e.user != user:
 		return entry{}, false, http.StatusForbidden
-	case e.transport == transport && e.conn != nil && e.conn.Waiting():
+	case e.transport == transport && e.conn != (hub.Conn{}) && e.conn.Waiting():
 		delete(t.kept, token)
 		return *e, true, 0
-	case e.transport == transport && e.conn != nil && !e.conn.Connected() && e.conn.Stateful():
+	case e.transport == transport && e.conn != (hub.Conn{}) && !e.conn.Connected() && e.conn.Stateful():
 		// Ended while its token was kept: gone for good.
 		t.removeLocked(token)
 		return entry{}, false, http.StatusNotFound
@@ -392,7 +386,7 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 }
 
 // bind records the connection a stateful WebSocket made.
-func (t *tokens) bind(token string, c *actors.Conn) {
+func (t *tokens) bind(token string, c hub.Conn) {
 	t.mu.Lock()
 	if e, ok := t.m[token]; ok {
 		e.conn = c
@@ -446,17 +440,26 @@ func (t *tokens) expire(cutoff time.Duration) {
 		}
 	}
 	for k, e := range t.kept {
-		if e.conn == nil || !e.conn.Waiting() && !e.conn.Connected() {
+		if e.conn == (hub.Conn{}) || !e.conn.Waiting() && !e.conn.Connected() {
 			t.removeLocked(k)
 		}
 	}
 }
 
-// connOrNil returns the connection, or nil when hc is nil or the transport
-// has not made it yet.
-func (hc *httpConn) connOrNil() *actors.Conn {
+// connection returns the connection, or the zero Conn when hc is nil or the
+// transport has not made it yet.
+func (hc *httpConn) connection() hub.Conn {
 	if hc == nil {
-		return nil
+		return hub.Conn{}
 	}
-	return hc.conn.Load()
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	return hc.conn
+}
+
+// setConnection records the connection the transport made.
+func (hc *httpConn) setConnection(c hub.Conn) {
+	hc.mu.Lock()
+	hc.conn = c
+	hc.mu.Unlock()
 }

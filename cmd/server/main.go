@@ -22,10 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -216,8 +214,13 @@ func run(o *options) error {
 		log.Info("scaling out on redis", "node", o.nodeID, "prefix", o.redisPrefix)
 	}
 
-	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
-	defer sys.Close()
+	// One runtime for every hub: their connections share its workers and
+	// its epoll instance.
+	rt, err := hub.NewRuntime(hub.RuntimeConfig{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	maxMsg := o.maxMessageSize
 	if maxMsg == 0 {
 		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
@@ -234,21 +237,9 @@ func run(o *options) error {
 		Backplane:                 bp,
 		NodeID:                    o.nodeID,
 		NodeExpiry:                o.nodeExpiry,
-		System:                    sys,
+		Runtime:                   rt,
 		Logger:                    log,
 	}
-	wsMax := 1 << 20
-	if maxMsg < 0 {
-		wsMax = 64 << 20
-	} else if 4*maxMsg > wsMax {
-		wsMax = 4 * maxMsg
-	}
-	poller, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: wsMax})
-	if err != nil {
-		return err
-	}
-	defer poller.Close()
-
 	mux := http.NewServeMux()
 	type mounted struct {
 		name    string
@@ -264,7 +255,7 @@ func run(o *options) error {
 			return nil, err
 		}
 		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
+			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Logger: log,
 			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
 		})
 		if err != nil {

@@ -46,9 +46,9 @@ type ConnInfo struct {
 
 // Errors reported to OnDisconnected and by the engine.
 var (
-	ErrClientTimeout = errors.New("actors: client timeout elapsed without a message from the client")
-	ErrSlowConsumer  = errors.New("actors: client too slow: outgoing buffer over budget")
-	ErrShutdown      = errors.New("actors: server shutting down")
+	errClientTimeout = errors.New("actors: client timeout elapsed without a message from the client")
+	errSlowConsumer  = errors.New("actors: client too slow: outgoing buffer over budget")
+	errShutdown      = errors.New("actors: server shutting down")
 	ErrAborted       = errors.New("actors: connection aborted by the server")
 	ErrNotFound      = errors.New("actors: no such connection")
 )
@@ -252,7 +252,7 @@ func (c *Conn) Feed(data []byte) {
 				if len(batch) > 0 {
 					c.engine.send(c.pid, &incoming{msgs: batch})
 				}
-				c.engine.send(c.pid, &protocolError{err: ErrUploadOverflow})
+				c.engine.send(c.pid, &protocolError{err: errUploadOverflow})
 				c.end()
 				return
 			}
@@ -345,9 +345,6 @@ func (c *Conn) call(fn func()) {
 	}()
 	fn()
 }
-
-// Post sends p to the connection through its mailbox. Safe from any goroutine.
-func (c *Conn) Post(p *Payload) { c.engine.send(c.pid, p) }
 
 // Send encodes m for this connection alone and sends it through its mailbox.
 // Safe from any goroutine.

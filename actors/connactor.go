@@ -74,10 +74,10 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, m.err, reasonProtocol)
 	case *clientTimedOut:
-		c.serverClose(protocol.Close{AllowReconnect: true}, ErrClientTimeout, reasonTimeout)
+		c.serverClose(protocol.Close{AllowReconnect: true}, errClientTimeout, reasonTimeout)
 	case *closeConn:
 		reason := reasonServer
-		if errors.Is(m.cause, ErrShutdown) {
+		if errors.Is(m.cause, errShutdown) {
 			reason = reasonShutdown
 		}
 		c.serverClose(m.close, m.cause, reason)
@@ -129,7 +129,7 @@ func (a connActor) Receive(ctx actor.Context) {
 		// The heartbeat took it off reattach and ended its context.
 		c.detachedAt.Store(0)
 		if c.state.Load() != stateClosed {
-			c.disconnect(ErrReattachTimeout, reasonTransport)
+			c.disconnect(errReattachTimeout, reasonTransport)
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -201,13 +201,13 @@ func (c *Conn) flush() {
 	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
 		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
 		c.out = c.out[:0] // the Close goes out next; the backlog is moot
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 		return
 	}
 	if c.state.Load() == stateConnected && c.replayOverBudget() {
 		c.engine.log.Warn("closing slow consumer: stateful reconnect buffer over budget", "conn", c.ID, "unacked", c.replay.bytes)
 		c.out = c.out[:0]
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 	}
 }
 
@@ -407,15 +407,15 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	c.out = nil
 }
 
-// ClientTexter is an error that says what the client should read in the
+// clientTexter is an error that says what the client should read in the
 // Close message it causes.
-type ClientTexter interface {
+type clientTexter interface {
 	ClientText() string
 }
 
 // closeText is the Close message's error for err.
 func closeText(err error) string {
-	var ct ClientTexter
+	var ct clientTexter
 	if errors.As(err, &ct) {
 		return ct.ClientText()
 	}

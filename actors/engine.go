@@ -17,7 +17,7 @@ import (
 type Invoker interface {
 	// OnConnected runs after the handshake. An error ends the connection
 	// with a Close message that forbids reconnecting; its error text is
-	// "Connection closed with an error." unless the error is a ClientTexter.
+	// "Connection closed with an error." unless the error is a clientTexter.
 	OnConnected(c *Conn) error
 	// Invoke runs a hub method and returns the Completion to send (the
 	// connection sends nothing when the invocation has no id).
@@ -54,10 +54,10 @@ type EngineConfig struct {
 	// MaxBufferedBytes is a connection's outgoing budget; past it the client
 	// is closed as a slow consumer. 0 = 1 MiB.
 	MaxBufferedBytes int
-	// PartitionSize: a group with more members spreads them over child actors. 0 = 1024.
-	PartitionSize int
-	// Partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
-	Partitions int
+	// partitionSize: a group with more members spreads them over child actors. 0 = 1024.
+	partitionSize int
+	// partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
+	partitions int
 	// AllowStatefulReconnects lets connections that negotiated it
 	// (ConnInfo.StatefulReconnect) and shook hands with version >= 2 survive
 	// an unclean transport drop (see stateful.go). Default false.
@@ -124,8 +124,8 @@ func (c *EngineConfig) fill() error {
 	if c.MaxBufferedBytes <= 0 {
 		c.MaxBufferedBytes = 1 << 20
 	}
-	if c.PartitionSize <= 0 {
-		c.PartitionSize = 1024
+	if c.partitionSize <= 0 {
+		c.partitionSize = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -200,7 +200,7 @@ func (e *Engine) send(pid *actor.PID, msg any) { e.sys.send(pid, msg) }
 // transport then feeds it with Conn.Feed and reports its end with Conn.Closed.
 func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
-		return nil, ErrShutdown
+		return nil, errShutdown
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
 		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
@@ -310,13 +310,13 @@ func (e *Engine) RemoveFromGroup(ctx context.Context, id, key string) error {
 	return e.wait(ctx, done)
 }
 
-// MembershipTimeout bounds how long AddToGroup and RemoveFromGroup wait for
+// membershipTimeout bounds how long AddToGroup and RemoveFromGroup wait for
 // the change to take effect; it only runs out when the server is
 // overloaded.
-const MembershipTimeout = 30 * time.Second
+const membershipTimeout = 30 * time.Second
 
-// errMembershipTimeout: a membership change took longer than MembershipTimeout.
-var errMembershipTimeout = fmt.Errorf("actors: group membership change not in effect after %v", MembershipTimeout)
+// errMembershipTimeout: a membership change took longer than membershipTimeout.
+var errMembershipTimeout = fmt.Errorf("actors: group membership change not in effect after %v", membershipTimeout)
 
 func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	select {
@@ -325,7 +325,7 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	default:
 	}
 	e.sys.pool.Blocking(func() {
-		t := time.NewTimer(MembershipTimeout)
+		t := time.NewTimer(membershipTimeout)
 		defer t.Stop()
 		select {
 		case <-done:
@@ -382,13 +382,13 @@ func (e *Engine) leaveAll(c *Conn) {
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until
 // they are gone or ctx ends, then stops the engine's actors and heartbeat.
-// A second call returns ErrShutdown.
+// A second call returns errShutdown.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.closing.CompareAndSwap(false, true) {
-		return ErrShutdown
+		return errShutdown
 	}
 	e.conns.each(func(c *Conn) {
-		c.Close("", true, ErrShutdown)
+		c.Close("", true, errShutdown)
 	})
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -422,12 +422,12 @@ func (e *Engine) MemberCounts(ctx context.Context, keys ...string) (map[string]i
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-e.stopBeat: // shut down: the hub actor is stopping
-		return nil, ErrShutdown
+		return nil, errShutdown
 	}
 }
 
 // KeyAll is the group key of every connection.
 const KeyAll = keyAll
 
-// Connections is the number of connections the engine holds (any state).
-func (e *Engine) Connections() int { return e.conns.len() }
+// connections is the number of connections the engine holds (any state).
+func (e *Engine) connections() int { return e.conns.len() }

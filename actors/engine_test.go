@@ -259,7 +259,7 @@ func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
 }
 
 func TestGroupsAndExclusion(t *testing.T) {
-	e, _ := newTestEngine(t, EngineConfig{PartitionSize: 3, Partitions: 2})
+	e, _ := newTestEngine(t, EngineConfig{partitionSize: 3, partitions: 2})
 	ctx := context.Background()
 	var trs []*memTransport
 	for i := range 8 {
@@ -380,7 +380,7 @@ func TestShutdownSendsReconnectableClose(t *testing.T) {
 	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
 		t.Fatalf("got %q", tr.messages())
 	}
-	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, ErrShutdown) {
+	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, errShutdown) {
 		t.Fatalf("NewConn after shutdown: %v", err)
 	}
 }
@@ -459,7 +459,7 @@ func TestHandshakeWindowLeavesNoMember(t *testing.T) {
 		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 		c.Closed(nil)
 	}
-	eventually(t, func() bool { return e.Connections() == 0 })
+	eventually(t, func() bool { return e.connections() == 0 })
 	eventually(t, func() bool { return members(t, e, keyAll) == 0 && members(t, e, UserKey("u")) == 0 })
 }
 
@@ -476,5 +476,5 @@ func TestHandshakeThenGarbage(t *testing.T) {
 	if got := tr.messages(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	eventually(t, func() bool { return e.Connections() == 0 && members(t, e, keyAll) == 0 })
+	eventually(t, func() bool { return e.connections() == 0 && members(t, e, keyAll) == 0 })
 }

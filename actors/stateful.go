@@ -30,14 +30,14 @@ import (
 // stay, and what is sent meanwhile goes only to the replay buffer. A reattach
 // gives it a new transport; the server then sends Sequence and replays what
 // is unacknowledged. Without a reattach within DisconnectTimeout the
-// connection ends as if its transport had just closed with ErrReattachTimeout.
+// connection ends as if its transport had just closed with errReattachTimeout.
 
 // ackInterval is how often at most the server acknowledges what it received.
 const ackInterval = int64(time.Second)
 
-// ErrReattachTimeout is what OnDisconnected gets when a dropped stateful
+// errReattachTimeout is what OnDisconnected gets when a dropped stateful
 // connection was not reattached within the disconnect timeout.
-var ErrReattachTimeout = errors.New("actors: connection dropped and not reattached within the disconnect timeout")
+var errReattachTimeout = errors.New("actors: connection dropped and not reattached within the disconnect timeout")
 
 // errDetachedClose is what a detached connection's placeholder transport
 // reports when the server ends it.

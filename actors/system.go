@@ -16,7 +16,7 @@ import (
 // starts no listener.
 type System struct {
 	actors    *actor.ActorSystem
-	pool      *Pool
+	pool      *workerPool
 	poller    *netpoll.Poller
 	log       *slog.Logger
 	closeOnce sync.Once
@@ -24,9 +24,6 @@ type System struct {
 
 // SystemConfig configures a System. The zero value works.
 type SystemConfig struct {
-	// Pool sizes the worker pool that runs every mailbox; its zero fields
-	// take the defaults PoolConfig names.
-	Pool PoolConfig
 	// Logger receives the runtime's messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -47,7 +44,7 @@ func NewSystem(cfg SystemConfig) (*System, error) {
 	// its warnings and errors.
 	quiet := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	return &System{actors: as, pool: NewPool(cfg.Pool), poller: poller, log: log}, nil
+	return &System{actors: as, pool: newWorkerPool(poolConfig{}), poller: poller, log: log}, nil
 }
 
 // connProps builds the properties shared by an engine's connection actors:

@@ -169,7 +169,7 @@ func (c *Conn) Feed(data []byte) {
 	c.partial = nil
 
 	if !c.handshaken {
-		req, rest, err := protocol.ReadHandshake(data, c.engine.cfg.MaxMessageSize)
+		req, rest, err := protocol.ReadHandshake(data, c.engine.maxMessage)
 		switch {
 		case errors.Is(err, protocol.ErrIncomplete):
 			c.partial = data
@@ -197,7 +197,7 @@ func (c *Conn) Feed(data []byte) {
 
 	var batch []protocol.Message
 	for len(data) > 0 {
-		m, rest, err := c.proto.ReadMessage(data, c.engine.cfg.MaxMessageSize)
+		m, rest, err := c.proto.ReadMessage(data, c.engine.maxMessage)
 		if errors.Is(err, protocol.ErrIncomplete) {
 			c.partial = data
 			break

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,30 +34,34 @@ type Invoker interface {
 	OnDisconnected(c *Conn, err error)
 }
 
-// EngineConfig configures an Engine. Zero fields take the defaults named.
+// EngineConfig configures an Engine. The settings that hub.Config carries
+// have their defaults there: hub fills them and the engine only checks
+// them (NewEngine refuses a zero or negative one, naming it). The engine's
+// own settings (the unexported ones, Logger) take the defaults named.
 type EngineConfig struct {
-	// Protocols the hub speaks; nil means JSON alone. At most 4.
+	// Protocols the hub speaks, 1 to 4.
 	Protocols []protocol.Protocol
-	// KeepAliveInterval: a Ping goes out after this long without sending. 0 = 15 s.
+	// KeepAliveInterval: a Ping goes out after this long without sending.
 	KeepAliveInterval time.Duration
-	// ClientTimeoutInterval: a client silent this long is disconnected (once it
-	// has pinged). 0 = 30 s.
+	// ClientTimeoutInterval: a client silent this long is disconnected
+	// (once it has pinged).
 	ClientTimeoutInterval time.Duration
-	// HandshakeTimeout: the handshake must arrive within it. 0 = 15 s.
+	// HandshakeTimeout: the handshake must arrive within it.
 	HandshakeTimeout time.Duration
-	// MaxMessageSize bounds one incoming hub message in bytes. 0 = 32 KiB;
-	// negative = no limit.
-	MaxMessageSize int
-	// MaxTransportMessageSize bounds one WebSocket message (which may carry
-	// several hub messages). 0 = 4 × MaxMessageSize, at least 1 MiB (64 MiB
-	// without a hub message limit).
+	// MaximumReceiveMessageSize bounds one hub message from a client, the
+	// handshake included, in bytes; negative means no limit.
+	MaximumReceiveMessageSize int
+	// MaxTransportMessageSize bounds one WebSocket message from a client
+	// (which may carry several hub messages), in bytes.
 	MaxTransportMessageSize int
-	// MaxBufferedBytes is a connection's outgoing budget; past it the client
-	// is closed as a slow consumer. 0 = 1 MiB.
+	// MaxBufferedBytes is a connection's outgoing budget; past it the
+	// client is closed as a slow consumer.
 	MaxBufferedBytes int
-	// partitionSize: a group with more members spreads them over child actors. 0 = 1024.
+	// partitionSize: a group with more members spreads them over child
+	// actors. 0 = 1024.
 	partitionSize int
-	// partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
+	// partitions is how many child actors a large group uses. 0 = 4 ×
+	// GOMAXPROCS.
 	partitions int
 	// AllowStatefulReconnects lets connections that negotiated it
 	// (ConnInfo.StatefulReconnect) and shook hands with version >= 2 survive
@@ -64,10 +69,10 @@ type EngineConfig struct {
 	AllowStatefulReconnects bool
 	// StatefulReconnectBufferSize bounds, in bytes, what a stateful
 	// connection keeps of what it sent and the client has not acknowledged;
-	// past it the connection is closed as a slow consumer. 0 = 100,000.
+	// past it the connection is closed as a slow consumer.
 	StatefulReconnectBufferSize int
 	// DisconnectTimeout: how long a dropped stateful connection waits for
-	// Reattach before it ends. 0 = 15 s.
+	// its client to reattach before it ends.
 	DisconnectTimeout time.Duration
 	// BeforeConnected, when set, runs once a connection's handshake is
 	// accepted and its joins of all and of its user are in effect, before
@@ -88,61 +93,62 @@ type EngineConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *EngineConfig) fill() error {
-	if len(c.Protocols) == 0 {
-		c.Protocols = []protocol.Protocol{protocol.JSON}
+// withDefaults checks the settings hub fills and fills the engine's own.
+func (c EngineConfig) withDefaults() (EngineConfig, error) {
+	if len(c.Protocols) == 0 || len(c.Protocols) > maxProtocols {
+		return c, fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, want 1 to %d", len(c.Protocols), maxProtocols)
 	}
-	if len(c.Protocols) > maxProtocols {
-		return fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, at most %d", len(c.Protocols), maxProtocols)
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"KeepAliveInterval", c.KeepAliveInterval},
+		{"ClientTimeoutInterval", c.ClientTimeoutInterval},
+		{"HandshakeTimeout", c.HandshakeTimeout},
+		{"DisconnectTimeout", c.DisconnectTimeout},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("actors: EngineConfig.%s is %v, want > 0", d.name, d.v)
 		}
 	}
-	def(&c.KeepAliveInterval, 15*time.Second)
-	def(&c.ClientTimeoutInterval, 30*time.Second)
-	def(&c.HandshakeTimeout, 15*time.Second)
-	def(&c.DisconnectTimeout, 15*time.Second)
-	if c.StatefulReconnectBufferSize <= 0 {
-		c.StatefulReconnectBufferSize = 100_000
-	}
-	switch {
-	case c.MaxMessageSize == 0:
-		c.MaxMessageSize = 32 * 1024
-	case c.MaxMessageSize < 0:
-		c.MaxMessageSize = 0 // the codecs read 0 as no limit
-	}
-	if c.MaxTransportMessageSize <= 0 {
-		c.MaxTransportMessageSize = 1 << 20
-		if c.MaxMessageSize == 0 {
-			c.MaxTransportMessageSize = 64 << 20
-		} else if 4*c.MaxMessageSize > c.MaxTransportMessageSize {
-			c.MaxTransportMessageSize = 4 * c.MaxMessageSize
+	for _, d := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxTransportMessageSize", c.MaxTransportMessageSize},
+		{"MaxBufferedBytes", c.MaxBufferedBytes},
+		{"StatefulReconnectBufferSize", c.StatefulReconnectBufferSize},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("actors: EngineConfig.%s is %d, want > 0", d.name, d.v)
 		}
 	}
-	if c.MaxBufferedBytes <= 0 {
-		c.MaxBufferedBytes = 1 << 20
+	if c.MaximumReceiveMessageSize == 0 {
+		return c, errors.New("actors: EngineConfig.MaximumReceiveMessageSize is 0, want > 0 or negative for no limit")
 	}
 	if c.partitionSize <= 0 {
 		c.partitionSize = 1024
 	}
+	if c.partitions <= 0 {
+		c.partitions = 4 * numCPU()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return c, nil
 }
 
 // Engine is one hub's actors: its connections, its groups and users, the hub
 // actor that owns group membership, and the heartbeat that drives keep-alives
 // and timeouts for every connection from one timer.
 type Engine struct {
-	cfg     EngineConfig
-	sys     *System
-	invoker Invoker
-	log     *slog.Logger
-	epoch   time.Time
-	pings   []pingFrames
+	cfg        EngineConfig
+	maxMessage int // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	sys        *System
+	invoker    Invoker
+	log        *slog.Logger
+	epoch      time.Time
+	pings      []pingFrames
 
 	hubPID    *actor.PID
 	connProps *actor.Props
@@ -161,12 +167,14 @@ type Engine struct {
 
 // NewEngine starts the actors of one hub on sys.
 func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) {
-	if err := cfg.fill(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
 		cfg: cfg, sys: sys, invoker: invoker, log: cfg.Logger, epoch: time.Now(),
-		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
+		maxMessage: max(cfg.MaximumReceiveMessageSize, 0),
+		stopBeat:   make(chan struct{}), beatDone: make(chan struct{}),
 	}
 	for _, p := range cfg.Protocols {
 		e.pings = append(e.pings, newPingFrames(p))

@@ -114,14 +114,63 @@ func newTestSystem(t testing.TB) *System {
 	return sys
 }
 
+// testConfig fills the zero fields that hub would fill (hub.Config owns
+// their defaults) with values for tests: long timeouts, ample budgets.
+func testConfig(cfg EngineConfig) EngineConfig {
+	if cfg.Protocols == nil {
+		cfg.Protocols = []protocol.Protocol{protocol.JSON}
+	}
+	for _, d := range []*time.Duration{&cfg.KeepAliveInterval, &cfg.ClientTimeoutInterval, &cfg.HandshakeTimeout, &cfg.DisconnectTimeout} {
+		if *d == 0 {
+			*d = time.Minute
+		}
+	}
+	for _, n := range []*int{&cfg.MaximumReceiveMessageSize, &cfg.MaxTransportMessageSize, &cfg.MaxBufferedBytes, &cfg.StatefulReconnectBufferSize} {
+		if *n == 0 {
+			*n = 1 << 20
+		}
+	}
+	return cfg
+}
+
+// TestEngineConfigChecked: NewEngine refuses a setting that hub should
+// have filled, naming it.
+func TestEngineConfigChecked(t *testing.T) {
+	sys := newTestSystem(t)
+	defer sys.Close()
+	for _, tc := range []struct {
+		name string
+		edit func(*EngineConfig)
+	}{
+		{"Protocols", func(c *EngineConfig) { c.Protocols = []protocol.Protocol{} }},
+		{"KeepAliveInterval", func(c *EngineConfig) { c.KeepAliveInterval = 0 }},
+		{"DisconnectTimeout", func(c *EngineConfig) { c.DisconnectTimeout = -time.Second }},
+		{"MaximumReceiveMessageSize", func(c *EngineConfig) { c.MaximumReceiveMessageSize = 0 }},
+		{"MaxTransportMessageSize", func(c *EngineConfig) { c.MaxTransportMessageSize = -1 }},
+		{"MaxBufferedBytes", func(c *EngineConfig) { c.MaxBufferedBytes = 0 }},
+	} {
+		cfg := testConfig(EngineConfig{})
+		tc.edit(&cfg)
+		if e, err := NewEngine(sys, &echoInvoker{}, cfg); err == nil || !strings.Contains(err.Error(), "EngineConfig."+tc.name) {
+			if e != nil {
+				_ = e.Shutdown(context.Background())
+			}
+			t.Errorf("%s: error %v, want one naming it", tc.name, err)
+		}
+	}
+	cfg := testConfig(EngineConfig{MaximumReceiveMessageSize: -1})
+	e, err := NewEngine(sys, &echoInvoker{}, cfg)
+	if err != nil {
+		t.Fatalf("no hub message limit: %v", err)
+	}
+	_ = e.Shutdown(context.Background())
+}
+
 func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
 	t.Helper()
 	sys := newTestSystem(t)
 	inv := &echoInvoker{}
-	if cfg.Protocols == nil {
-		cfg.Protocols = []protocol.Protocol{protocol.JSON}
-	}
-	e, err := NewEngine(sys, inv, cfg)
+	e, err := NewEngine(sys, inv, testConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +292,7 @@ func TestKeepAliveAndClientTimeout(t *testing.T) {
 }
 
 func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
-	e, _ := newTestEngine(t, EngineConfig{MaxMessageSize: 64})
+	e, _ := newTestEngine(t, EngineConfig{MaximumReceiveMessageSize: 64})
 	bad, btr := connect(t, e, "bad", "", true)
 	good, gtr := connect(t, e, "good", "", true)
 	bad.Feed([]byte(`{"type":1,"target":"Echo","arguments":["` + strings.Repeat("x", 100) + `"]}` + "\x1e"))
@@ -367,7 +416,7 @@ func TestSlowConsumerClosed(t *testing.T) {
 func TestShutdownSendsReconnectableClose(t *testing.T) {
 	sys := newTestSystem(t)
 	defer sys.Close()
-	e, err := NewEngine(sys, &echoInvoker{}, EngineConfig{Protocols: []protocol.Protocol{protocol.JSON}})
+	e, err := NewEngine(sys, &echoInvoker{}, testConfig(EngineConfig{}))
 	if err != nil {
 		t.Fatal(err)
 	}

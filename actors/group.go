@@ -205,9 +205,6 @@ func (g *groupActor) shardOf(c *Conn) *actor.PID {
 // partition moves the members to child actors.
 func (g *groupActor) partition(ctx actor.Context) {
 	n := g.e.cfg.partitions
-	if n <= 0 {
-		n = 4 * numCPU()
-	}
 	sets := make([]*shardActor, n)
 	g.shards = make([]*actor.PID, n)
 	for i := range sets {

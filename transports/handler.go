@@ -12,7 +12,14 @@ import (
 	"github.com/actorhub/actorhub/hub"
 )
 
-// Config configures a Handler. The zero value works.
+// DefaultLongPollTimeout is ASP.NET Core's LongPolling.PollTimeout, the
+// default of Config.LongPollTimeout.
+const DefaultLongPollTimeout = 90 * time.Second
+
+// Config configures a Handler. The zero value works: every zero field
+// takes the default its comment names. The hub's own settings that its
+// transports apply (DisconnectTimeout, MaxTransportMessageSize,
+// AllowStatefulReconnects) are hub.Config's.
 type Config struct {
 	// Authenticator checks bearer tokens. nil means every request is
 	// anonymous (tokens are ignored).
@@ -22,16 +29,13 @@ type Config struct {
 	// without a user get 401 with "WWW-Authenticate: Bearer". It needs an
 	// Authenticator. Default false.
 	RequireAuthentication bool
-	// DisconnectTimeout: a negotiated connection that no transport takes up
-	// within it is forgotten, and a long polling connection that goes this
-	// long without a poll is closed. 0 means 15 s.
-	DisconnectTimeout time.Duration
 	// Transports is the set of transports served; 0 means all of them. A
 	// request for another gets 404 and negotiate does not list it.
 	Transports TransportType
 	// LongPollTimeout: a poll with nothing to carry is answered 200 with an
-	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0 means
-	// 90 s; keep it under the clients' 100 s request timeout.
+	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0
+	// means DefaultLongPollTimeout; keep it under the clients' 100 s
+	// request timeout.
 	LongPollTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -46,9 +50,9 @@ type Handler struct {
 	claims      ClaimsAuthenticator // auth, when it gives claims
 	required    bool                // RequireAuthentication
 	log         *slog.Logger
-	timeout     time.Duration
+	timeout     time.Duration // the hub's DisconnectTimeout
 	pollWait    time.Duration // Config.LongPollTimeout
-	postMax     int           // bytes one POST body may carry
+	postMax     int           // bytes one POST body may carry: the hub's MaxTransportMessageSize
 	stateful    bool          // stateful reconnect may be negotiated
 	enabled     TransportType
 	available   []transportInfo
@@ -80,29 +84,15 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
-	if cfg.RequireAuthentication && cfg.Authenticator == nil {
-		return nil, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
-	}
-	if cfg.DisconnectTimeout <= 0 {
-		cfg.DisconnectTimeout = 15 * time.Second
-	}
-	if cfg.LongPollTimeout <= 0 {
-		cfg.LongPollTimeout = 90 * time.Second
-	}
-	if cfg.Transports == 0 {
-		cfg.Transports = AllTransports
-	}
-	if cfg.Transports&^AllTransports != 0 {
-		return nil, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(cfg.Transports&^AllTransports))
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	opts := h.TransportOptions()
 	hd := &Handler{
 		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
-		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
+		timeout: opts.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
 		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
 		epoch: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -127,6 +117,29 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	}
 	go hd.janitor()
 	return hd, nil
+}
+
+// withDefaults returns c with every zero field set to its default, or an
+// error naming a field that cannot be taken.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.RequireAuthentication && c.Authenticator == nil:
+		return c, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
+	case c.Transports&^AllTransports != 0:
+		return c, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(c.Transports&^AllTransports))
+	case c.LongPollTimeout < 0:
+		return c, fmt.Errorf("transports: Config.LongPollTimeout is negative (%v)", c.LongPollTimeout)
+	}
+	if c.Transports == 0 {
+		c.Transports = AllTransports
+	}
+	if c.LongPollTimeout == 0 {
+		c.LongPollTimeout = DefaultLongPollTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
 }
 
 // Mount registers the handler on mux at path and path + "/negotiate".

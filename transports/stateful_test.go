@@ -85,7 +85,7 @@ func startStateful(t *testing.T, allow bool, timeout time.Duration) (string, *st
 	t.Helper()
 	impl := &statefulHub{}
 	hubURL, _ := startServerWith(t, impl, hub.Config{AllowStatefulReconnects: allow, DisconnectTimeout: timeout},
-		transports.Config{DisconnectTimeout: timeout})
+		transports.Config{})
 	return hubURL, impl
 }
 
@@ -356,7 +356,7 @@ func TestStatefulBufferBound(t *testing.T) {
 func TestStatefulShutdownWhileDetached(t *testing.T) {
 	impl := &statefulHub{}
 	hubURL, h, hd := startHandler(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
-		transports.Config{DisconnectTimeout: time.Minute})
+		transports.Config{})
 	c, token := statefulConnect(t, hubURL, 2)
 	waitFor(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
 	c.send(invocation("1", "Id"))

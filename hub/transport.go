@@ -43,7 +43,7 @@ type ConnInfo struct {
 	StatefulReconnect bool
 }
 
-func (i ConnInfo) actors() actors.ConnInfo {
+func (i ConnInfo) engineInfo() actors.ConnInfo {
 	return actors.ConnInfo{
 		ID: i.ID, UserID: i.UserID, Claims: i.Claims,
 		TextOnly: i.TextOnly, NoKeepAlive: i.NoKeepAlive, StatefulReconnect: i.StatefulReconnect,
@@ -152,7 +152,7 @@ func (c Conn) ReattachWebSocket(token string, ended SocketEnded) (WebSocket, err
 // polling). The transport then feeds it with Conn.Feed and reports its end
 // with Conn.Closed. After Shutdown it fails with ErrClosed.
 func (h *Hub) Connect(info ConnInfo, t Transport) (Conn, error) {
-	c, err := h.engine.NewConn(info.actors(), t)
+	c, err := h.engine.NewConn(info.engineInfo(), t)
 	if err != nil {
 		return Conn{}, ErrClosed
 	}
@@ -164,7 +164,7 @@ func (h *Hub) Connect(info ConnInfo, t Transport) (Conn, error) {
 // (WebSocket.Start). ended hears when the socket ends, with token. After
 // Shutdown it fails with ErrClosed.
 func (h *Hub) ConnectWebSocket(info ConnInfo, token string, ended SocketEnded) (WebSocket, error) {
-	w, err := h.engine.NewWebSocket(info.actors(), token, actors.SocketEnded(ended))
+	w, err := h.engine.NewWebSocket(info.engineInfo(), token, actors.SocketEnded(ended))
 	if err != nil {
 		return WebSocket{}, ErrClosed
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,8 @@ type options struct {
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(usageOutput)
+	fs.Usage = func() { usage(fs) }
 	fs.StringVar(&o.addr, "addr", ":5000", "listen address (127.0.0.1:0 picks a free port)")
 	fs.DurationVar(&o.tcpKeepAlive, "tcp-keepalive", 0, "TCP keep-alive probe period of accepted connections (0: Go's default, 15 s; negative: off, SignalR's own pings and -client-timeout remain). Hundreds of thousands of connections on one host make many probes per second")
 	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
@@ -162,6 +165,26 @@ func defaultNodeID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
+// usageOutput is where -h and flag errors are printed.
+var usageOutput io.Writer = os.Stderr
+
+// usage prints what -h shows: what the server is, how flags and the
+// environment combine, then every flag.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `actorhub server: a SignalR-compatible real-time server (the demo chat hub at /hubs/chat).
+
+Usage: server [flags]
+
+Every flag can also be set in the environment as ACTORHUB_<FLAG>, upper case with
+dashes as underscores (-client-timeout 10s is ACTORHUB_CLIENT_TIMEOUT=10s); a flag
+on the command line wins over the environment.
+
+Flags:
+`)
+	fs.PrintDefaults()
 }
 
 // fromEnv sets every flag not given on the command line from ACTORHUB_<NAME>.

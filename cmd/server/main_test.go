@@ -5,11 +5,14 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +258,46 @@ func TestJWTFlagErrors(t *testing.T) {
 		}
 		if _, err := o.chatAuth(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// The README's flag table and -h list the same flags, and -h says how the
+// environment sets them.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	var out strings.Builder
+	usageOutput = &out
+	defer func() { usageOutput = os.Stderr }()
+	if _, err := parseFlags([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	help := out.String()
+	if !strings.Contains(help, "ACTORHUB_<FLAG>") || !strings.HasPrefix(help, "actorhub server: ") {
+		t.Fatalf("-h has no summary or does not mention ACTORHUB_<FLAG>:\n%s", help)
+	}
+	inHelp := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(help, -1) {
+		inHelp[m[1]] = true
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inReadme := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `-([a-z0-9-]+)` \\|").FindAllSubmatch(readme, -1) {
+		inReadme[string(m[1])] = true
+	}
+	if len(inHelp) < 10 {
+		t.Fatalf("found only %d flags in -h:\n%s", len(inHelp), help)
+	}
+	for f := range inHelp {
+		if !inReadme[f] {
+			t.Errorf("-%s is in -h but not in the README's flag table", f)
+		}
+	}
+	for f := range inReadme {
+		if !inHelp[f] {
+			t.Errorf("-%s is in the README's flag table but not a flag", f)
 		}
 	}
 }

@@ -288,12 +288,24 @@ func (c *Conn) failHandshakeLocked(msg string) {
 //
 // On a stateful connection an unclean end (err != nil) only detaches it:
 // the actor keeps the connection for a reattach.
-func (c *Conn) Closed(err error) {
+func (c *Conn) Closed(err error) { c.transportEnded(c.stopReading(err), err) }
+
+// stopReading ends the read side for a transport that has ended with err,
+// and reports whether the connection outlives it, waiting for a reattach:
+// an unclean end of a stateful connection that is still live. One that
+// already ended on its own (the client's Close, bad input, the server's
+// Close or OnDisconnected) does not wait, even briefly.
+func (c *Conn) stopReading(err error) (keep bool) {
 	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	keep = err != nil && c.statefulIn && !c.readDone && c.state.Load() <= stateConnected
 	c.readDone = true
 	c.partial = nil
-	keep := err != nil && c.statefulIn
-	c.readMu.Unlock()
+	return keep
+}
+
+// transportEnded applies the end of the transport, as stopReading decided.
+func (c *Conn) transportEnded(keep bool, err error) {
 	if keep {
 		// Detached from now on, whatever the actor is doing (it may be
 		// blocked in hub code that waits on this client): a reattach may

@@ -185,6 +185,7 @@ func (s *socket) OnMessage(nc *netpoll.Conn, _ ws.OpCode, payload []byte) {
 }
 
 func (s *socket) OnClose(_ *netpoll.Conn, err error) {
-	s.ended(s.token, err != nil && s.conn.Stateful())
-	s.conn.Closed(err)
+	waiting := s.conn.stopReading(err)
+	s.ended(s.token, waiting) // before the connection can be claimed
+	s.conn.transportEnded(waiting, err)
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
@@ -252,7 +251,7 @@ func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
 	c := open(t, h, "refused", "")
 	eventually(t, "transport closed", c.tr.closed.Load)
 	// The engine forgets the connection after OnDisconnected would have run.
-	eventually(t, "refused forgotten", func() bool { _, ok := h.Engine().Conn("refused"); return !ok })
+	eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
 	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
 		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
 	}
@@ -288,7 +287,7 @@ func TestOnDisconnectedTransportError(t *testing.T) {
 	c.tr.closed.Store(true)
 	c.conn.Closed(errors.New("connection reset by peer"))
 	eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
-	eventually(t, "connection forgotten", func() bool { _, ok := h.Engine().Conn("c1"); return !ok })
+	eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
 }
 
 func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
@@ -337,16 +336,16 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 	}
 	for _, c := range []*client{a, b} {
 		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
-			t.Errorf("%s received %q", c.conn.ID, got)
+			t.Errorf("%s received %q", c.conn.ID(), got)
 		}
 		if !c.tr.closed.Load() {
-			t.Errorf("%s: transport still open", c.conn.ID)
+			t.Errorf("%s: transport still open", c.conn.ID())
 		}
 	}
 	if got := l.logged(); len(got) != 4 {
 		t.Errorf("events %q, want two connects and two disconnects", got)
 	}
-	if _, err := h.Engine().NewConn(actors.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
+	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
 		t.Error("a connection was accepted after Shutdown")
 	}
 }
@@ -398,7 +397,7 @@ func TestContextTransportAndRequest(t *testing.T) {
 	h := newHub(t, connInfo{}, hub.Config{})
 	r := httptest.NewRequest(http.MethodGet, "/hub?id=x", nil)
 	r.Header.Set("X-Header", "VALUE")
-	c := dialInfo(t, h, actors.ConnInfo{ID: "c1", Transport: "ServerSentEvents", Request: r})
+	c := dialInfo(t, h, hub.ConnInfo{ID: "c1", Transport: "ServerSentEvents", Request: r})
 	if got := c.invoke("Transport").Result; got != `"ServerSentEvents"` {
 		t.Fatalf("Transport: %s", got)
 	}

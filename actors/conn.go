@@ -103,6 +103,7 @@ type Conn struct {
 	Transport string
 	Request   *http.Request
 
+	raw           bool // a raw connection (raw.go): no handshake, no hub protocol
 	textOnly      bool // the transport carries no binary
 	noKeepAlive   bool // the transport keeps itself alive
 	allowStateful bool // stateful reconnect was negotiated
@@ -115,6 +116,13 @@ type Conn struct {
 	recvSeq      atomic.Int64 // highest trackable message id received
 	ackPending   atomic.Bool  // something came in since the last Ack
 	lastAck      int64        // owned by the heartbeat: when it last asked for an Ack
+
+	// Raw connections only: bytes fed and not yet received by the
+	// application, bytes written and not yet queued, the WebSocket
+	// message type.
+	rawInPending atomic.Int64
+	rawPending   atomic.Int64
+	rawBinary    atomic.Bool
 
 	// Read side, guarded by readMu (the transport's calls may come from
 	// different goroutines over time).
@@ -163,6 +171,10 @@ type Conn struct {
 // (a WebSocket message, a POST body). data is only read during the call.
 // Feed may be called again before the actor has handled the previous bytes.
 func (c *Conn) Feed(data []byte) {
+	if c.raw {
+		c.feedRaw(data)
+		return
+	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if c.readDone {

@@ -17,6 +17,9 @@
 //   - Connector and Disconnector, the optional OnConnected and
 //     OnDisconnected hooks, and Authorizer, the optional Authorize hook that
 //     decides per invocation whether the caller may run a method;
+//   - Endpoint, ConnectionHandler and RawConn: raw connections, the
+//     transport's bytes with no hub protocol (ASP.NET Core's
+//     MapConnectionHandler), on the same Runtime as hubs;
 //   - the hub context, Hub.Clients and Hub.Groups, which send and manage
 //     groups from anywhere in the program, outside any hub method;
 //   - scale-out: with Config.Backplane, the hubs of several processes

@@ -44,6 +44,13 @@
 // 413 and the connection closes) goes to the connection; POSTs to one
 // connection run one at a time.
 //
+// NewConnectionHandler serves a hub.Endpoint of raw connections the same
+// way (negotiate, every transport, WebSockets without negotiate, origins,
+// authentication), with no handshake and no hub framing: a WebSocket
+// message, or a POST body, goes to the endpoint's ConnectionHandler as it
+// is, and what it writes goes out as WebSocket messages, events or poll
+// answers.
+//
 // Browser origins (Config.AllowedOrigins): a request whose Origin header is
 // neither the server's own origin nor an allowed one gets 403 before
 // anything is made for it (the WebSocket upgrade, negotiate, every request

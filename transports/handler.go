@@ -89,7 +89,8 @@ type Handler struct {
 	done     chan struct{}
 }
 
-// served is what a Handler needs of what it serves: a *hub.Hub. Nothing
+// served is what a Handler needs of what it serves: a *hub.Hub or a
+// *hub.Endpoint (raw connections). Nothing
 // in it is specific to the hub protocol, so that a server of raw
 // connections can be served the same way.
 type served interface {
@@ -101,13 +102,31 @@ type served interface {
 	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
 }
 
-var _ served = (*hub.Hub)(nil)
+var (
+	_ served = (*hub.Hub)(nil)
+	_ served = (*hub.Endpoint)(nil)
+)
 
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
+	return newHandler(h, cfg)
+}
+
+// NewConnectionHandler serves the raw connections of endpoint e over HTTP,
+// as ASP.NET Core's MapConnectionHandler: negotiate, WebSockets (with or
+// without negotiate), Server-Sent Events and long polling, each as for a
+// hub, with no handshake and no hub framing (see hub.Endpoint).
+func NewConnectionHandler(e *hub.Endpoint, cfg Config) (*Handler, error) {
+	if e == nil {
+		return nil, errors.New("transports: NewConnectionHandler needs an endpoint")
+	}
+	return newHandler(e, cfg)
+}
+
+func newHandler(h served, cfg Config) (*Handler, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err

@@ -257,12 +257,21 @@ func (uncreatableHub) OnConnected(*hub.Context) error {
 	return &hub.TypedError{Type: "InvalidOperationException", Message: "Unable to resolve service for type 'System.Object' while attempting to activate 'FunctionalTests.UncreatableHub'."}
 }
 
+// echoConnection is upstream's EchoConnectionHandler: every byte received
+// goes back to the same connection, in text WebSocket messages as
+// ASP.NET's default transfer format.
+type echoConnection struct{}
+
+func (echoConnection) OnConnected(hub.RawConn) error { return nil }
+
+func (echoConnection) OnReceive(c hub.RawConn, data []byte) { _ = c.Write(data) }
+
+func (echoConnection) OnDisconnected(hub.RawConn, error) {}
+
 // mountASPNETSuite mounts the suite's hubs and endpoints under aspnetBase
 // and returns the suite's middleware, for the router to put in front.
-func mountASPNETSuite(mux *http.ServeMux, cfg hub.Config,
-	newHub func(string, any, hub.Config) (*mounted, error),
-	serve func(*mounted, string, transports.Config) error,
-) (func(http.Handler) http.Handler, error) {
+func mountASPNETSuite(mux *http.ServeMux, cfg hub.Config, mt mounter) (func(http.Handler) http.Handler, error) {
+	newHub, serve := mt.newHub, mt.serve
 	s := newASPNETSuite()
 	cfg.EnableDetailedErrors = true // as upstream's test server
 	th := &testHub{}
@@ -293,6 +302,13 @@ func mountASPNETSuite(mux *http.ServeMux, cfg hub.Config,
 		return nil, err
 	}
 	if err := serve(m, aspnetBase+"/uncreatable", transports.Config{}); err != nil {
+		return nil, err
+	}
+	// The raw echo connection, with the hubs' buffer budget.
+	if m, err = mt.newEndpoint("aspnet.echo", echoConnection{}, hub.EndpointConfig{MaxBufferedBytes: cfg.MaxBufferedBytes}); err != nil {
+		return nil, err
+	}
+	if err := serve(m, aspnetBase+"/echo", transports.Config{}); err != nil {
 		return nil, err
 	}
 	s.routes(mux)

@@ -30,8 +30,23 @@ func startSuite(t *testing.T) string {
 		hubs = append(hubs, m)
 		return m, nil
 	}
+	newEndpoint := func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error) {
+		e, err := hub.NewEndpoint(app, cfg)
+		if err != nil {
+			return nil, err
+		}
+		m := &mounted{name: name, endpoint: e}
+		hubs = append(hubs, m)
+		return m, nil
+	}
 	serve := func(m *mounted, path string, tc transports.Config) error {
-		hd, err := transports.NewHandler(m.hub, tc)
+		var hd *transports.Handler
+		var err error
+		if m.endpoint != nil {
+			hd, err = transports.NewConnectionHandler(m.endpoint, tc)
+		} else {
+			hd, err = transports.NewHandler(m.hub, tc)
+		}
 		if err != nil {
 			return err
 		}
@@ -39,7 +54,7 @@ func startSuite(t *testing.T) string {
 		m.handlers = append(m.handlers, hd)
 		return nil
 	}
-	around, err := mountASPNETSuite(mux, hub.Config{}, newHub, serve)
+	around, err := mountASPNETSuite(mux, hub.Config{}, mounter{newHub, newEndpoint, serve})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +64,7 @@ func startSuite(t *testing.T) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, m := range hubs {
-			_ = m.hub.Shutdown(ctx)
+			_ = m.shutdown(ctx)
 			for _, hd := range m.handlers {
 				_ = hd.Close()
 			}

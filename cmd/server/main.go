@@ -228,11 +228,29 @@ func main() {
 	}
 }
 
-// mounted is a hub and the handlers that serve it.
+// mounted is a hub, or an endpoint of raw connections, and the handlers
+// that serve it.
 type mounted struct {
 	name     string
 	hub      *hub.Hub
+	endpoint *hub.Endpoint // instead of hub
 	handlers []*transports.Handler
+}
+
+func (m *mounted) shutdown(ctx context.Context) error {
+	if m.endpoint != nil {
+		return m.endpoint.Shutdown(ctx)
+	}
+	return m.hub.Shutdown(ctx)
+}
+
+// mounter makes hubs and endpoints and mounts their handlers.
+type mounter struct {
+	newHub      func(name string, impl any, cfg hub.Config) (*mounted, error)
+	newEndpoint func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error)
+	// serve mounts a handler of m at path; tc gets the flags' settings
+	// where it leaves them zero.
+	serve func(m *mounted, path string, tc transports.Config) error
 }
 
 func run(o *options) error {
@@ -295,14 +313,31 @@ func run(o *options) error {
 		hubs = append(hubs, m)
 		return m, nil
 	}
-	// serve mounts a handler of m's hub at path; tc gets the flags'
-	// settings where it leaves them zero.
+	newEndpoint := func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error) {
+		cfg.Runtime, cfg.Logger = rt, log
+		if cfg.DisconnectTimeout == 0 {
+			cfg.DisconnectTimeout = o.disconnectTimeout
+		}
+		e, err := hub.NewEndpoint(app, cfg)
+		if err != nil {
+			return nil, err
+		}
+		m := &mounted{name: name, endpoint: e}
+		hubs = append(hubs, m)
+		return m, nil
+	}
 	serve := func(m *mounted, path string, tc transports.Config) error {
 		tc.Logger, tc.LongPollTimeout, tc.AllowedOrigins = log, o.longPollTimeout, o.allowedOrigins
 		if tc.Transports == 0 {
 			tc.Transports = o.transports
 		}
-		hd, err := transports.NewHandler(m.hub, tc)
+		var hd *transports.Handler
+		var err error
+		if m.endpoint != nil {
+			hd, err = transports.NewConnectionHandler(m.endpoint, tc)
+		} else {
+			hd, err = transports.NewHandler(m.hub, tc)
+		}
 		if err != nil {
 			return err
 		}
@@ -330,14 +365,16 @@ func run(o *options) error {
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
-		if around, err = mountASPNETSuite(mux, hubCfg, newHub, serve); err != nil {
+		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
 			return err
 		}
 	}
 
 	metrics := newMetrics()
 	for _, m := range hubs {
-		metrics.add(m.name, m.hub)
+		if m.hub != nil {
+			metrics.add(m.name, m.hub)
+		}
 	}
 	metricsMux := mux
 	if o.metricsAddr != "" {
@@ -395,7 +432,7 @@ func run(o *options) error {
 	}
 	for _, m := range hubs {
 		wg.Go(func() {
-			if err := m.hub.Shutdown(ctx); err != nil {
+			if err := m.shutdown(ctx); err != nil {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
 			for _, hd := range m.handlers {

@@ -233,10 +233,12 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.pid = e.sys.actors.Root.Spawn(e.connProps)
 	e.spawning = nil
 	e.spawnMu.Unlock()
-	e.conns.put(c)
 	if c.raw {
+		// First in its mailbox, before Shutdown can find it in conns and
+		// close it: Connected always runs before Disconnected.
 		e.send(c.pid, &rawStart{})
 	}
+	e.conns.put(c)
 	return c, nil
 }
 

@@ -21,9 +21,10 @@ import (
 // Both directions are bounded. Bytes fed and not yet received by the
 // application count against EngineConfig.MaxBufferedBytes; past it the
 // connection ends with errInputOverBudget (a reader that stops reading
-// would be better; the poller has no such pause yet). Bytes written and not
-// yet sent count against the same budget, as a hub connection's do: past
-// it the connection is closed as a slow consumer.
+// would be better; the poller has no such pause yet). Bytes written count
+// against the same budget twice over: while they wait for the actor, and
+// while they wait in the transport (as a hub connection's do); past either
+// the connection is closed as a slow consumer.
 
 // RawApp is the application of an engine's raw connections. Its methods
 // run in the connection's turn, one at a time per connection.
@@ -73,7 +74,9 @@ func (c *Conn) feedRaw(data []byte) {
 // WebSocket message (text, or binary after SetBinary), or bytes of the
 // stream of the HTTP transports. Safe from any goroutine. It fails with
 // ErrConnClosed once the connection is ending, and with errSlowConsumer,
-// closing the connection, when more than MaxBufferedBytes would wait.
+// closing the connection, when more than MaxBufferedBytes would wait for
+// the actor (the actor closes it too once more than MaxBufferedBytes wait
+// in the transport).
 func (c *Conn) WriteRaw(data []byte) error {
 	if c.state.Load() >= stateClosing {
 		return ErrConnClosed
@@ -81,8 +84,10 @@ func (c *Conn) WriteRaw(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	pending := c.rawPending.Add(int64(len(data)))
-	if pending+int64(c.transport.Buffered()) > int64(c.engine.cfg.MaxBufferedBytes) {
+	// What waits in the mailbox is counted here; what the transport holds
+	// is checked by the actor after each write (flush), as for hub
+	// connections: each is bounded by MaxBufferedBytes.
+	if c.rawPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
 		c.rawPending.Add(-int64(len(data)))
 		c.engine.send(c.pid, &rawClose{err: errSlowConsumer})
 		return errSlowConsumer

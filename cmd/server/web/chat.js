@@ -152,6 +152,7 @@
     conn.onreconnecting((err) => {
       if (!current()) return;
       page.joined = null;
+      delete document.body.dataset.joined;
       setState('reconnecting', err ? 'connection lost' : '');
       notice('Connection lost, reconnecting…', 'notice warn');
     });
@@ -159,6 +160,7 @@
       if (!current()) return;
       page.reconnects++;
       $('info-reconnects').textContent = String(page.reconnects);
+      document.body.dataset.reconnects = String(page.reconnects);
       connected(conn);
       notice('Reconnected', 'notice good');
       await join(conn, generation);
@@ -166,6 +168,7 @@
     conn.onclose((err) => {
       if (!current()) return;
       page.joined = null;
+      delete document.body.dataset.joined;
       setState('disconnected', err ? 'connection closed' : '');
       if (page.wanted) scheduleStart(generation);
     });

@@ -55,7 +55,10 @@
     g.clearRect(0, 0, w, h);
 
     const now = dash.samples.length ? dash.samples[dash.samples.length - 1].t : Date.now();
-    const t0 = now - dash.windowMs;
+    // The window: the last minutes the server keeps, or less while it has not been up that long.
+    const span = dash.samples.length ? now - dash.samples[0].t : 0;
+    const win = Math.min(dash.windowMs, Math.max(60000, Math.ceil(span / 60000) * 60000));
+    const t0 = now - win;
     let max = 0;
     for (const s of series) for (const [, v] of s.values) max = Math.max(max, v);
     const step = niceStep(max / 4, binary);
@@ -67,7 +70,7 @@
     const bottom = 22;
     const pw = w - left - right;
     const ph = h - top - bottom;
-    const x = (t) => left + ((t - t0) / dash.windowMs) * pw;
+    const x = (t) => left + ((t - t0) / win) * pw;
     const y = (v) => top + ph - (v / max) * ph;
 
     g.font = '11px system-ui, sans-serif';
@@ -86,10 +89,11 @@
     }
     g.textAlign = 'center';
     g.textBaseline = 'alphabetic';
-    const minutes = Math.round(dash.windowMs / 60000);
-    for (let m = 0; m <= minutes; m++) {
-      g.textAlign = m === minutes ? 'right' : 'center';
-      g.fillText(m === minutes ? 'now' : `−${minutes - m} min`, m === minutes ? w - right : x(t0 + m * 60000), h - 6);
+    const tick = win <= 60000 ? 10000 : win <= 180000 ? 30000 : 60000;
+    for (let back = win; back >= 0; back -= tick) {
+      const label = back === 0 ? 'now' : back % 60000 === 0 ? `−${back / 60000} min` : `−${back / 1000} s`;
+      g.textAlign = back === 0 ? 'right' : 'center';
+      g.fillText(label, back === 0 ? w - right : x(now - back), h - 6);
     }
 
     g.lineWidth = 2;

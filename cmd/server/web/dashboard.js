@@ -89,7 +89,8 @@
     }
     g.textAlign = 'center';
     g.textBaseline = 'alphabetic';
-    const tick = win <= 60000 ? 10000 : win <= 180000 ? 30000 : 60000;
+    let tick = win <= 60000 ? 10000 : win <= 180000 ? 30000 : 60000;
+    while ((pw * tick) / win < 56) tick *= 2; // labels at least 56 px apart
     for (let back = win; back >= 0; back -= tick) {
       const label = back === 0 ? 'now' : back % 60000 === 0 ? `−${back / 60000} min` : `−${back / 1000} s`;
       g.textAlign = back === 0 ? 'right' : 'center';

@@ -105,6 +105,32 @@ async function startServer(flags = [], { addr = '127.0.0.1:0', env = {} } = {}) 
   };
 }
 
+/** A free TCP port on 127.0.0.1 (free when returned). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a redis-server (Debian's; ./test.sh installs it) on a free loopback port. Returns {url, stop()}. */
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--protected-mode', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  live.add(child);
+  const exited = new Promise((resolve) => child.on('exit', () => { live.delete(child); resolve(); }));
+  await waitFor(() => new Promise((resolve) => {
+    const sock = require('node:net').connect(port, '127.0.0.1', () => { sock.end(); resolve(true); });
+    sock.on('error', () => resolve(false));
+  }), 10000, `redis-server on ${port}`);
+  return { url: `redis://127.0.0.1:${port}/0`, async stop() { child.kill('SIGKILL'); await exited; } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The browser
 
@@ -198,6 +224,6 @@ function screenshotsDir() {
 }
 
 module.exports = {
-  REPO_ROOT, sleep, waitFor, serverBinary, startServer, launchBrowser, openPage, openChat, gotoChat, say, seen, noticed,
+  REPO_ROOT, sleep, waitFor, serverBinary, startServer, startRedis, launchBrowser, openPage, openChat, gotoChat, say, seen, noticed,
   screenshotsDir,
 };

@@ -4,7 +4,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, launchBrowser, openPage, openChat, say, waitFor } = require('../lib/harness');
+const { startServer, startRedis, launchBrowser, openPage, openChat, say, waitFor } = require('../lib/harness');
 
 test('the dashboard follows the server live', async (t) => {
   const server = await startServer();
@@ -58,4 +58,29 @@ test('the dashboard follows the server live', async (t) => {
   });
   assert.ok(inked > 500, `the connections plot is drawn (${inked} pixels)`);
   for (const p of [dash, ann, ben]) assert.deepEqual(p.errors, []);
+});
+
+test('with a backplane, the dashboard shows every node', async (t) => {
+  const redis = await startRedis();
+  const n1 = await startServer(['-redis', redis.url, '-node-id', 'n1']);
+  const n2 = await startServer(['-redis', redis.url, '-node-id', 'n2']);
+  const browser = await launchBrowser();
+  t.after(async () => { await browser.close(); await n1.stop(); await n2.stop(); await redis.stop(); });
+
+  await openChat(browser, n1.url, { name: 'uno', room: 'nodes' });
+  const duo = await openChat(browser, n2.url, { name: 'duo', room: 'nodes', transport: 'ServerSentEvents' });
+  await openChat(browser, n2.url, { name: 'tre', room: 'nodes', transport: 'LongPolling' });
+  // One room across the nodes: the count is the deployment's.
+  await waitFor(() => duo.$eval('#members', (e) => e.dataset.count === '3'), 10000, 'a room of 3 across 2 nodes');
+
+  const dash = await openPage(browser);
+  await dash.goto(`${n1.url}/dashboard`);
+  const nodes = () => dash.evaluate(() => Object.fromEntries([...document.querySelectorAll('#table-nodes tr')]
+    .filter((tr) => tr.cells.length === 2).map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])));
+  await waitFor(async () => {
+    const got = await nodes();
+    return got['n1 (this node)'] === '1' && got.n2 === '2';
+  }, 15000, 'the nodes table to show n1 (this node) 1 and n2 2');
+  assert.match(await dash.$eval('#node', (e) => e.textContent), /node n1 on redis/);
+  assert.deepEqual(dash.errors, []);
 });

@@ -96,9 +96,6 @@ type dashboard struct {
 	started   time.Time
 	hub       *hub.Hub // the dashboard hub, set once mounted
 
-	// nodeCounts returns every node's connections (backplane only).
-	nodeCounts func(context.Context) (map[string]int64, error)
-
 	mu      sync.Mutex
 	history []sample // guarded by mu: a ring of up to historyLen, oldest at next once full
 	next    int      // guarded by mu
@@ -147,7 +144,7 @@ func (d *dashboard) run() {
 			return
 		case <-t.C:
 		}
-		s := d.sample()
+		s := d.sample(d.watched())
 		d.mu.Lock()
 		if len(d.history) < historyLen {
 			d.history = append(d.history, s)
@@ -156,7 +153,7 @@ func (d *dashboard) run() {
 			d.next = (d.next + 1) % historyLen
 		}
 		d.mu.Unlock()
-		if d.hub != nil && d.hub.Stats().Connections > 0 {
+		if d.watched() {
 			_ = d.hub.Clients().All().Send("Sample", s)
 		}
 	}
@@ -174,8 +171,12 @@ func (d *dashboard) totals() totals {
 	return t
 }
 
-// sample reads the node now.
-func (d *dashboard) sample() sample {
+// watched reports whether a dashboard page is connected.
+func (d *dashboard) watched() bool { return d.hub != nil && d.hub.Stats().Connections > 0 }
+
+// sample reads the node now; watched, it also asks the backplane for the
+// other nodes' connections (nobody else needs them).
+func (d *dashboard) sample(watched bool) sample {
 	s := sample{T: time.Now().UnixMilli(), Closes: map[string]uint64{}}
 	cur := totals{at: time.Now()}
 	for _, h := range d.hubs {
@@ -212,11 +213,9 @@ func (d *dashboard) sample() sample {
 		s.HeapPerConn = float64(s.HeapBytes) / float64(s.Open)
 		s.RSSPerConn = float64(s.RSSBytes) / float64(s.Open)
 	}
-	if d.nodeCounts != nil {
+	if watched && d.backplane != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), sampleEvery/2)
-		if nodes, err := d.nodeCounts(ctx); err == nil {
-			s.Nodes = nodes
-		}
+		s.Nodes = d.nodeCounts(ctx)
 		cancel()
 	}
 	if d.ready != nil {
@@ -227,6 +226,25 @@ func (d *dashboard) sample() sample {
 		}
 	}
 	return s
+}
+
+// nodeCounts is every node's connections, every hub together, or nil when
+// the backplane cannot say.
+func (d *dashboard) nodeCounts(ctx context.Context) map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range d.hubs {
+		counts, err := h.hub.NodeConnectionCounts(ctx)
+		if err != nil {
+			return nil
+		}
+		for node, n := range counts {
+			out[node] += n
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // snapshot is the node's description and its history, oldest first.

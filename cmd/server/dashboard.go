@@ -145,18 +145,24 @@ func (d *dashboard) run() {
 		case <-t.C:
 		}
 		s := d.sample(d.watched())
-		d.mu.Lock()
-		if len(d.history) < historyLen {
-			d.history = append(d.history, s)
-		} else {
-			d.history[d.next] = s
-			d.next = (d.next + 1) % historyLen
-		}
-		d.mu.Unlock()
+		d.record(s)
 		if d.watched() {
 			_ = d.hub.Clients().All().Send("Sample", s)
 		}
 	}
+}
+
+// record keeps s in the history, forgetting the oldest sample past
+// historyLen.
+func (d *dashboard) record(s sample) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.history) < historyLen {
+		d.history = append(d.history, s)
+		return
+	}
+	d.history[d.next] = s
+	d.next = (d.next + 1) % historyLen
 }
 
 func (d *dashboard) totals() totals {

@@ -4,8 +4,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/actorhub/actorhub/protocol"
 )
 
 // A client that stops a Server-Sent Events or long polling connection
@@ -30,10 +28,10 @@ import (
 // endedConn is the token of a connection that ended moments ago.
 type endedConn struct {
 	user      string
-	transport string            // sseName or lpName
-	proto     protocol.Protocol // its hub protocol; nil if the handshake never completed
-	at        time.Duration     // Handler.now when it ended
-	deleted   bool              // a DELETE was answered already
+	transport string        // sseName or lpName
+	hc        *httpConn     // what its requests shared
+	at        time.Duration // Handler.now when it ended
+	deleted   bool          // a DELETE was answered already
 }
 
 // maxCloseBody bounds the POST read to check that it holds only Close
@@ -43,7 +41,7 @@ const maxCloseBody = 4 << 10
 
 // finish forgets the live connection of token and keeps it as ended.
 // deleted says that its client's DELETE ended it.
-func (t *tokens) finish(token string, proto protocol.Protocol, now time.Duration, deleted bool) {
+func (t *tokens) finish(token string, hc *httpConn, now time.Duration, deleted bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
@@ -51,7 +49,7 @@ func (t *tokens) finish(token string, proto protocol.Protocol, now time.Duration
 		return
 	}
 	t.removeLocked(token)
-	t.ended[token] = &endedConn{user: e.user, transport: e.transport, proto: proto, at: now, deleted: deleted}
+	t.ended[token] = &endedConn{user: e.user, transport: e.transport, hc: hc, at: now, deleted: deleted}
 }
 
 // endedFor returns the ended connection of token if it is user's, or the
@@ -82,20 +80,6 @@ func (t *tokens) markDeleted(token string) bool {
 	return true
 }
 
-// protocol is the connection's hub protocol, or nil when the handshake did
-// not complete, or a POST is feeding the connection right now (Feed sets
-// the protocol, under postMu; a POST that holds it is not waited for).
-func (hc *httpConn) protocol() protocol.Protocol {
-	if hc == nil || !hc.postMu.TryLock() {
-		return nil
-	}
-	defer hc.postMu.Unlock()
-	if c := hc.conn.Load(); c != nil {
-		return c.Protocol()
-	}
-	return nil
-}
-
 func (t *tokens) expireEndedLocked(cutoff time.Duration) {
 	for k, ec := range t.ended {
 		if ec.at < cutoff {
@@ -120,7 +104,7 @@ func (h *Handler) afterEnd(w http.ResponseWriter, r *http.Request, token, user s
 		}
 	case http.MethodPost:
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxCloseBody+1))
-		if err == nil && len(body) <= maxCloseBody && onlyClose(ec.proto, body) {
+		if err == nil && len(body) <= maxCloseBody && ec.onlyClose(body) {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -128,18 +112,14 @@ func (h *Handler) afterEnd(w http.ResponseWriter, r *http.Request, token, user s
 	claimError(w, http.StatusNotFound)
 }
 
-// onlyClose reports whether data holds one or more whole hub messages of
-// proto, all of them Close messages.
-func onlyClose(proto protocol.Protocol, data []byte) bool {
-	if proto == nil || len(data) == 0 {
+// onlyClose reports whether body holds nothing but Close messages of the
+// connection's protocol. It holds postMu, as a POST that feeds the
+// connection does: the protocol is chosen by the handshake a POST carries.
+func (ec *endedConn) onlyClose(body []byte) bool {
+	if ec.hc == nil {
 		return false
 	}
-	for len(data) > 0 {
-		m, rest, err := proto.ReadMessage(data, maxCloseBody)
-		if err != nil || m.Type() != protocol.TypeClose {
-			return false
-		}
-		data = rest
-	}
-	return true
+	ec.hc.postMu.Lock()
+	defer ec.hc.postMu.Unlock()
+	return ec.hc.connection().OnlyClose(body)
 }

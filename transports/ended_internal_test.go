@@ -3,8 +3,6 @@ package transports
 import (
 	"testing"
 	"time"
-
-	"github.com/actorhub/actorhub/protocol"
 )
 
 // TestEndedConnsForgotten: the token an ended connection keeps for its
@@ -18,7 +16,7 @@ func TestEndedConnsForgotten(t *testing.T) {
 	}
 	for i, token := range []string{"a", "b"} {
 		tk.add(token, &entry{id: token, user: "ann", transport: lpName})
-		tk.finish(token, protocol.JSON, time.Duration(i+1)*time.Second, false)
+		tk.finish(token, nil, time.Duration(i+1)*time.Second, false)
 	}
 	if _, ok := tk.lookup("a"); ok {
 		t.Fatal("an ended connection is still looked up")
@@ -36,32 +34,5 @@ func TestEndedConnsForgotten(t *testing.T) {
 	tk.expire(3 * time.Second)
 	if len(tk.ended) != 0 {
 		t.Fatalf("left: %v", tk.ended)
-	}
-}
-
-// TestOnlyClose: a stopping client's POST holds Close messages only.
-func TestOnlyClose(t *testing.T) {
-	mpClose, _ := protocol.MessagePack.AppendMessage(nil, &protocol.Close{})
-	mpPing, _ := protocol.MessagePack.AppendMessage(nil, &protocol.Ping{})
-	for _, tc := range []struct {
-		proto protocol.Protocol
-		body  string
-		want  bool
-	}{
-		{protocol.JSON, "{\"type\":7}\x1e", true},
-		{protocol.JSON, "{\"type\":7,\"error\":\"bye\",\"allowReconnect\":false}\x1e{\"type\":7}\x1e", true},
-		{protocol.JSON, "{\"type\":7}\x1e{\"type\":6}\x1e", false},
-		{protocol.JSON, "{\"type\":1,\"target\":\"Send\",\"arguments\":[]}\x1e", false},
-		{protocol.JSON, "{\"type\":7}", false}, // incomplete
-		{protocol.JSON, "", false},
-		{protocol.JSON, "not json\x1e", false},
-		{nil, "{\"type\":7}\x1e", false}, // no handshake
-		{protocol.MessagePack, string(mpClose), true},
-		{protocol.MessagePack, string(mpClose) + string(mpPing), false},
-		{protocol.MessagePack, string(mpClose[:len(mpClose)-1]), false},
-	} {
-		if got := onlyClose(tc.proto, []byte(tc.body)); got != tc.want {
-			t.Errorf("onlyClose(%v, %q) = %v, want %v", tc.proto, tc.body, got, tc.want)
-		}
 	}
 }

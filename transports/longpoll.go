@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
 )
 
 // serveLongPoll answers GET <hub>?id=T without Upgrade or an event-stream
@@ -36,7 +36,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		claimError(w, status)
 		return
 	}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
@@ -46,7 +46,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	lp.conn = c
 	ended := lp.closing // Close came first (the engine shut down meanwhile)
 	lp.mu.Unlock()
-	hc.conn.Store(c)
+	hc.setConnection(c)
 	if ended {
 		c.Closed(nil)
 	}
@@ -94,7 +94,7 @@ type longPoll struct {
 	hc    *httpConn
 
 	mu       sync.Mutex
-	conn     *actors.Conn  // guarded by mu: set once the first poll made it
+	conn     hub.Conn      // guarded by mu: set once the first poll made it
 	queue    [][]byte      // guarded by mu: frames waiting for a poll
 	queued   int           // guarded by mu: their bytes
 	waiting  *pollWait     // guarded by mu: the pending poll, or nil
@@ -110,7 +110,7 @@ type pollWait struct {
 	superseded bool          // guarded by longPoll.mu: a newer poll took over
 }
 
-var _ actors.Transport = (*longPoll)(nil)
+var _ hub.Transport = (*longPoll)(nil)
 
 func (lp *longPoll) Framed() bool { return false }
 
@@ -148,7 +148,7 @@ func (lp *longPoll) Close(graceful bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(nil)
 	}
 }
@@ -164,7 +164,7 @@ func (lp *longPoll) end(err error, drop bool) {
 // stop is end for the client's DELETE: the token is kept a while as ended
 // (see ended.go), its DELETE answered.
 func (lp *longPoll) stop() {
-	lp.h.conns.finish(lp.token, lp.hc.protocol(), lp.h.now(), true)
+	lp.h.conns.finish(lp.token, lp.hc, lp.h.now(), true)
 	lp.close(nil, false)
 }
 
@@ -176,7 +176,7 @@ func (lp *longPoll) close(err error, drop bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(err)
 	}
 }
@@ -191,11 +191,12 @@ func (lp *longPoll) expire(cutoff time.Duration) {
 	}
 }
 
-// reportLocked returns the connection to tell Closed, once; nil when it was
-// told already or is not made yet (the first poll tells it then).
-func (lp *longPoll) reportLocked() *actors.Conn {
+// reportLocked returns the connection to tell Closed, once; the zero Conn
+// when it was told already or is not made yet (the first poll tells it
+// then).
+func (lp *longPoll) reportLocked() hub.Conn {
 	if lp.reported {
-		return nil
+		return hub.Conn{}
 	}
 	lp.reported = true
 	return lp.conn
@@ -269,7 +270,7 @@ func (lp *longPoll) poll(w http.ResponseWriter, r *http.Request) {
 		}
 		clear(data)
 	case closing:
-		h.conns.finish(lp.token, lp.hc.protocol(), h.now(), false)
+		h.conns.finish(lp.token, lp.hc, h.now(), false)
 		emptyReply(w, http.StatusNoContent)
 	default: // poll timeout (or the handler closing): come again
 		emptyReply(w, http.StatusOK)

@@ -42,6 +42,9 @@ type ConnInfo struct {
 	// StatefulReconnect is set when the client negotiated stateful reconnect
 	// and the engine allows it; a handshake version >= 2 then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport ("WebSockets", "ServerSentEvents",
+	// "LongPolling"), for Stats.Transports; "" counts as "other".
+	Transport string
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -93,6 +96,7 @@ type Conn struct {
 	// connection's turn may touch it.
 	Items map[string]any
 
+	transportSlot int  // index of ConnInfo.Transport in the engine's transport counters
 	textOnly      bool // the transport carries no binary
 	noKeepAlive   bool // the transport keeps itself alive
 	allowStateful bool // stateful reconnect was negotiated

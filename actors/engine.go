@@ -211,7 +211,8 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 		return nil, errShutdown
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
-		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
+		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1),
+		transportSlot: e.stats.transportSlot(info.Transport)}
 	c.Items = make(map[string]any)
 	now := e.preciseNow()
 	c.created = now

@@ -41,12 +41,16 @@ type ConnInfo struct {
 	// reconnect (see TransportOptions.AllowStatefulReconnects); a handshake
 	// of version 2 or more then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport, as negotiate does ("WebSockets",
+	// "ServerSentEvents", "LongPolling"): Stats.Transports counts by it.
+	Transport string
 }
 
 func (i ConnInfo) engineInfo() actors.ConnInfo {
 	return actors.ConnInfo{
 		ID: i.ID, UserID: i.UserID, Claims: i.Claims,
 		TextOnly: i.TextOnly, NoKeepAlive: i.NoKeepAlive, StatefulReconnect: i.StatefulReconnect,
+		Transport: i.Transport,
 	}
 }
 

@@ -36,7 +36,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		claimError(w, status)
 		return
 	}
-	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true, Transport: lpName}, lp)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)

@@ -55,7 +55,7 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &sseTransport{wake: make(chan struct{}, 1), rc: http.NewResponseController(w), active: true}
-	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true}, t)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true, Transport: sseName}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)

@@ -47,7 +47,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		h.conns.remove(token)
 		return
 	}
-	ws, err := h.srv.ConnectWebSocket(hub.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful}, token, h.socketEnded)
+	ws, err := h.srv.ConnectWebSocket(hub.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful, Transport: wsName}, token, h.socketEnded)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		_ = conn.Close()

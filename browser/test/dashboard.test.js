@@ -32,6 +32,14 @@ test('the dashboard follows the server live', async (t) => {
   const ben = await openChat(browser, server.url, { name: 'ben', room: 'ops', transport: 'LongPolling', protocol: 'messagepack' });
   await waitFor(async () => (await hubRow('chat')) === 2, 10000, 'the dashboard to count 2 chat connections');
   await waitFor(async () => (await total()) === 3, 5000, 'the total to be 3');
+  // By transport and protocol: the dashboard's own connection is a WebSocket with JSON too.
+  const rows = (id) => dash.evaluate((i) => Object.fromEntries([...document.querySelectorAll(`#${i} tr`)]
+    .filter((tr) => tr.cells.length === 2).map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])), id);
+  await waitFor(async () => {
+    const tr = await rows('table-transports');
+    const pr = await rows('table-protocols');
+    return tr.WebSockets === '2' && tr['Long Polling'] === '1' && pr.JSON === '2' && pr.MessagePack === '1';
+  }, 5000, 'by transport WebSockets 2, Long Polling 1; by protocol JSON 2, MessagePack 1');
 
   // It keeps updating by itself, and sees the messages.
   const t1 = await lastSample();

@@ -39,7 +39,7 @@ type sample struct {
 	Hubs []hubSample `json:"hubs"`
 	// Transports and Protocols split Connections by transport
 	// (WebSockets, ServerSentEvents, LongPolling) and protocol (json,
-	// messagepack); nil when the engine cannot tell.
+	// messagepack).
 	Transports map[string]int64 `json:"transports,omitempty"`
 	Protocols  map[string]int64 `json:"protocols,omitempty"`
 	// Nodes is the connections of every node of the deployment (all hubs),
@@ -183,7 +183,7 @@ func (d *dashboard) watched() bool { return d.hub != nil && d.hub.Stats().Connec
 // sample reads the node now; watched, it also asks the backplane for the
 // other nodes' connections (nobody else needs them).
 func (d *dashboard) sample(watched bool) sample {
-	s := sample{T: time.Now().UnixMilli(), Closes: map[string]uint64{}}
+	s := sample{T: time.Now().UnixMilli(), Closes: map[string]uint64{}, Transports: map[string]int64{}, Protocols: map[string]int64{}}
 	cur := totals{at: time.Now()}
 	for _, h := range d.hubs {
 		st := h.hub.Stats()
@@ -196,6 +196,12 @@ func (d *dashboard) sample(watched bool) sample {
 		cur.bytesOut += st.BytesOut
 		for reason, n := range st.Closes {
 			s.Closes[reason] += n
+		}
+		for name, n := range st.Transports {
+			s.Transports[name] += n
+		}
+		for name, n := range st.Protocols {
+			s.Protocols[name] += n
 		}
 	}
 	if dt := cur.at.Sub(d.prev.at).Seconds(); dt > 0 {

@@ -166,7 +166,14 @@
   // ---------------------------------------------------------------------------------------------
   // Numbers and tables
 
-  function table(id, rows, empty) {
+  const NAMES = {
+    WebSockets: 'WebSockets', ServerSentEvents: 'Server-Sent Events', LongPolling: 'Long Polling',
+    json: 'JSON', messagepack: 'MessagePack',
+  };
+  const label = (k) => NAMES[k] || k;
+
+  // table fills a table with [name, value] rows; with shares, each row gets a bar of its share.
+  function table(id, rows, empty, shares) {
     const el = $(id);
     if (!rows.length) {
       el.innerHTML = '';
@@ -176,13 +183,20 @@
       return;
     }
     el.replaceChildren();
-    for (const [name, value] of rows) {
+    rows.forEach(([name, value], i) => {
       const tr = el.insertRow();
-      tr.insertCell().textContent = name;
+      const th = tr.insertCell();
+      th.textContent = name;
+      if (shares) {
+        const bar = document.createElement('div');
+        bar.className = 'share';
+        bar.style.width = `${Math.round(100 * shares[i])}%`;
+        th.append(bar);
+      }
       const td = tr.insertCell();
       td.className = 'n';
       td.textContent = value;
-    }
+    });
   }
 
   const entries = (m) => Object.entries(m || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
@@ -219,10 +233,15 @@
     $('kpi-slow-card').classList.toggle('bad', slowRecent > 0);
 
     table('table-hubs', s.hubs.map((h) => [h.name, int.format(h.connections)]), 'no hubs');
-    table('table-transports', entries(s.transports).map(([k, v]) => [k, int.format(v)]),
-      s.transports ? 'no connections' : 'not reported by this server');
-    table('table-protocols', entries(s.protocols).map(([k, v]) => [k, int.format(v)]),
-      s.protocols ? 'no connections' : 'not reported by this server');
+    const split = (m) => {
+      const rows = entries(m);
+      const sum = rows.reduce((a, [, v]) => a + v, 0);
+      return [rows.map(([k, v]) => [label(k), int.format(v)]), rows.map(([, v]) => (sum ? v / sum : 0))];
+    };
+    const [transportRows, transportShares] = split(s.transports);
+    table('table-transports', transportRows, 'no connections', transportShares);
+    const [protocolRows, protocolShares] = split(s.protocols);
+    table('table-protocols', protocolRows, 'no connections', protocolShares);
     table('table-nodes', entries(s.nodes).map(([k, v]) => [k === dash.info?.node ? `${k} (this node)` : k, int.format(v)]),
       dash.info?.backplane ? 'no node has reported yet' : 'a single node (no backplane)');
     table('table-closes', entries(s.closes).filter(([, v]) => v > 0).map(([k, v]) => {

@@ -12,7 +12,7 @@ const signalR = require('@microsoft/signalr');
 const { MessagePackHubProtocol } = require('@microsoft/signalr-protocol-msgpack');
 const { startServer, launchBrowser, openPage, openChat, say, seen, sleep, waitFor, screenshotsDir } = require('../lib/harness');
 
-const LOAD_SECONDS = Number(process.env.SCREENSHOT_LOAD_SECONDS || 12);
+const LOAD_SECONDS = Number(process.env.SCREENSHOT_LOAD_SECONDS || 8);
 
 test('screenshots of the chat page and the dashboard', async (t) => {
   const server = await startServer();

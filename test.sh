@@ -3,9 +3,11 @@
 # detector), then the conformance suite, where the official @microsoft/signalr
 # client on Node drives a real server: once on one node, then on two nodes
 # scaled out on each backplane (Redis, PostgreSQL, NATS; the three runs side by
-# side). Installs what the tests need first (npm packages, and Debian's
-# redis-server, postgresql and nats-server, which the tests start themselves on
-# free loopback ports and temporary directories).
+# side); then the browser tests, where Debian's Chromium (driven by
+# playwright-core) uses the demo chat page and the dashboard. Installs what the
+# tests need first (npm packages, and Debian's redis-server, postgresql,
+# nats-server and chromium; the tests start the servers themselves on free
+# loopback ports and temporary directories).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,29 +16,33 @@ need go
 need node
 need npm
 
-# The scale-out tests start their own servers from Debian's packages. The
-# packages may start system services on the default ports; the tests use their
-# own servers on free ports.
+# Debian packages: the scale-out tests start their own redis-server, PostgreSQL
+# and nats-server processes (the packages may start system services on the
+# default ports; the tests use their own on free ports); the browser tests drive
+# Chromium (/usr/bin/chromium; no browser is downloaded).
 pg_bin() { # a PostgreSQL program: on PATH, else in the newest /usr/lib/postgresql/N/bin
   command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
 }
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=()
 { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
 { [ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] && [ -n "$(pg_bin psql)" ]; } || missing+=(postgresql)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 need redis-server
 need redis-cli
 need nats-server
+need chromium
 [ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] || { echo "test.sh: PostgreSQL's initdb and postgres are required" >&2; exit 1; }
 
-echo "== npm packages for the conformance suite"
+echo "== npm packages for the conformance suite and the browser tests"
 (cd conformance && npm ci --no-audit --no-fund --loglevel=error)
+(cd browser && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== go vet"
 go vet ./...
@@ -50,14 +56,15 @@ go test -race -short -timeout 10m ./...
 echo "== conformance suite (official SignalR client on Node; cluster.test.js on 3 nodes on Redis)"
 (cd conformance && node --test test/)
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/actorhub-server" ./cmd/server
+
 echo "== conformance suite again on 2 nodes, clients spread over both, over each backplane: redis, postgres, nats"
 # The three runs are independent (each starts its own servers on free ports) and
 # mostly wait on timers, so they run side by side; their reports follow in turn.
 # cluster.test.js (3 nodes, its own deployments) ran on Redis above; it runs
 # again on PostgreSQL and NATS.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-go build -o "$work/actorhub-server" ./cmd/server
 start=$SECONDS
 for b in redis postgres nats; do
   files=$(cd conformance && ls test/*.test.js | { if [ "$b" = redis ]; then grep -v '/cluster\.test\.js$'; else cat; fi; })
@@ -76,3 +83,6 @@ if [ -n "$failed" ]; then
   echo "test.sh: the 2-node conformance suite failed over:$failed" >&2
   exit 1
 fi
+
+echo "== browser tests (Debian's Chromium: the demo chat page, the dashboard, the README's clients)"
+(cd browser && ACTORHUB_SERVER_BIN="$work/actorhub-server" node --test --test-concurrency=1 test/)

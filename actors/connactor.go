@@ -27,6 +27,9 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.transport.Close(false)
 		}
 	}()
+	if c.raw && c.receiveRaw(ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)
@@ -74,10 +77,10 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, m.err, reasonProtocol)
 	case *clientTimedOut:
-		c.serverClose(protocol.Close{AllowReconnect: true}, ErrClientTimeout, reasonTimeout)
+		c.serverClose(protocol.Close{AllowReconnect: true}, errClientTimeout, reasonTimeout)
 	case *closeConn:
 		reason := reasonServer
-		if errors.Is(m.cause, ErrShutdown) {
+		if errors.Is(m.cause, errShutdown) {
 			reason = reasonShutdown
 		}
 		c.serverClose(m.close, m.cause, reason)
@@ -90,7 +93,7 @@ func (a connActor) Receive(ctx actor.Context) {
 			return
 		}
 		// Not a connection that can wait: it ends. Closed had marked it
-		// reattachable; a Reattach that took it meanwhile has its message on
+		// reattachable; a reattach that took it meanwhile has its message on
 		// the way, which closes the new transport.
 		if !c.reattachable.Swap(false) {
 			c.reattachInFlight = true
@@ -129,7 +132,7 @@ func (a connActor) Receive(ctx actor.Context) {
 		// The heartbeat took it off reattach and ended its context.
 		c.detachedAt.Store(0)
 		if c.state.Load() != stateClosed {
-			c.disconnect(ErrReattachTimeout, reasonTransport)
+			c.disconnect(errReattachTimeout, reasonTransport)
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -201,13 +204,13 @@ func (c *Conn) flush() {
 	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
 		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
 		c.out = c.out[:0] // the Close goes out next; the backlog is moot
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 		return
 	}
 	if c.state.Load() == stateConnected && c.replayOverBudget() {
 		c.engine.log.Warn("closing slow consumer: stateful reconnect buffer over budget", "conn", c.ID, "unacked", c.replay.bytes)
 		c.out = c.out[:0]
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 	}
 }
 
@@ -268,6 +271,8 @@ func (c *Conn) ready() {
 	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
+	e.stats.byTransport[c.transportSlot].Add(1)
+	e.stats.byProtocol[c.slot].Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
 	var err error
 	c.call(func() { err = e.invoker.OnConnected(c) })
@@ -367,7 +372,9 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	c.appendOwnAlways(&msg)
+	if !c.raw { // a raw connection has no Close message
+		c.appendOwnAlways(&msg)
+	}
 	c.flush()
 	c.disconnect(cause, reason)
 	c.transport.Close(true)
@@ -390,7 +397,7 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
 	if !c.reattachable.Swap(false) && c.detachedAt.Load() != 0 {
-		// Detached, and Reattach already took it: its message is on the way.
+		// Detached, and a reattach already took it: its message is on the way.
 		c.reattachInFlight = true
 	}
 	c.end()
@@ -401,21 +408,29 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
-	if !c.connectFailed {
+	c.engine.stats.byTransport[c.transportSlot].Add(-1)
+	if !c.raw {
+		c.engine.stats.byProtocol[c.slot].Add(-1)
+	}
+	switch {
+	case c.connectFailed:
+	case c.raw:
+		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
+	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out = nil
 }
 
-// ClientTexter is an error that says what the client should read in the
+// clientTexter is an error that says what the client should read in the
 // Close message it causes.
-type ClientTexter interface {
+type clientTexter interface {
 	ClientText() string
 }
 
 // closeText is the Close message's error for err.
 func closeText(err error) string {
-	var ct ClientTexter
+	var ct clientTexter
 	if errors.As(err, &ct) {
 		return ct.ClientText()
 	}

@@ -507,7 +507,19 @@ func contractOutage(t *testing.T, s *server) {
 	publish(t, a, "ch", "before")
 	eventually(t, "before", 5*time.Second, func() bool { return len(got.get()) == 1 })
 
+	ready := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return a.(readier).Ready(ctx)
+	}
+	if err := ready(); err != nil {
+		t.Fatalf("Ready with the server up: %v", err)
+	}
+
 	s.stop()
+	eventually(t, "Ready failing with the server down", 5*time.Second, func() bool {
+		return errors.Is(ready(), backplane.ErrUnavailable)
+	})
 	start := time.Now()
 	// The first publishes may be on their way as it stops; they fail
 	// after the fact. Soon publishes fail at once.
@@ -549,4 +561,15 @@ func contractOutage(t *testing.T, s *server) {
 	if st := a.(backplane.StatsReporter).Stats(); !st.Up {
 		t.Fatalf("stats after the outage: %+v", st)
 	}
+	eventually(t, "Ready once the server is back", 10*time.Second, func() bool { return ready() == nil })
+	a.Close()
+	if err := ready(); !errors.Is(err, backplane.ErrClosed) {
+		t.Fatalf("Ready after Close: %v", err)
+	}
+}
+
+// readier is what a readiness probe asks of a backplane (cmd/server's
+// /readyz); every engine has it.
+type readier interface {
+	Ready(ctx context.Context) error
 }

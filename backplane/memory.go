@@ -190,6 +190,20 @@ func (n *MemoryNode) DropPresence(_ context.Context, set, node string) error {
 	return nil
 }
 
+// Ready is nil while the broker is up, ErrUnavailable while it is down,
+// ErrClosed after Close.
+func (n *MemoryNode) Ready(context.Context) error {
+	n.m.mu.Lock()
+	defer n.m.mu.Unlock()
+	switch {
+	case n.closed:
+		return ErrClosed
+	case n.m.down:
+		return ErrUnavailable
+	}
+	return nil
+}
+
 // Stats implements StatsReporter.
 func (n *MemoryNode) Stats() Stats {
 	n.m.mu.Lock()

@@ -722,6 +722,24 @@ func (n *NATS) DropPresence(ctx context.Context, set, node string) error {
 	return err
 }
 
+// Ready reports whether the server can be used now: nil when it answers
+// a PING within ctx, ErrUnavailable (wrapped) while the client is
+// disconnected or it does not answer, ErrClosed after Close. It costs one
+// round trip; a readiness probe should not call it more than about once a
+// second.
+func (n *NATS) Ready(ctx context.Context) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if !n.nc.IsConnected() {
+		return ErrUnavailable
+	}
+	if err := n.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // Stats implements StatsReporter.
 func (n *NATS) Stats() Stats {
 	n.mu.Lock()

@@ -106,6 +106,7 @@ type Postgres struct {
 	queueMu sync.RWMutex // held (read) while a publish is queued, (write) by Close: none is queued after
 	down    atomic.Bool
 	probing atomic.Bool
+	reading atomic.Bool // the reader's connection is up
 	cursor  atomic.Int64 // the last id read; written by the reader only
 
 	mu       sync.Mutex
@@ -250,6 +251,7 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 		return fail("unusable", err)
 	}
 	p.cursor.Store(start)
+	p.reading.Store(true)
 	p.wg.Add(4)
 	go p.publishLoop()
 	go p.readLoop(listener)
@@ -607,6 +609,7 @@ func (p *Postgres) readLoop(conn *pgx.Conn) {
 	bo := newBackoff(50*time.Millisecond, 2*time.Second)
 	for {
 		err := p.follow(conn)
+		p.reading.Store(false)
 		conn.Close(context.Background())
 		if p.ctx.Err() != nil {
 			return
@@ -627,6 +630,7 @@ func (p *Postgres) readLoop(conn *pgx.Conn) {
 			}
 		}
 		bo.reset()
+		p.reading.Store(true)
 		p.reconnects.Add(1)
 		p.log.Info("backplane: postgres connection back; reading what was missed", "after_id", p.cursor.Load())
 	}
@@ -1040,6 +1044,27 @@ func (p *Postgres) presenceExec(ctx context.Context, sql string, args ...any) er
 	if _, err := p.pool.Exec(ctx, sql, args...); err != nil {
 		p.errors.Add(1)
 		return err
+	}
+	return nil
+}
+
+// Ready reports whether the database can be used now: nil when it
+// answers a statement within ctx and this node's reading connection is
+// up, ErrUnavailable (wrapped) otherwise, ErrClosed after Close. It costs
+// one round trip; a readiness probe should not call it more than about
+// once a second.
+func (p *Postgres) Ready(ctx context.Context) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.down.Load() {
+		return ErrUnavailable
+	}
+	if !p.reading.Load() {
+		return fmt.Errorf("%w: this node's reading connection is down", ErrUnavailable)
+	}
+	if _, err := p.pool.Exec(ctx, "SELECT 1"); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package backplane_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/backplane/redistest"
@@ -23,7 +22,7 @@ func startRedis(t testing.TB) *server {
 
 func newRedis(t testing.TB, url, prefix string) *backplane.Redis {
 	t.Helper()
-	r, err := backplane.NewRedis(backplane.RedisConfig{URL: url, Prefix: prefix, OpTimeout: 500 * time.Millisecond})
+	r, err := backplane.NewRedis(backplane.RedisConfig{URL: url, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,18 +12,32 @@
 //     Users, and from a hub method also Caller, Others and OthersInGroup) and
 //     send it;
 //   - Groups, which adds connections to groups and removes them;
-//   - Error and Errorf, the errors whose text reaches the client;
+//   - Error and Errorf, the errors whose text reaches the client, and
+//     TypedError, an error that names its type in detailed errors;
 //   - Connector and Disconnector, the optional OnConnected and
 //     OnDisconnected hooks, and Authorizer, the optional Authorize hook that
 //     decides per invocation whether the caller may run a method;
+//   - Endpoint, ConnectionHandler and RawConn: raw connections, the
+//     transport's bytes with no hub protocol (ASP.NET Core's
+//     MapConnectionHandler), on the same Runtime as hubs;
 //   - the hub context, Hub.Clients and Hub.Groups, which send and manage
 //     groups from anywhere in the program, outside any hub method;
 //   - scale-out: with Config.Backplane, the hubs of several processes
-//     (nodes) act as one.
+//     (nodes) act as one;
+//   - Runtime, what hubs run on (worker pool, WebSocket poller), shared by
+//     several hubs or made by each, and Stats, a hub's counters;
+//   - the transport side (ConnInfo, Transport, Conn, WebSocket,
+//     TransportOptions), which package transports uses to run connections.
 //
-// The wire protocols live in package protocol, the actors that run
-// connections and groups in package actors, and the HTTP side (negotiate,
-// WebSockets) in package transports, which serves a Hub.
+// The wire protocols live in package protocol, and the HTTP side
+// (negotiate, WebSockets, Server-Sent Events, long polling) in package
+// transports, which serves a Hub through the hub's transport side
+// (transport.go: Connect, ConnectWebSocket, Conn). The engine underneath,
+// package actors, is not a public API: everything a program needs is here.
+//
+// Config's zero value works; its defaults are the Default constants, and
+// a field New cannot take (a negative duration or size) is an error
+// naming it.
 //
 // # Hub methods
 //
@@ -65,7 +79,10 @@
 // 16 items ahead of the connection's actor; past that it waits. An error
 // (from iter.Seq2, or a panic) ends the stream with "An error occurred on
 // the server while streaming results." (+ " HubException: msg" for an
-// *Error). A cancelled stream still completes, without an error.
+// *Error). An error the method returns before it has a stream fails the
+// invocation like a plain method's ("An unexpected error occurred invoking
+// 'X' on the server."). A cancelled stream still completes, without an
+// error.
 //
 // A parameter of type *Stream[T] is an upload stream: the client sends its
 // items after the invocation (a Subject in the JavaScript client), and the
@@ -95,10 +112,15 @@
 //	refused by Authorize Failed to invoke 'X' because user is unauthorized
 //
 // where X is the method name as the client sent it. Only an *Error (found
-// with errors.As, so it may be wrapped) shows its message; any other error
-// stays on the server unless Config.EnableDetailedErrors is set, which
-// appends " <Type>: <message>" (the Go type name, or "Error" for unexported
-// types) and, for bad arguments, " InvalidDataException: <reason>". A
+// with errors.As, so it may be wrapped) shows its message, and so does the
+// error of an upload stream the client failed (Stream.Err, a
+// *ClientError: "HubException: <the client's text>", as ASP.NET completes
+// the stream with a HubException); any other error stays on the server
+// unless Config.EnableDetailedErrors is set, which appends
+// " <Type>: <message>" (the name a TypedError or other TypeNamer chooses,
+// as "InvalidOperationException"; else the Go type name, or "Error" for
+// unexported types) and, for bad arguments,
+// " InvalidDataException: <reason>". A
 // method that panics is recovered and fails like one that returned an
 // error; the connection and its next invocations go on. A streaming
 // invocation of a method gets "The client attempted to invoke the
@@ -111,8 +133,9 @@
 //
 // # Goroutines
 //
-// A Hub runs on an actor runtime (actors.System): its own, or
-// Config.System when several hubs share one. Each connection is an actor,
+// A Hub runs on a Runtime: its own, or Config.Runtime when several hubs
+// share one. The runtime's poller reads and writes the WebSockets (no
+// goroutine waits on a socket), and each connection is an actor,
 // and hub code (a hub method, OnConnected, OnDisconnected) runs in that
 // actor's turn on a worker of the runtime's pool, never on a goroutine of
 // its own and never on the transport's. Hub code may block (Groups.Add

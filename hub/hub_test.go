@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
@@ -250,7 +251,7 @@ func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
 	c := open(t, h, "refused", "")
 	eventually(t, "transport closed", c.tr.closed.Load)
 	// The engine forgets the connection after OnDisconnected would have run.
-	eventually(t, "refused forgotten", func() bool { _, ok := h.Engine().Conn("refused"); return !ok })
+	eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
 	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
 		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
 	}
@@ -286,7 +287,7 @@ func TestOnDisconnectedTransportError(t *testing.T) {
 	c.tr.closed.Store(true)
 	c.conn.Closed(errors.New("connection reset by peer"))
 	eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
-	eventually(t, "connection forgotten", func() bool { _, ok := h.Engine().Conn("c1"); return !ok })
+	eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
 }
 
 func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
@@ -335,16 +336,16 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 	}
 	for _, c := range []*client{a, b} {
 		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
-			t.Errorf("%s received %q", c.conn.ID, got)
+			t.Errorf("%s received %q", c.conn.ID(), got)
 		}
 		if !c.tr.closed.Load() {
-			t.Errorf("%s: transport still open", c.conn.ID)
+			t.Errorf("%s: transport still open", c.conn.ID())
 		}
 	}
 	if got := l.logged(); len(got) != 4 {
 		t.Errorf("events %q, want two connects and two disconnects", got)
 	}
-	if _, err := h.Engine().NewConn(actors.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
+	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
 		t.Error("a connection was accepted after Shutdown")
 	}
 }
@@ -375,5 +376,39 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// connInfo answers with what a Context knows of the caller's transport.
+type connInfo struct{}
+
+func (connInfo) Transport(ctx *hub.Context) string { return ctx.Transport() }
+
+func (connInfo) Header(ctx *hub.Context, name string) any {
+	if r := ctx.Request(); r != nil {
+		if v, ok := r.Header[http.CanonicalHeaderKey(name)]; ok {
+			return v[0]
+		}
+	}
+	return nil
+}
+
+func TestContextTransportAndRequest(t *testing.T) {
+	h := newHub(t, connInfo{}, hub.Config{})
+	r := httptest.NewRequest(http.MethodGet, "/hub?id=x", nil)
+	r.Header.Set("X-Header", "VALUE")
+	c := dialInfo(t, h, hub.ConnInfo{ID: "c1", Transport: "ServerSentEvents", Request: r})
+	if got := c.invoke("Transport").Result; got != `"ServerSentEvents"` {
+		t.Fatalf("Transport: %s", got)
+	}
+	if got := c.invoke("Header", "x-header").Result; got != `"VALUE"` {
+		t.Fatalf("Header: %s", got)
+	}
+	bare := dial(t, h, "c2", "")
+	if got := bare.invoke("Header", "x-header").Result; got != `null` {
+		t.Fatalf("Header without a kept request: %s", got)
+	}
+	if got := bare.invoke("Transport").Result; got != `""` {
+		t.Fatalf("Transport of a connection made without one: %s", got)
 	}
 }

@@ -44,14 +44,18 @@ func ev0(rec *recorder) *Conn {
 	return nil
 }
 
+// A close with no status is answered with 1000 (normal closure), as
+// ASP.NET Core answers it: the ws package and browsers then report a clean
+// close with code 1000 (ASP.NET's functional test "WebSockets can be used
+// to connect to SignalR" asserts it).
 func TestCloseEmptyBody(t *testing.T) {
 	p := newPoller(t, Config{})
 	rec := newRecorder()
 	cl := dial(t, serve(t, p, rec))
 	cl.send(clientFrame(ws.OpClose, true, nil))
 	h, body := cl.read()
-	if h.OpCode != ws.OpClose || len(body) != 0 {
-		t.Fatalf("reply %v %q, want an empty close frame", h.OpCode, body)
+	if code, _ := ws.ParseCloseFrameData(body); h.OpCode != ws.OpClose || code != ws.StatusNormalClosure {
+		t.Fatalf("reply %v %q, want a close frame with 1000", h.OpCode, body)
 	}
 	if ev := rec.waitClose(t, 5*time.Second); ev.err != nil {
 		t.Fatalf("OnClose(%v), want nil", ev.err)
@@ -341,5 +345,51 @@ func TestCallsFromHandler(t *testing.T) {
 	}
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d messages, want 2", n)
+	}
+}
+
+// limitedRecorder is a recorder whose connections take their own message
+// size bound (a Limiter).
+type limitedRecorder struct {
+	*recorder
+	max int
+}
+
+func (h limitedRecorder) MaxMessageSize() int { return h.max }
+
+var _ Limiter = limitedRecorder{}
+
+// TestLimiter: a Handler that is a Limiter bounds its connections' messages
+// with its own limit, below or above the Poller's.
+func TestLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		poller, limit int
+		size          int
+		delivered     bool
+	}{
+		{"tighter than the poller", 1 << 20, 1000, 1200, false},
+		{"looser than the poller", 1000, 5000, 2000, true},
+		{"zero keeps the poller's", 1000, 0, 1200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPoller(t, Config{MaxMessageSize: tc.poller})
+			rec := newRecorder()
+			cl := dial(t, serve(t, p, limitedRecorder{rec, tc.limit}))
+			cl.sendMsg(ws.OpBinary, make([]byte, tc.size))
+			if tc.delivered {
+				if h, got := cl.read(); h.OpCode != ws.OpBinary || len(got) != tc.size {
+					t.Fatalf("echo: %v, %d bytes", h.OpCode, len(got))
+				}
+				return
+			}
+			if code := cl.expectClose(); code != ws.StatusMessageTooBig {
+				t.Fatalf("close code %d, want %d", code, ws.StatusMessageTooBig)
+			}
+			cl.send(clientFrame(ws.OpClose, true, nil))
+			if ev := rec.waitClose(t, 2*time.Second); !errors.Is(ev.err, ErrMessageTooLarge) {
+				t.Fatalf("OnClose(%v), want ErrMessageTooLarge", ev.err)
+			}
+		})
 	}
 }

@@ -1,21 +1,26 @@
 package transports
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 )
 
-// Config configures a Handler. The zero value works.
+// DefaultLongPollTimeout is ASP.NET Core's LongPolling.PollTimeout, the
+// default of Config.LongPollTimeout.
+const DefaultLongPollTimeout = 90 * time.Second
+
+// Config configures a Handler. The zero value works: every zero field
+// takes the default its comment names. The hub's own settings that its
+// transports apply (DisconnectTimeout, MaxTransportMessageSize,
+// AllowStatefulReconnects) are hub.Config's.
 type Config struct {
 	// Authenticator checks bearer tokens. nil means every request is
 	// anonymous (tokens are ignored).
@@ -25,20 +30,35 @@ type Config struct {
 	// without a user get 401 with "WWW-Authenticate: Bearer". It needs an
 	// Authenticator. Default false.
 	RequireAuthentication bool
-	// DisconnectTimeout: a negotiated connection that no transport takes up
-	// within it is forgotten, and a long polling connection that goes this
-	// long without a poll is closed. 0 means 15 s.
-	DisconnectTimeout time.Duration
 	// Transports is the set of transports served; 0 means all of them. A
 	// request for another gets 404 and negotiate does not list it.
 	Transports TransportType
 	// LongPollTimeout: a poll with nothing to carry is answered 200 with an
-	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0 means
-	// 90 s; keep it under the clients' 100 s request timeout.
+	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0
+	// means DefaultLongPollTimeout; keep it under the clients' 100 s
+	// request timeout.
 	LongPollTimeout time.Duration
-	// Poller runs the WebSocket connections; several handlers may share one.
-	// nil means the handler starts its own and stops it on Close.
-	Poller *netpoll.Poller
+	// AllowedOrigins are the browser origins that may use the hub besides
+	// the server's own: "https://app.example.com", "https://*.example.com"
+	// (its subdomains), "*" (any origin but the opaque "null"; list "null"
+	// to allow it). A request that carries an Origin header not allowed gets
+	// 403: the WebSocket upgrade, negotiate and every request of the HTTP
+	// transports. Requests without Origin (clients other than browsers) are
+	// not affected. Allowed cross-origin requests get the CORS headers, with
+	// credentials, and preflights are answered with 204 (see cors.go). nil
+	// means the server's own origin only.
+	AllowedOrigins []string
+	// AllowedHeaders are request headers that pages of allowed origins may
+	// send besides those the SignalR clients send (Authorization,
+	// Content-Type, X-Requested-With, X-SignalR-User-Agent): the names of
+	// the headers a browser client adds with its headers option. nil means
+	// none.
+	AllowedHeaders []string
+	// KeepRequests keeps, for the life of each connection, the HTTP
+	// request that opened it (headers, URL, cookies; no body), for hub code
+	// to read with hub.Context.Request, as ASP.NET Core's GetHttpContext.
+	// It costs the request's headers per connection. Default false.
+	KeepRequests bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -47,76 +67,90 @@ type Config struct {
 // and the registry of connection tokens. Mount it at the hub's path and at
 // path + "/negotiate" (Mount does both).
 type Handler struct {
-	hub       *hub.Hub
-	engine    *actors.Engine
-	auth      Authenticator
-	claims    ClaimsAuthenticator // auth, when it gives claims
-	required  bool                // RequireAuthentication
-	poller    *netpoll.Poller
-	ownPoller bool
-	log       *slog.Logger
-	timeout   time.Duration
-	pollWait  time.Duration // Config.LongPollTimeout
-	postMax   int           // bytes one POST body may carry
-	enabled   TransportType
-	available []transportInfo
-	epoch     time.Time
-	conns     tokens
+	srv         served
+	auth        Authenticator
+	claims      ClaimsAuthenticator // auth, when it gives claims
+	required    bool                // RequireAuthentication
+	log         *slog.Logger
+	timeout     time.Duration // the hub's DisconnectTimeout
+	pollWait    time.Duration // Config.LongPollTimeout
+	postMax     int           // bytes one POST body may carry: the hub's MaxTransportMessageSize
+	stateful    bool          // stateful reconnect may be negotiated
+	enabled     TransportType
+	available   []transportInfo
+	epoch       time.Time
+	conns       tokens
+	socketEnded hub.SocketEnded // onSocketEnded, made once
+	origins     *originPolicy
+	keepReq     bool // Config.KeepRequests
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
+// served is what a Handler needs of what it serves: a *hub.Hub or a
+// *hub.Endpoint (raw connections). Nothing
+// in it is specific to the hub protocol, so that a server of raw
+// connections can be served the same way.
+type served interface {
+	// TransportOptions are the settings the transports apply.
+	TransportOptions() hub.TransportOptions
+	// Connect makes a connection for an HTTP transport (SSE, long polling).
+	Connect(info hub.ConnInfo, t hub.Transport) (hub.Conn, error)
+	// ConnectWebSocket makes a connection for an upgraded WebSocket.
+	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
+}
+
+var (
+	_ served = (*hub.Hub)(nil)
+	_ served = (*hub.Endpoint)(nil)
+)
+
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
-	if cfg.RequireAuthentication && cfg.Authenticator == nil {
-		return nil, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
+	return newHandler(h, cfg)
+}
+
+// NewConnectionHandler serves the raw connections of endpoint e over HTTP,
+// as ASP.NET Core's MapConnectionHandler: negotiate, WebSockets (with or
+// without negotiate), Server-Sent Events and long polling, each as for a
+// hub, with no handshake and no hub framing (see hub.Endpoint).
+func NewConnectionHandler(e *hub.Endpoint, cfg Config) (*Handler, error) {
+	if e == nil {
+		return nil, errors.New("transports: NewConnectionHandler needs an endpoint")
 	}
-	if cfg.DisconnectTimeout <= 0 {
-		cfg.DisconnectTimeout = 15 * time.Second
+	return newHandler(e, cfg)
+}
+
+func newHandler(h served, cfg Config) (*Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.LongPollTimeout <= 0 {
-		cfg.LongPollTimeout = 90 * time.Second
-	}
-	if cfg.Transports == 0 {
-		cfg.Transports = AllTransports
-	}
-	if cfg.Transports&^AllTransports != 0 {
-		return nil, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(cfg.Transports&^AllTransports))
+	origins, err := newOriginPolicy(cfg.AllowedOrigins, cfg.AllowedHeaders)
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	opts := h.TransportOptions()
 	hd := &Handler{
-		hub: h, engine: h.Engine(), auth: cfg.Authenticator, required: cfg.RequireAuthentication, poller: cfg.Poller, log: log,
-		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, enabled: cfg.Transports,
+		origins: origins, keepReq: cfg.KeepRequests,
+		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
+		timeout: opts.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
+		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
 		epoch: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	hd.socketEnded = hd.onSocketEnded
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
 	hd.conns.kept = make(map[string]*entry)
-	// A transport message (WebSocket message, POST body) may carry several
-	// hub messages: four times the hub's limit, at least 1 MiB.
-	hd.postMax = 1 << 20
-	if max := hd.engine.Config().MaxMessageSize; max == 0 {
-		hd.postMax = 64 << 20
-	} else if 4*max > hd.postMax {
-		hd.postMax = 4 * max
-	}
-	if hd.poller == nil && cfg.Transports&WebSockets != 0 {
-		p, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: hd.postMax})
-		if err != nil {
-			return nil, err
-		}
-		hd.poller, hd.ownPoller = p, true
-	}
+	hd.conns.ended = make(map[string]*endedConn)
 	// Only what is served, in the order clients should try it (ASP.NET's:
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
@@ -134,6 +168,29 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	return hd, nil
 }
 
+// withDefaults returns c with every zero field set to its default, or an
+// error naming a field that cannot be taken.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.RequireAuthentication && c.Authenticator == nil:
+		return c, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
+	case c.Transports&^AllTransports != 0:
+		return c, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(c.Transports&^AllTransports))
+	case c.LongPollTimeout < 0:
+		return c, fmt.Errorf("transports: Config.LongPollTimeout is negative (%v)", c.LongPollTimeout)
+	}
+	if c.Transports == 0 {
+		c.Transports = AllTransports
+	}
+	if c.LongPollTimeout == 0 {
+		c.LongPollTimeout = DefaultLongPollTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
 // Mount registers the handler on mux at path and path + "/negotiate".
 func (h *Handler) Mount(mux *http.ServeMux, path string) {
 	path = strings.TrimSuffix(path, "/")
@@ -143,6 +200,9 @@ func (h *Handler) Mount(mux *http.ServeMux, path string) {
 
 // ServeHTTP routes a request of the SignalR HTTP protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.origins.admit(w, r) {
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/negotiate") {
 		h.negotiate(w, r)
 		return
@@ -160,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.enabled&t == 0 {
 			if _, _, ok := h.authenticate(w, r); ok {
-				http.Error(w, t.String()+" transport not supported by this end point type", http.StatusNotFound)
+				plainText(w, http.StatusNotFound, t.String()+" transport not supported by this end point type")
 			}
 			return
 		}
@@ -177,25 +237,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		h.serveDelete(w, r)
 	default:
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "")
 	}
 }
 
-// claimError answers a refused claim of a connection token.
+// claimError answers a refused claim of a connection token with ASP.NET
+// Core's texts.
 func claimError(w http.ResponseWriter, status int) {
 	switch status {
 	case http.StatusNotFound:
-		http.Error(w, "No Connection with that ID", status)
+		plainText(w, status, "No Connection with that ID")
 	case http.StatusBadRequest:
-		http.Error(w, "Cannot change transports mid-connection", status)
-	default:
-		http.Error(w, http.StatusText(status), status)
+		plainText(w, status, "Cannot change transports mid-connection")
+	default: // 403 (another user's token), 409 (in use)
+		plainText(w, status, "")
 	}
 }
 
-// ownedEntry authenticates the request and finds the connection its ?id=
-// names, which must belong to the request's user. Otherwise it answers
-// (401, 400, 404 or 403) and reports false.
+// ownedEntry authenticates the request (a POST or DELETE) and finds the
+// connection its ?id= names, which must belong to the request's user.
+// Otherwise it answers (401, 400, 404 or 403, or what afterEnd answers for
+// a connection that ended moments ago) and reports false.
 func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, bool) {
 	user, _, ok := h.authenticate(w, r)
 	if !ok {
@@ -208,7 +270,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 	e, ok := h.conns.lookup(token)
 	switch {
 	case !ok:
-		claimError(w, http.StatusNotFound)
+		h.afterEnd(w, r, token, user) // it may have ended moments ago
 		return entry{}, false
 	case e.user != user:
 		claimError(w, http.StatusForbidden)
@@ -221,7 +283,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 func requestToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := queryValue(r, "id")
 	if token == "" {
-		http.Error(w, "Connection ID required", http.StatusBadRequest)
+		plainText(w, http.StatusBadRequest, "Connection ID required")
 		return "", false
 	}
 	return token, true
@@ -244,14 +306,27 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (user str
 	}
 	if err != nil {
 		h.log.Debug("request not authenticated", "path", r.URL.Path, "err", err)
+		// As ASP.NET Core's JWT bearer challenge: no body, so the
+		// JavaScript client reports "Unauthorized: Status code '401'".
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		plainText(w, http.StatusUnauthorized, "")
 		return "", nil, false
 	}
 	return user, claims, true
 }
 
 func (h *Handler) now() time.Duration { return time.Since(h.epoch) }
+
+// keep is what a new connection keeps of the request that opens it
+// (Config.KeepRequests): a copy with no body and no context of its own.
+func (h *Handler) keep(r *http.Request) *http.Request {
+	if !h.keepReq {
+		return nil
+	}
+	c := r.Clone(context.Background())
+	c.Body, c.GetBody = http.NoBody, nil
+	return c
+}
 
 // janitor forgets negotiated connections that no transport took up, and
 // closes long polling connections that nobody polls. On Close it ends the
@@ -283,15 +358,13 @@ func (h *Handler) scanEvery() time.Duration {
 	return max(10*time.Millisecond, min(time.Second, h.timeout/4))
 }
 
-// Close stops the handler's janitor and, when it made its own, the poller
-// (which closes the WebSocket connections it still holds). Shut the hub
-// down first to close connections gracefully.
+// Close stops the handler's janitor and ends its long polling and
+// Server-Sent Events connections. WebSockets belong to the hub's runtime:
+// Hub.Shutdown ends them. Shut the hub down first to close every
+// connection gracefully.
 func (h *Handler) Close() error {
 	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
-	if h.ownPoller {
-		return h.poller.Close()
-	}
 	return nil
 }
 
@@ -307,18 +380,19 @@ type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string       // "" until a transport takes it; guarded by tokens.mu
-	http      *httpConn    // set with transport for SSE and long polling; guarded by tokens.mu
-	stateful  bool         // stateful reconnect negotiated
-	conn      *actors.Conn // set once a stateful WebSocket made the connection; guarded by tokens.mu
+	transport string    // "" until a transport takes it; guarded by tokens.mu
+	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
+	stateful  bool      // stateful reconnect negotiated
+	conn      hub.Conn  // set once a stateful WebSocket made the connection; guarded by tokens.mu
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
 // POSTs feed conn, one at a time.
 type httpConn struct {
-	conn   atomic.Pointer[actors.Conn] // set once the transport made the connection
-	postMu sync.Mutex                  // serialises POSTs, as ASP.NET does
-	lp     *longPoll                   // long polling only
+	mu     sync.Mutex
+	conn   hub.Conn   // guarded by mu: set once the transport made the connection
+	postMu sync.Mutex // serialises POSTs, as ASP.NET does
+	lp     *longPoll  // long polling only
 }
 
 // tokens maps connection tokens to their connection. Tokens no transport
@@ -326,10 +400,11 @@ type httpConn struct {
 // is waiting, not every live connection.
 type tokens struct {
 	mu        sync.Mutex
-	m         map[string]*entry    // guarded by mu
-	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
-	polling   map[string]*longPoll // guarded by mu: long polling connections
-	kept      map[string]*entry    // guarded by mu: stateful, WebSocket dropped
+	m         map[string]*entry     // guarded by mu
+	unclaimed map[string]*entry     // guarded by mu: negotiated, not yet taken
+	polling   map[string]*longPoll  // guarded by mu: long polling connections
+	kept      map[string]*entry     // guarded by mu: stateful, WebSocket dropped
+	ended     map[string]*endedConn // guarded by mu: SSE and long polling connections that ended moments ago (ended.go)
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -361,7 +436,7 @@ func (t *tokens) lookup(token string) (entry, bool) {
 //
 // A stateful connection whose WebSocket dropped is claimed again by a new
 // WebSocket: reattach is then set, and the caller hands the socket to the
-// connection with Conn.Reattach.
+// connection with Conn.ReattachWebSocket.
 func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -371,10 +446,10 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 		return entry{}, false, http.StatusNotFound
 	case e.user != user:
 		return entry{}, false, http.StatusForbidden
-	case e.transport == transport && e.conn != nil && e.conn.Waiting():
+	case e.transport == transport && e.conn != (hub.Conn{}) && e.conn.Waiting():
 		delete(t.kept, token)
 		return *e, true, 0
-	case e.transport == transport && e.conn != nil && !e.conn.Connected() && e.conn.Stateful():
+	case e.transport == transport && e.conn != (hub.Conn{}) && !e.conn.Connected() && e.conn.Stateful():
 		// Ended while its token was kept: gone for good.
 		t.removeLocked(token)
 		return entry{}, false, http.StatusNotFound
@@ -392,7 +467,7 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 }
 
 // bind records the connection a stateful WebSocket made.
-func (t *tokens) bind(token string, c *actors.Conn) {
+func (t *tokens) bind(token string, c hub.Conn) {
 	t.mu.Lock()
 	if e, ok := t.m[token]; ok {
 		e.conn = c
@@ -411,6 +486,7 @@ func (t *tokens) removeLocked(token string) {
 	delete(t.unclaimed, token)
 	delete(t.polling, token)
 	delete(t.kept, token)
+	delete(t.ended, token)
 }
 
 // keep holds on to the token of a stateful connection whose WebSocket
@@ -446,17 +522,27 @@ func (t *tokens) expire(cutoff time.Duration) {
 		}
 	}
 	for k, e := range t.kept {
-		if e.conn == nil || !e.conn.Waiting() && !e.conn.Connected() {
+		if e.conn == (hub.Conn{}) || !e.conn.Waiting() && !e.conn.Connected() {
 			t.removeLocked(k)
 		}
 	}
+	t.expireEndedLocked(cutoff)
 }
 
-// connOrNil returns the connection, or nil when hc is nil or the transport
-// has not made it yet.
-func (hc *httpConn) connOrNil() *actors.Conn {
+// connection returns the connection, or the zero Conn when hc is nil or the
+// transport has not made it yet.
+func (hc *httpConn) connection() hub.Conn {
 	if hc == nil {
-		return nil
+		return hub.Conn{}
 	}
-	return hc.conn.Load()
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	return hc.conn
+}
+
+// setConnection records the connection the transport made.
+func (hc *httpConn) setConnection(c hub.Conn) {
+	hc.mu.Lock()
+	hc.conn = c
+	hc.mu.Unlock()
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
 )
 
 // serveLongPoll answers GET <hub>?id=T without Upgrade or an event-stream
@@ -25,6 +25,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	noCache(w)
 	lp := &longPoll{h: h, token: token, idle: h.now()}
 	hc := &httpConn{lp: lp}
+	lp.hc = hc
 	e, _, status := h.conns.claim(token, lpName, user, hc)
 	switch status {
 	case 0:
@@ -35,17 +36,17 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		claimError(w, status)
 		return
 	}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true, Transport: lpName, Request: h.keep(r)}, lp)
 	if err != nil { // shutting down
 		h.conns.remove(token)
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		plainText(w, http.StatusServiceUnavailable, "")
 		return
 	}
 	lp.mu.Lock()
 	lp.conn = c
 	ended := lp.closing // Close came first (the engine shut down meanwhile)
 	lp.mu.Unlock()
-	hc.conn.Store(c)
+	hc.setConnection(c)
 	if ended {
 		c.Closed(nil)
 	}
@@ -53,18 +54,19 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveDelete answers DELETE <hub>?id=T: the long polling client's stop.
-// The connection ends (a pending poll gets 204) and its token is forgotten.
+// The connection ends (a pending poll gets 204); see ended.go for what its
+// token answers afterwards.
 func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 	e, ok := h.ownedEntry(w, r)
 	if !ok {
 		return
 	}
 	if e.transport != lpName {
-		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
+		plainText(w, http.StatusBadRequest, "Cannot terminate this connection using the DELETE endpoint.")
 		return
 	}
-	e.http.lp.end(nil, false)
-	w.WriteHeader(http.StatusAccepted)
+	e.http.lp.stop()
+	emptyReply(w, http.StatusAccepted)
 }
 
 func noCache(w http.ResponseWriter) {
@@ -75,13 +77,7 @@ func noCache(w http.ResponseWriter) {
 }
 
 // emptyReply answers with status and no body, as ASP.NET does (text/plain).
-func emptyReply(w http.ResponseWriter, status int) {
-	w.Header().Set("Content-Type", "text/plain")
-	if status != http.StatusNoContent {
-		w.Header().Set("Content-Length", "0")
-	}
-	w.WriteHeader(status)
-}
+func emptyReply(w http.ResponseWriter, status int) { plainText(w, status, "") }
 
 // longPoll is the transport of a long polling connection: frames wait in
 // queue until a poll takes them all. Between polls nothing runs for it; the
@@ -89,9 +85,10 @@ func emptyReply(w http.ResponseWriter, status int) {
 type longPoll struct {
 	h     *Handler
 	token string
+	hc    *httpConn
 
 	mu       sync.Mutex
-	conn     *actors.Conn  // guarded by mu: set once the first poll made it
+	conn     hub.Conn      // guarded by mu: set once the first poll made it
 	queue    [][]byte      // guarded by mu: frames waiting for a poll
 	queued   int           // guarded by mu: their bytes
 	waiting  *pollWait     // guarded by mu: the pending poll, or nil
@@ -107,7 +104,7 @@ type pollWait struct {
 	superseded bool          // guarded by longPoll.mu: a newer poll took over
 }
 
-var _ actors.Transport = (*longPoll)(nil)
+var _ hub.Transport = (*longPoll)(nil)
 
 func (lp *longPoll) Framed() bool { return false }
 
@@ -145,7 +142,7 @@ func (lp *longPoll) Close(graceful bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(nil)
 	}
 }
@@ -155,6 +152,17 @@ func (lp *longPoll) Close(graceful bool) {
 // the connection hears err.
 func (lp *longPoll) end(err error, drop bool) {
 	lp.h.conns.remove(lp.token)
+	lp.close(err, drop)
+}
+
+// stop is end for the client's DELETE: the token is kept a while as ended
+// (see ended.go), its DELETE answered.
+func (lp *longPoll) stop() {
+	lp.h.conns.finish(lp.token, lp.hc, lp.h.now(), true)
+	lp.close(nil, false)
+}
+
+func (lp *longPoll) close(err error, drop bool) {
 	lp.mu.Lock()
 	lp.closing = true
 	lp.dropped = lp.dropped || drop
@@ -162,7 +170,7 @@ func (lp *longPoll) end(err error, drop bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(err)
 	}
 }
@@ -177,11 +185,12 @@ func (lp *longPoll) expire(cutoff time.Duration) {
 	}
 }
 
-// reportLocked returns the connection to tell Closed, once; nil when it was
-// told already or is not made yet (the first poll tells it then).
-func (lp *longPoll) reportLocked() *actors.Conn {
+// reportLocked returns the connection to tell Closed, once; the zero Conn
+// when it was told already or is not made yet (the first poll tells it
+// then).
+func (lp *longPoll) reportLocked() hub.Conn {
 	if lp.reported {
-		return nil
+		return hub.Conn{}
 	}
 	lp.reported = true
 	return lp.conn
@@ -255,7 +264,7 @@ func (lp *longPoll) poll(w http.ResponseWriter, r *http.Request) {
 		}
 		clear(data)
 	case closing:
-		h.conns.remove(lp.token)
+		h.conns.finish(lp.token, lp.hc, h.now(), false)
 		emptyReply(w, http.StatusNoContent)
 	default: // poll timeout (or the handler closing): come again
 		emptyReply(w, http.StatusOK)

@@ -37,7 +37,7 @@ type negotiateReply struct {
 func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "")
 		return
 	}
 	user, _, ok := h.authenticate(w, r)
@@ -64,7 +64,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	// As ASP.NET Core: stateful reconnect only when the client asks for it
 	// and the hub allows it; echoing it unasked makes the client fail.
-	stateful := strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true") && h.engine.Config().AllowStatefulReconnects
+	stateful := strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true") && h.stateful
 	h.conns.add(token, &entry{id: id, user: user, created: h.now(), stateful: stateful})
 	reply := negotiateReply{ConnectionID: id, NegotiateVersion: version, UseStatefulReconnect: stateful, AvailableTransports: h.available}
 	if version >= 1 {
@@ -76,7 +76,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		plainText(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

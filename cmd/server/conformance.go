@@ -13,7 +13,7 @@ import (
 	"github.com/actorhub/actorhub/transports"
 )
 
-// conformance is the hub of ../shared/conformance-hub.md, mounted at
+// conformance is the hub of docs/conformance-hub.md, mounted at
 // /hubs/conformance with -conformance. Its contract is fixed: outside
 // checks rely on it.
 type conformance struct {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,10 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -40,6 +39,7 @@ type options struct {
 	statefulReconnect bool
 	disconnectTimeout time.Duration
 	transports        transports.TransportType
+	allowedOrigins    []string
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
@@ -59,26 +59,39 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	opsToken          string
+	dashboard         bool
+
+	// For tests: started hears the listeners' addresses once they accept
+	// (metricsAddr "" without -metrics-addr); closing quit shuts the server
+	// down as a signal does.
+	started func(addr, metricsAddr string)
+	quit    <-chan struct{}
 }
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(usageOutput)
+	fs.Usage = func() { usage(fs) }
 	fs.StringVar(&o.addr, "addr", ":5000", "listen address (127.0.0.1:0 picks a free port)")
 	fs.DurationVar(&o.tcpKeepAlive, "tcp-keepalive", 0, "TCP keep-alive probe period of accepted connections (0: Go's default, 15 s; negative: off, SignalR's own pings and -client-timeout remain). Hundreds of thousands of connections on one host make many probes per second")
 	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
-	fs.DurationVar(&o.keepAlive, "keepalive", 15*time.Second, "KeepAliveInterval: ping a client after this long without sending")
-	fs.DurationVar(&o.clientTimeout, "client-timeout", 30*time.Second, "ClientTimeoutInterval: close a client silent for this long")
-	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
-	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
+	fs.DurationVar(&o.keepAlive, "keepalive", hub.DefaultKeepAliveInterval, "KeepAliveInterval: ping a client after this long without sending")
+	fs.DurationVar(&o.clientTimeout, "client-timeout", hub.DefaultClientTimeoutInterval, "ClientTimeoutInterval: close a client silent for this long")
+	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", hub.DefaultHandshakeTimeout, "HandshakeTimeout")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", hub.DefaultMaximumReceiveMessageSize, "MaximumReceiveMessageSize: bytes of one hub message from a client (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
-	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport, a long polling connection for its next poll, and a dropped stateful connection for its client")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", hub.DefaultDisconnectTimeout, "DisconnectTimeout: how long a connection that no transport request holds is kept (a negotiated connection waiting for its transport, a long polling connection between polls, a dropped stateful connection waiting for its client)")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
-	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", 90*time.Second, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
+	origins := fs.String("allowed-origins", "", "browser origins allowed besides the server's own, comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); other origins get 403 (requests without Origin, from clients other than browsers, are not affected)")
+	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
-	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
+	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the operator pages (/metrics, pprof, /dashboard) on this address instead of -addr, to anyone who reaches it")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
+	fs.StringVar(&o.opsToken, "ops-token", "", "bearer token (16+ characters) that opens the operator pages (/metrics, pprof, /dashboard) to clients other than loopback when they share -addr; better from ACTORHUB_OPS_TOKEN")
+	fs.BoolVar(&o.dashboard, "dashboard", true, "serve the live dashboard at /dashboard (an operator page, beside /metrics)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
@@ -92,7 +105,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisURL, "redis", "", "the same as -backplane with a redis:// URL (kept for existing deployments)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "the same as -backplane-prefix (kept for existing deployments)")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
-	fs.DurationVar(&o.nodeExpiry, "node-expiry", 15*time.Second, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -104,6 +117,11 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-transports: %w", err)
 	}
 	o.transports = t
+	for _, v := range strings.Split(*origins, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			o.allowedOrigins = append(o.allowedOrigins, v)
+		}
+	}
 	if err := o.resolveBackplane(); err != nil {
 		return nil, err
 	}
@@ -126,6 +144,16 @@ func (o *options) resolveBackplane() error {
 		o.backplanePrefix = o.redisPrefix
 	}
 	return nil
+}
+
+// hubMessageLimit is -max-message-size as hub.Config takes it: the flag's
+// 0 means no limit (the conformance contract's), which the Config spells
+// -1 (its 0 means the default, 32 KiB).
+func (o *options) hubMessageLimit() int {
+	if o.maxMessageSize == 0 {
+		return -1
+	}
+	return o.maxMessageSize
 }
 
 // jwtConfig is the chat hub's JWT configuration, or nil when no key is given.
@@ -172,9 +200,12 @@ func (o *options) listen() (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", o.addr)
 }
 
-// backplaneKind names a backplane's engine, for logs and metrics.
+// backplaneKind names a backplane's engine, for logs, metrics and the
+// dashboard; "" for none.
 func backplaneKind(bp backplane.Backplane) string {
 	switch bp.(type) {
+	case nil:
+		return ""
 	case *backplane.Redis:
 		return "redis"
 	case *backplane.Postgres:
@@ -194,6 +225,26 @@ func defaultNodeID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
+// usageOutput is where -h and flag errors are printed.
+var usageOutput io.Writer = os.Stderr
+
+// usage prints what -h shows: what the server is, how flags and the
+// environment combine, then every flag.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `actorhub server: a SignalR-compatible real-time server (the demo chat hub at /hubs/chat).
+
+Usage: server [flags]
+
+Every flag can also be set in the environment as ACTORHUB_<FLAG>, upper case with
+dashes as underscores (-client-timeout 10s is ACTORHUB_CLIENT_TIMEOUT=10s); a flag
+on the command line wins over the environment.
+
+Flags:
+`)
+	fs.PrintDefaults()
 }
 
 // fromEnv sets every flag not given on the command line from ACTORHUB_<NAME>.
@@ -230,6 +281,31 @@ func main() {
 	}
 }
 
+// mounted is a hub, or an endpoint of raw connections, and the handlers
+// that serve it.
+type mounted struct {
+	name     string
+	hub      *hub.Hub
+	endpoint *hub.Endpoint // instead of hub
+	handlers []*transports.Handler
+}
+
+func (m *mounted) shutdown(ctx context.Context) error {
+	if m.endpoint != nil {
+		return m.endpoint.Shutdown(ctx)
+	}
+	return m.hub.Shutdown(ctx)
+}
+
+// mounter makes hubs and endpoints and mounts their handlers.
+type mounter struct {
+	newHub      func(name string, impl any, cfg hub.Config) (*mounted, error)
+	newEndpoint func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error)
+	// serve mounts a handler of m at path; tc gets the flags' settings
+	// where it leaves them zero.
+	serve func(m *mounted, path string, tc transports.Config) error
+}
+
 func run(o *options) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -256,67 +332,83 @@ func run(o *options) error {
 		log.Info("scaling out", "backplane", backplaneKind(bp), "node", o.nodeID, "prefix", o.backplanePrefix)
 	}
 
-	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
-	defer sys.Close()
-	maxMsg := o.maxMessageSize
-	if maxMsg == 0 {
-		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
+	// One runtime for every hub: their connections share its workers and
+	// its epoll instance.
+	rt, err := hub.NewRuntime(hub.RuntimeConfig{Logger: log})
+	if err != nil {
+		return err
 	}
+	defer rt.Close()
 	hubCfg := hub.Config{
 		AllowStatefulReconnects:   o.statefulReconnect,
 		DisconnectTimeout:         o.disconnectTimeout,
 		KeepAliveInterval:         o.keepAlive,
 		ClientTimeoutInterval:     o.clientTimeout,
 		HandshakeTimeout:          o.handshakeTimeout,
-		MaximumReceiveMessageSize: maxMsg,
+		MaximumReceiveMessageSize: o.hubMessageLimit(),
 		EnableDetailedErrors:      o.detailedErrors,
 		MaxBufferedBytes:          o.maxBuffered,
 		Backplane:                 bp,
 		NodeID:                    o.nodeID,
 		NodeExpiry:                o.nodeExpiry,
-		System:                    sys,
+		Runtime:                   rt,
 		Logger:                    log,
 	}
-	wsMax := 1 << 20
-	if maxMsg < 0 {
-		wsMax = 64 << 20
-	} else if 4*maxMsg > wsMax {
-		wsMax = 4 * maxMsg
-	}
-	poller, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: wsMax})
-	if err != nil {
-		return err
-	}
-	defer poller.Close()
-
 	mux := http.NewServeMux()
-	type mounted struct {
-		name    string
-		hub     *hub.Hub
-		handler *transports.Handler
-	}
-	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
-		cfg := hubCfg
+	var hubs []*mounted
+	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
 		h, err := hub.New(impl, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
-			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
-		})
+		m := &mounted{name: name, hub: h}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	newEndpoint := func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error) {
+		cfg.Runtime, cfg.Logger = rt, log
+		if cfg.DisconnectTimeout == 0 {
+			cfg.DisconnectTimeout = o.disconnectTimeout
+		}
+		e, err := hub.NewEndpoint(app, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd.Mount(mux, "/hubs/"+name)
-		hubs = append(hubs, mounted{name, h, hd})
-		return h, nil
+		m := &mounted{name: name, endpoint: e}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	serve := func(m *mounted, path string, tc transports.Config) error {
+		tc.Logger, tc.LongPollTimeout, tc.AllowedOrigins = log, o.longPollTimeout, o.allowedOrigins
+		if tc.Transports == 0 {
+			tc.Transports = o.transports
+		}
+		var hd *transports.Handler
+		var err error
+		if m.endpoint != nil {
+			hd, err = transports.NewConnectionHandler(m.endpoint, tc)
+		} else {
+			hd, err = transports.NewHandler(m.hub, tc)
+		}
+		if err != nil {
+			return err
+		}
+		hd.Mount(mux, path)
+		m.handlers = append(m.handlers, hd)
+		return nil
+	}
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
+		m, err := newHub(name, impl, hubCfg)
+		if err != nil {
+			return nil, err
+		}
+		return m.hub, serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth})
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
+	var around func(http.Handler) http.Handler
 	if o.conformance {
 		// The conformance hubs keep their test tokens whatever the JWT flags.
 		if _, err := mount("conformance", &conformance{}, testTokens, false); err != nil {
@@ -326,11 +418,60 @@ func run(o *options) error {
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
+		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
+			return err
+		}
 	}
 
+	pages, err := newSite()
+	if err != nil {
+		return err
+	}
+	pages.mountPages(mux)
+	ready := &readiness{}
+	if c, ok := bp.(backplaneChecker); ok {
+		ready.backplane = c.Ready
+	}
+	ready.mountHealth(mux)
+
+	// The operator pages: on their own listener with -metrics-addr, else on
+	// -addr for loopback clients and -ops-token holders only.
+	access, err := newOpsAccess(o.opsToken, o.metricsAddr != "")
+	if err != nil {
+		return err
+	}
+	ops := http.NewServeMux()
 	metrics := newMetrics()
 	for _, m := range hubs {
-		metrics.add(m.name, m.hub)
+		if m.hub != nil {
+			metrics.add(m.name, m.hub)
+		}
+	}
+	ops.Handle("/metrics", metrics.handler())
+	if o.pprof {
+		ops.HandleFunc("/debug/pprof/", pprof.Index)
+		ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ops.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if o.dashboard {
+		dash := newDashboard(ready, o.nodeID, backplaneKind(bp))
+		for _, m := range hubs {
+			if m.hub != nil { // raw endpoints have no hub stats
+				dash.add(m.name, m.hub)
+			}
+		}
+		tcfg := transports.Config{Logger: log, Transports: o.transports, LongPollTimeout: o.longPollTimeout}
+		h, hd, err := mountDashboard(ops, pages, dash, hubCfg, tcfg)
+		if err != nil {
+			return err
+		}
+		hubs = append(hubs, &mounted{name: "dashboard", hub: h, handlers: []*transports.Handler{hd}})
+		metrics.add("dashboard", h)
+		dash.add("dashboard", h)
+		dash.start()
+		defer dash.close()
 	}
 	if r, ok := bp.(backplane.StatsReporter); ok {
 		metrics.addBackplane(backplaneKind(bp), r)
@@ -338,24 +479,22 @@ func run(o *options) error {
 	metricsMux := mux
 	if o.metricsAddr != "" {
 		metricsMux = http.NewServeMux()
+		ready.mountHealth(metricsMux)
+		metricsMux.Handle("GET /static/", pages.static())
 	}
-	metricsMux.Handle("/metrics", metrics.handler())
-	if o.pprof {
-		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
-		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, p := range opsPaths {
+		metricsMux.Handle(p, access.guard(ops))
 	}
 
 	ln, err := o.listen()
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: router{mux, around}, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var msrv *http.Server
+	var metricsAddr string
 	if o.metricsAddr != "" {
 		mln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
@@ -364,8 +503,12 @@ func run(o *options) error {
 		msrv = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- msrv.Serve(mln) }()
 		log.Info("metrics", "addr", mln.Addr().String())
+		metricsAddr = mln.Addr().String()
 	}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	if o.started != nil {
+		o.started(ln.Addr().String(), metricsAddr)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -373,11 +516,15 @@ func run(o *options) error {
 	case s := <-sig:
 		signal.Stop(sig) // a second signal ends the process at once
 		log.Info("shutting down", "signal", s.String())
+	case <-o.quit:
+		signal.Stop(sig)
+		log.Info("shutting down")
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
+	ready.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	// The HTTP server stops accepting at once, then waits for its requests,
@@ -391,10 +538,12 @@ func run(o *options) error {
 	}
 	for _, m := range hubs {
 		wg.Go(func() {
-			if err := m.hub.Shutdown(ctx); err != nil {
+			if err := m.shutdown(ctx); err != nil {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
-			_ = m.handler.Close()
+			for _, hd := range m.handlers {
+				_ = hd.Close()
+			}
 		})
 	}
 	wg.Wait()

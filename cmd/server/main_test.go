@@ -5,11 +5,14 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +33,61 @@ func TestFlagsDefaultsMatchTheContract(t *testing.T) {
 		o.disconnectTimeout != 15*time.Second || o.detailedErrors || o.pprof ||
 		o.transports != transports.AllTransports || o.longPollTimeout != 90*time.Second {
 		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+// The flags' defaults are the library's: a zero hub.Config and
+// transports.Config mean what the command line means without flags.
+func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(chat{}, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(t.Context())
+	opts := h.TransportOptions()
+	for _, c := range []struct {
+		flag      string
+		got, want any
+	}{
+		{"-keepalive", o.keepAlive, hub.DefaultKeepAliveInterval},
+		{"-client-timeout", o.clientTimeout, hub.DefaultClientTimeoutInterval},
+		{"-handshake-timeout", o.handshakeTimeout, hub.DefaultHandshakeTimeout},
+		{"-max-message-size", o.hubMessageLimit(), hub.DefaultMaximumReceiveMessageSize},
+		{"-disconnect-timeout", o.disconnectTimeout, opts.DisconnectTimeout},
+		{"-stateful-reconnect", o.statefulReconnect, opts.AllowStatefulReconnects},
+		{"-max-buffered", o.maxBuffered, hub.DefaultMaxBufferedBytes},
+		{"-node-expiry", o.nodeExpiry, hub.DefaultNodeExpiry},
+		{"-longpoll-timeout", o.longPollTimeout, transports.DefaultLongPollTimeout},
+		{"-transports", o.transports, transports.AllTransports},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s defaults to %v, the library to %v", c.flag, c.got, c.want)
+		}
+	}
+}
+
+// -max-message-size 0 means no limit on the command line (the conformance
+// contract), which hub.Config spells with a negative value; transport
+// messages keep a bound.
+func TestFlagMaxMessageSizeZero(t *testing.T) {
+	o, err := parseFlags([]string{"-max-message-size", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.hubMessageLimit(); got >= 0 {
+		t.Fatalf("-max-message-size 0 gives MaximumReceiveMessageSize %d, want negative (no limit)", got)
+	}
+	h, err := hub.New(chat{}, hub.Config{MaximumReceiveMessageSize: o.hubMessageLimit()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(t.Context())
+	if n := h.TransportOptions().MaxTransportMessageSize; n <= 0 {
+		t.Fatalf("transport messages unbounded: %d", n)
 	}
 }
 
@@ -124,6 +182,7 @@ func TestMetricsExposeHubCounters(t *testing.T) {
 		`actorhub_connections{hub="chat"} 0`,
 		`actorhub_messages_sent_total{hub="chat"} 0`,
 		`actorhub_closes_total{hub="chat",reason="slow_consumer"} 0`,
+		`actorhub_connections_by_protocol{hub="chat",protocol="messagepack"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {
@@ -234,12 +293,12 @@ func TestFlagBackplane(t *testing.T) {
 // (never its password).
 func TestBackplaneUnreachableAtStart(t *testing.T) {
 	for url, want := range map[string]string{
-		"redis://:secret@127.0.0.1:1/0":                                    "redis at 127.0.0.1:1 unreachable",
+		"redis://:secret@127.0.0.1:1/0":                                   "redis at 127.0.0.1:1 unreachable",
 		"postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable": "postgres at 127.0.0.1:1 unreachable",
 		"postgresql://postgres:secret@127.0.0.1:1/postgres":               "postgres at 127.0.0.1:1 unreachable",
-		"nats://u:secret@127.0.0.1:1":                                      "nats at 127.0.0.1:1 unreachable",
-		"http://u:secret@127.0.0.1:1":                                      "not a backplane URL",
-		"postgres://127.0.0.1:notaport/db":                                 "PostgresConfig.URL",
+		"nats://u:secret@127.0.0.1:1":                                     "nats at 127.0.0.1:1 unreachable",
+		"http://u:secret@127.0.0.1:1":                                     "not a backplane URL",
+		"postgres://127.0.0.1:notaport/db":                                "PostgresConfig.URL",
 	} {
 		o, err := parseFlags([]string{"-backplane", url, "-addr", "127.0.0.1:0"})
 		if err != nil {
@@ -279,6 +338,46 @@ func TestMetricsExposeBackplane(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// The README's flag table and -h list the same flags, and -h says how the
+// environment sets them.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	var out strings.Builder
+	usageOutput = &out
+	defer func() { usageOutput = os.Stderr }()
+	if _, err := parseFlags([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	help := out.String()
+	if !strings.Contains(help, "ACTORHUB_<FLAG>") || !strings.HasPrefix(help, "actorhub server: ") {
+		t.Fatalf("-h has no summary or does not mention ACTORHUB_<FLAG>:\n%s", help)
+	}
+	inHelp := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(help, -1) {
+		inHelp[m[1]] = true
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inReadme := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `-([a-z0-9-]+)` \\|").FindAllSubmatch(readme, -1) {
+		inReadme[string(m[1])] = true
+	}
+	if len(inHelp) < 10 {
+		t.Fatalf("found only %d flags in -h:\n%s", len(inHelp), help)
+	}
+	for f := range inHelp {
+		if !inReadme[f] {
+			t.Errorf("-%s is in -h but not in the README's flag table", f)
+		}
+	}
+	for f := range inReadme {
+		if !inHelp[f] {
+			t.Errorf("-%s is in the README's flag table but not a flag", f)
 		}
 	}
 }

@@ -1,0 +1,8 @@
+package hub
+
+// Holds reports whether the hub still holds a connection of that id (in any
+// state: handshake, connected, waiting for a reattach).
+func Holds(h *Hub, id string) bool {
+	_, ok := h.engine.Conn(id)
+	return ok
+}

@@ -50,7 +50,8 @@ type PostgresConfig struct {
 	QueueSize int
 	// Retention is how long a message stays in the table: a node that
 	// lost its connection reads what it missed when it is back within
-	// Retention. 0 means 1 minute.
+	// Retention. Each node cleans the table every Retention/4 (at least
+	// 1 s, at most 5 s). 0 means 1 minute.
 	Retention time.Duration
 	// MaxRetained bounds the table: past it the oldest messages go,
 	// whatever their age. 0 means 100,000.
@@ -919,7 +920,7 @@ func byteSlices(ss []string) [][]byte {
 func (p *Postgres) upkeep() {
 	defer p.wg.Done()
 	beat := max(p.cfg.NodeTTL/3, 100*time.Millisecond)
-	cleanEvery := min(max(p.cfg.Retention/4, time.Second), 30*time.Second)
+	cleanEvery := min(max(p.cfg.Retention/4, time.Second), 5*time.Second)
 	t := time.NewTicker(min(beat, cleanEvery))
 	defer t.Stop()
 	type sample struct {

@@ -107,7 +107,7 @@ type Postgres struct {
 	queueMu sync.RWMutex // held (read) while a publish is queued, (write) by Close: none is queued after
 	down    atomic.Bool
 	probing atomic.Bool
-	reading atomic.Bool // the reader's connection is up
+	reading atomic.Bool  // the reader's connection is up
 	cursor  atomic.Int64 // the last id read; written by the reader only
 
 	mu       sync.Mutex

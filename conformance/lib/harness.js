@@ -202,14 +202,16 @@ async function startCluster(n, flags = [], opts = {}) {
   const own = !opts.spread;
   const backplane = own ? await backplanes.startBackplane(kind) : await sharedBackplane(kind);
   const prefix = own ? [] : ['-backplane-prefix', `d${++deployments}`];
-  let nodes;
-  try {
-    nodes = await Promise.all(Array.from({ length: n }, (_, k) =>
-      startNode(['-backplane', backplane.url(`node${k + 1}`), ...prefix, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
-  } catch (e) {
+  const started = await Promise.allSettled(Array.from({ length: n }, (_, k) =>
+    startNode(['-backplane', backplane.url(`node${k + 1}`), ...prefix, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The nodes that did start would keep this process alive: stop them.
+    await Promise.all(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop()));
     if (own) await backplane.stop();
-    throw e;
+    throw failed.reason;
   }
+  const nodes = started.map((r) => r.value);
   const first = nodes[0];
   const cluster = Object.create(first);
   Object.assign(cluster, {

@@ -76,6 +76,10 @@ type Config struct {
 	// backplane (every protocol's encoding together); a larger send fails
 	// with ErrMessageTooLarge. 0 means 1 MiB.
 	MaxBackplaneMessageSize int
+	// MaxUserGroups bounds the user group memberships (Groups.AddUser) the
+	// hub keeps, ended ones remembered for a while included; past it
+	// AddUser fails with ErrTooManyUserGroups. 0 means 100,000.
+	MaxUserGroups int
 	// System is the actor runtime to run on; several hubs may share one.
 	// nil means the hub starts its own and stops it on Shutdown.
 	System *actors.System
@@ -94,6 +98,8 @@ type Hub struct {
 	authz     Authorizer
 	engine    *actors.Engine
 	scale     *scaleout // nil without a backplane
+	cmds      *commands // hub-wide commands; nil without a backplane
+	users     *userGroups
 	sys       *actors.System
 	ownSys    bool
 	detailed  bool
@@ -185,8 +191,11 @@ func New(impl any, cfg Config) (*Hub, error) {
 		}
 		return nil, err
 	}
+	h.users = newUserGroups(h, cfg.MaxUserGroups)
 	if h.scale != nil {
 		h.scale.start(h.engine)
+		h.startCommands()
+		h.users.syncFromPeers(context.Background())
 	}
 	return h, nil
 }
@@ -243,6 +252,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if werr := h.waitStreams(ctx); err == nil {
 		err = werr
 	}
+	h.users.close()
+	if h.cmds != nil {
+		h.cmds.close()
+	}
 	if h.scale != nil {
 		h.scale.close()
 	}
@@ -256,6 +269,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type dispatcher struct{ h *Hub }
 
 func (d dispatcher) OnConnected(c *actors.Conn) error {
+	if err := d.h.joinUserGroups(context.Background(), c.ID, c.UserID); err != nil {
+		d.h.log.Warn("hub: a new connection could not join its user's groups", "conn", c.ID, "user", c.UserID, "err", err)
+	}
 	if d.h.connector == nil {
 		return nil
 	}

@@ -100,6 +100,7 @@ type Hub struct {
 	scale     *scaleout // nil without a backplane
 	cmds      *commands // hub-wide commands; nil without a backplane
 	users     *userGroups
+	dyn       Dynamic // set for a hub of NewDynamic
 	sys       *actors.System
 	ownSys    bool
 	detailed  bool
@@ -320,6 +321,9 @@ func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.Completion {
 	defer c.ReleaseUploads(inv.StreamIDs...) // its upload streams end with it
 	h := d.h
+	if h.dyn != nil {
+		return d.invokeDynamic(c, inv)
+	}
 	fail := func(text string) *protocol.Completion {
 		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
 	}
@@ -380,6 +384,9 @@ func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation)
 	}()
 	fail := func(text string) *protocol.Completion {
 		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+	}
+	if h.dyn != nil {
+		return fail("The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation.")
 	}
 	m, ok := h.methods[strings.ToLower(inv.Target)]
 	if !ok {

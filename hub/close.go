@@ -27,6 +27,13 @@ func closeConn(c *actors.Conn, reason string) {
 	c.Close(reason, false, cause)
 }
 
+// Except is the proxy without the connections ids: they neither get its
+// sends nor are closed by its Close.
+func (p Proxy) Except(ids ...string) Proxy {
+	p.exclude = append(slices.Clip(p.exclude), ids...)
+	return p
+}
+
 // Close ends every connection of the proxy, on every node: each client gets
 // a Close message whose error is reason (none when reason is "") and that
 // does not allow it to reconnect, and its OnDisconnected gets an error

@@ -162,6 +162,16 @@ func (r *Reply) Done(result any, err error) {
 	r.conn.Send(r.h.completion(r.id, r.target, result, err))
 }
 
+// Fail sends the client an error Completion whose error is exactly text
+// (not wrapped in the generic text), as a client result's error or an
+// upstream's own Completion carries it. Only the first answer counts.
+func (r *Reply) Fail(text string) {
+	if !r.done.CompareAndSwap(false, true) || r.id == "" {
+		return
+	}
+	r.conn.Send(&protocol.Completion{InvocationID: r.id, Error: text})
+}
+
 // completion is the Completion of a method's outcome.
 func (h *Hub) completion(id, target string, result any, err error) *protocol.Completion {
 	if err != nil {

@@ -131,6 +131,22 @@ func TestDynamic(t *testing.T) {
 	if got := c.waitCompletion(id3); got.Error != "An unexpected error occurred invoking 'hold' on the server. HubException: no" {
 		t.Fatalf("deferred error: %+v", got)
 	}
+	id4, m4 := c.invocation("hold")
+	c.feed(m4)
+	eventually(t, "the held invocation", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, r := range d.held {
+			r.Fail("exactly this")
+			r.Done("not this", nil)
+		}
+		n := len(d.held)
+		d.held = nil
+		return n == 1
+	})
+	if got := c.waitCompletion(id4); got.Error != "exactly this" {
+		t.Fatalf("Fail: %+v", got)
+	}
 
 	// Streams are refused.
 	c.feed(`{"type":4,"invocationId":"s1","target":"echo","arguments":[]}`)

@@ -27,6 +27,7 @@ import (
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/netpoll"
+	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -58,6 +59,8 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	accessKey         string
+	upstreams         upstreamHubs
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -92,6 +95,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", 15*time.Second, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
+	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -273,28 +278,43 @@ func run(o *options) error {
 	defer poller.Close()
 
 	mux := http.NewServeMux()
+	svc, err := newServiceSetup(o, log)
+	if err != nil {
+		return err
+	}
 	type mounted struct {
-		name    string
-		hub     *hub.Hub
-		handler *transports.Handler
+		name     string
+		hub      *hub.Hub
+		handler  *transports.Handler
+		upstream *service.Upstream // an -upstream-hub's
 	}
 	var hubs []mounted
 	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
 		cfg := hubCfg
 		cfg.Name = name // the same on every node
-		h, err := hub.New(impl, cfg)
+		var h *hub.Hub
+		up, _ := impl.(*service.Upstream)
+		if up != nil {
+			h, err = hub.NewDynamic(up, cfg)
+		} else {
+			h, err = hub.New(impl, cfg)
+		}
 		if err != nil {
 			return nil, err
 		}
-		hd, err := transports.NewHandler(h, transports.Config{
+		tcfg := transports.Config{
 			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
 			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
-		})
+		}
+		hd, err := transports.NewHandler(h, tcfg)
 		if err != nil {
 			return nil, err
 		}
 		hd.Mount(mux, "/hubs/"+name)
-		hubs = append(hubs, mounted{name, h, hd})
+		hubs = append(hubs, mounted{name, h, hd, up})
+		if svc != nil {
+			return h, svc.add(name, h, tcfg)
+		}
 		return h, nil
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
@@ -309,6 +329,19 @@ func run(o *options) error {
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
+	}
+	for _, u := range o.upstreams {
+		up, err := newUpstream(o, u, svc, log)
+		if err != nil {
+			return err
+		}
+		if _, err := mount(u.name, up, chatAuth, o.requireAuth); err != nil {
+			return err
+		}
+	}
+	if svc != nil {
+		svc.mount(mux)
+		log.Info("serving the REST API at /api/ and redirected clients at /client/")
 	}
 
 	metrics := newMetrics()
@@ -375,8 +408,14 @@ func run(o *options) error {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
 			_ = m.handler.Close()
+			if m.upstream != nil {
+				closeUpstream(ctx, m.upstream, m.name, log)
+			}
 		})
 	}
 	wg.Wait()
+	if svc != nil {
+		svc.close()
+	}
 	return nil
 }

@@ -14,11 +14,13 @@ const ClientPath = "/client/"
 
 // ClientAuthenticator checks the tokens of clients sent by a negotiate
 // redirect: signed with the access key, aud the client URL of the hub the
-// request names (see docs/service-api.md), exp required. The user id is
-// the asrs.s.uid claim (else nameid); the other claims, system ones left
-// out, are the connection's claims. It has the methods of
+// request names (see docs/service-api.md), exp required; a request without
+// one is refused. The user id is the asrs.s.uid claim (else nameid; a
+// token may name no user: the client is then anonymous); the other claims,
+// system ones left out, are the connection's claims. It has the methods of
 // transports.ClaimsAuthenticator; a transports.Handler serving a hub at
-// ClientPath uses it with RequireAuthentication.
+// ClientPath uses it (without RequireAuthentication, which would refuse
+// anonymous clients).
 type ClientAuthenticator struct{ key *AccessKey }
 
 // ClientAuthenticator returns the authenticator of client tokens.

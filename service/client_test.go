@@ -92,6 +92,15 @@ func TestNegotiateRedirect(t *testing.T) {
 	if _, status := tryConnect(t, n.url+"/client/?hub=nohub", tokenFor(n.key, n.url+"/client/?hub=nohub", time.Minute)); status != http.StatusNotFound {
 		t.Errorf("unknown hub: %d", status)
 	}
+	// A token may name no user: the client is anonymous.
+	anon, err := n.key.Negotiate(n.url, "chat", "", nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := connect(t, anon.URL, anon.AccessToken)
+	if done := ac.invoke("1", "WhoAmI"); string(done["result"]) != `{"claims":{},"user":""}` {
+		t.Errorf("anonymous: %s", done["result"])
+	}
 	// A token whose hub differs only in letter case, as Azure lower-cases hubs.
 	if c, status := tryConnect(t, n.url+"/client/?hub=Chat", tokenFor(n.key, n.url+"/client/?hub=chat", time.Minute)); c == nil {
 		t.Errorf("hub in another case: %d", status)

@@ -74,7 +74,7 @@ func startNode(t testing.TB, bp backplane.Backplane, name string) *node {
 		t.Fatal(err)
 	}
 	own.Mount(mux, "/hubs/chat")
-	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), RequireAuthentication: true, Poller: poller})
+	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), Poller: poller})
 	if err != nil {
 		t.Fatal(err)
 	}

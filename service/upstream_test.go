@@ -188,7 +188,7 @@ func startUpstream(t *testing.T, b *backend, cfg service.UpstreamConfig) *upstre
 		t.Fatal(err)
 	}
 	own.Mount(mux, "/hubs/serverless")
-	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), RequireAuthentication: true, Poller: poller})
+	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), Poller: poller})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,7 @@ type UpstreamConfig struct {
 type Upstream struct {
 	cfg     UpstreamConfig
 	client  *http.Client
+	own     bool // client is the Upstream's: Close closes its idle connections
 	log     *slog.Logger
 	ctx     context.Context // cancelled by Close when it gives up waiting
 	cancel  context.CancelFunc
@@ -181,8 +182,8 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client := cfg.Client
-	if client == nil {
+	client, own := cfg.Client, cfg.Client == nil
+	if own {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxConnsPerHost = cfg.Concurrency
 		tr.MaxIdleConnsPerHost = cfg.Concurrency
@@ -193,7 +194,7 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Upstream{
-		cfg: cfg, client: client, log: log.With("hub", cfg.Hub), ctx: ctx, cancel: cancel,
+		cfg: cfg, client: client, own: own, log: log.With("hub", cfg.Hub), ctx: ctx, cancel: cancel,
 		conns: make(map[string]*connQueue), timers: make(map[*time.Timer]bool),
 	}
 	u.cond = sync.NewCond(&u.mu)
@@ -636,5 +637,8 @@ func (u *Upstream) Close(ctx context.Context) error {
 		<-done
 	}
 	u.cancel()
+	if u.own {
+		u.client.CloseIdleConnections()
+	}
 	return err
 }

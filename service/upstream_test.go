@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -436,4 +437,56 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// Close stops every goroutine of the Upstream: its workers, and a retry
+// that waits past Close's deadline.
+func TestUpstreamCloseStopsGoroutines(t *testing.T) {
+	b := newBackend(t)
+	b.fails["connected"] = 1 << 20
+	baseline := runtime.NumGoroutine()
+	key, err := service.NewAccessKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := service.NewUpstream(service.UpstreamConfig{URLTemplate: b.srv.URL + "/{event}", Hub: "h", Key: key, RetryBackoff: time.Hour, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.NewDynamic(up, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, err := transports.NewHandler(h, transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	hd.Mount(mux, "/h")
+	srv := httptest.NewServer(mux)
+	c := connect(t, srv.URL+"/h", "")
+	waitFor(t, "the first attempt", func() bool { return len(b.of(c.id)) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if err := up.Close(short); err != context.DeadlineExceeded {
+		t.Fatalf("Close with a retry an hour away: %v", err)
+	}
+	srv.Close()
+	_ = hd.Close()
+	c.conn.Close()
+	<-c.done
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseline {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -46,9 +46,9 @@ type ConnInfo struct {
 
 // Errors reported to OnDisconnected and by the engine.
 var (
-	ErrClientTimeout = errors.New("actors: client timeout elapsed without a message from the client")
-	ErrSlowConsumer  = errors.New("actors: client too slow: outgoing buffer over budget")
-	ErrShutdown      = errors.New("actors: server shutting down")
+	errClientTimeout = errors.New("actors: client timeout elapsed without a message from the client")
+	errSlowConsumer  = errors.New("actors: client too slow: outgoing buffer over budget")
+	errShutdown      = errors.New("actors: server shutting down")
 	ErrAborted       = errors.New("actors: connection aborted by the server")
 	ErrNotFound      = errors.New("actors: no such connection")
 )
@@ -100,7 +100,7 @@ type Conn struct {
 	// Stateful reconnect (stateful.go). stateful is set by Feed at the
 	// handshake, before the actor hears of it.
 	stateful     atomic.Bool
-	reattachable atomic.Bool  // detached, waiting for Reattach
+	reattachable atomic.Bool  // detached, waiting for a reattach
 	detachedAt   atomic.Int64 // engine time of the drop; 0 while attached
 	recvSeq      atomic.Int64 // highest trackable message id received
 	ackPending   atomic.Bool  // something came in since the last Ack
@@ -144,7 +144,7 @@ type Conn struct {
 	stash         [][]protocol.Message // client messages that came before the handshake was answered
 	statefulOut   bool                 // number and keep outgoing trackable messages
 	replay        *replay              // sent, not acknowledged; only on stateful connections (statefulOut)
-	// A Reattach won the race against the end of the connection: the
+	// A reattach won the race against the end of the connection: the
 	// actor waits for its message before stopping.
 	reattachInFlight bool
 }
@@ -169,7 +169,7 @@ func (c *Conn) Feed(data []byte) {
 	c.partial = nil
 
 	if !c.handshaken {
-		req, rest, err := protocol.ReadHandshake(data, c.engine.cfg.MaxMessageSize)
+		req, rest, err := protocol.ReadHandshake(data, c.engine.maxMessage)
 		switch {
 		case errors.Is(err, protocol.ErrIncomplete):
 			c.partial = data
@@ -197,7 +197,7 @@ func (c *Conn) Feed(data []byte) {
 
 	var batch []protocol.Message
 	for len(data) > 0 {
-		m, rest, err := c.proto.ReadMessage(data, c.engine.cfg.MaxMessageSize)
+		m, rest, err := c.proto.ReadMessage(data, c.engine.maxMessage)
 		if errors.Is(err, protocol.ErrIncomplete) {
 			c.partial = data
 			break
@@ -252,7 +252,7 @@ func (c *Conn) Feed(data []byte) {
 				if len(batch) > 0 {
 					c.engine.send(c.pid, &incoming{msgs: batch})
 				}
-				c.engine.send(c.pid, &protocolError{err: ErrUploadOverflow})
+				c.engine.send(c.pid, &protocolError{err: errUploadOverflow})
 				c.end()
 				return
 			}
@@ -287,13 +287,25 @@ func (c *Conn) failHandshakeLocked(msg string) {
 // clean close. The transport calls it exactly once.
 //
 // On a stateful connection an unclean end (err != nil) only detaches it:
-// the actor keeps the connection for Reattach.
-func (c *Conn) Closed(err error) {
+// the actor keeps the connection for a reattach.
+func (c *Conn) Closed(err error) { c.transportEnded(c.stopReading(err), err) }
+
+// stopReading ends the read side for a transport that has ended with err,
+// and reports whether the connection outlives it, waiting for a reattach:
+// an unclean end of a stateful connection that is still live. One that
+// already ended on its own (the client's Close, bad input, the server's
+// Close or OnDisconnected) does not wait, even briefly.
+func (c *Conn) stopReading(err error) (keep bool) {
 	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	keep = err != nil && c.statefulIn && !c.readDone && c.state.Load() <= stateConnected
 	c.readDone = true
 	c.partial = nil
-	keep := err != nil && c.statefulIn
-	c.readMu.Unlock()
+	return keep
+}
+
+// transportEnded applies the end of the transport, as stopReading decided.
+func (c *Conn) transportEnded(keep bool, err error) {
 	if keep {
 		// Detached from now on, whatever the actor is doing (it may be
 		// blocked in hub code that waits on this client): a reattach may
@@ -345,9 +357,6 @@ func (c *Conn) call(fn func()) {
 	}()
 	fn()
 }
-
-// Post sends p to the connection through its mailbox. Safe from any goroutine.
-func (c *Conn) Post(p *Payload) { c.engine.send(c.pid, p) }
 
 // Send encodes m for this connection alone and sends it through its mailbox.
 // Safe from any goroutine.

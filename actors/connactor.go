@@ -74,10 +74,10 @@ func (a connActor) Receive(ctx actor.Context) {
 		}
 		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, m.err, reasonProtocol)
 	case *clientTimedOut:
-		c.serverClose(protocol.Close{AllowReconnect: true}, ErrClientTimeout, reasonTimeout)
+		c.serverClose(protocol.Close{AllowReconnect: true}, errClientTimeout, reasonTimeout)
 	case *closeConn:
 		reason := reasonServer
-		if errors.Is(m.cause, ErrShutdown) {
+		if errors.Is(m.cause, errShutdown) {
 			reason = reasonShutdown
 		}
 		c.serverClose(m.close, m.cause, reason)
@@ -90,7 +90,7 @@ func (a connActor) Receive(ctx actor.Context) {
 			return
 		}
 		// Not a connection that can wait: it ends. Closed had marked it
-		// reattachable; a Reattach that took it meanwhile has its message on
+		// reattachable; a reattach that took it meanwhile has its message on
 		// the way, which closes the new transport.
 		if !c.reattachable.Swap(false) {
 			c.reattachInFlight = true
@@ -129,7 +129,7 @@ func (a connActor) Receive(ctx actor.Context) {
 		// The heartbeat took it off reattach and ended its context.
 		c.detachedAt.Store(0)
 		if c.state.Load() != stateClosed {
-			c.disconnect(ErrReattachTimeout, reasonTransport)
+			c.disconnect(errReattachTimeout, reasonTransport)
 		}
 		c.engine.forget(c)
 		ctx.Stop(ctx.Self())
@@ -201,13 +201,13 @@ func (c *Conn) flush() {
 	if c.state.Load() == stateConnected && c.transport.Buffered() > c.engine.cfg.MaxBufferedBytes {
 		c.engine.log.Warn("closing slow consumer", "conn", c.ID, "buffered", c.transport.Buffered())
 		c.out = c.out[:0] // the Close goes out next; the backlog is moot
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 		return
 	}
 	if c.state.Load() == stateConnected && c.replayOverBudget() {
 		c.engine.log.Warn("closing slow consumer: stateful reconnect buffer over budget", "conn", c.ID, "unacked", c.replay.bytes)
 		c.out = c.out[:0]
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, ErrSlowConsumer, reasonSlow)
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, errSlowConsumer, reasonSlow)
 	}
 }
 
@@ -390,7 +390,7 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	wasConnected := c.state.Load() != stateHandshake
 	c.state.Store(stateClosed)
 	if !c.reattachable.Swap(false) && c.detachedAt.Load() != 0 {
-		// Detached, and Reattach already took it: its message is on the way.
+		// Detached, and a reattach already took it: its message is on the way.
 		c.reattachInFlight = true
 	}
 	c.end()
@@ -407,15 +407,15 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	c.out = nil
 }
 
-// ClientTexter is an error that says what the client should read in the
+// clientTexter is an error that says what the client should read in the
 // Close message it causes.
-type ClientTexter interface {
+type clientTexter interface {
 	ClientText() string
 }
 
 // closeText is the Close message's error for err.
 func closeText(err error) string {
-	var ct ClientTexter
+	var ct clientTexter
 	if errors.As(err, &ct) {
 		return ct.ClientText()
 	}

@@ -109,9 +109,9 @@ type Upload struct {
 	wake     chan struct{}
 }
 
-// ErrUploadOverflow ends a connection whose upload streams hold more unread
+// errUploadOverflow ends a connection whose upload streams hold more unread
 // bytes than its budget.
-var ErrUploadOverflow = errors.New("actors: upload streams over budget: the hub method does not read them")
+var errUploadOverflow = errors.New("actors: upload streams over budget: the hub method does not read them")
 
 // registerUploads opens the upload streams an invocation announces. Called
 // by Feed, under readMu.

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Pool is a protoactor Dispatcher that runs mailboxes on a pool of reused
+// workerPool is a protoactor Dispatcher that runs mailboxes on a pool of reused
 // goroutines instead of starting one per scheduled mailbox.
 //
 // Min workers take turns from one shared queue. From a long queue a worker
@@ -23,7 +23,7 @@ import (
 // StallCheck whether waiting work went a whole check with no turn started,
 // and then adds a worker, up to Max. Workers above Min leave after
 // IdleTimeout without work. Schedule never blocks.
-type Pool struct {
+type workerPool struct {
 	throughput  int
 	min, max    int
 	idleTimeout time.Duration
@@ -46,7 +46,7 @@ type Pool struct {
 }
 
 type poolWorker struct {
-	pool    *Pool
+	pool    *workerPool
 	wake    chan struct{} // capacity 1
 	started atomic.Uint64 // turns started, for the monitor
 
@@ -57,8 +57,8 @@ type poolWorker struct {
 // maxTake bounds the turns a worker takes from the queue under one lock.
 const maxTake = 8
 
-// PoolConfig sizes a Pool. The zero value works.
-type PoolConfig struct {
+// poolConfig sizes a workerPool. The zero value works.
+type poolConfig struct {
 	// Min is the number of workers kept alive; 0 means GOMAXPROCS.
 	Min int
 	// Max bounds the workers; 0 means 10,000.
@@ -73,8 +73,8 @@ type PoolConfig struct {
 	StallCheck time.Duration
 }
 
-// NewPool returns a running pool.
-func NewPool(cfg PoolConfig) *Pool {
+// newWorkerPool returns a running pool.
+func newWorkerPool(cfg poolConfig) *workerPool {
 	if cfg.Min <= 0 {
 		cfg.Min = runtime.GOMAXPROCS(0)
 	}
@@ -91,7 +91,7 @@ func NewPool(cfg PoolConfig) *Pool {
 	if cfg.StallCheck <= 0 {
 		cfg.StallCheck = 10 * time.Millisecond
 	}
-	p := &Pool{
+	p := &workerPool{
 		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
 		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
 		stop: make(chan struct{}),
@@ -102,10 +102,10 @@ func NewPool(cfg PoolConfig) *Pool {
 }
 
 // Throughput is the number of messages a mailbox handles per turn.
-func (p *Pool) Throughput() int { return p.throughput }
+func (p *workerPool) Throughput() int { return p.throughput }
 
 // Schedule queues fn to run on a worker. It never blocks.
-func (p *Pool) Schedule(fn func()) {
+func (p *workerPool) Schedule(fn func()) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -127,7 +127,7 @@ func (p *Pool) Schedule(fn func()) {
 
 // ScheduleMany queues every fn, waking as many idle workers as it can use,
 // under one lock. It never blocks.
-func (p *Pool) ScheduleMany(fns []func()) {
+func (p *workerPool) ScheduleMany(fns []func()) {
 	if len(fns) == 0 {
 		return
 	}
@@ -154,7 +154,7 @@ func (p *Pool) ScheduleMany(fns []func()) {
 	}
 }
 
-func (p *Pool) popIdleLocked() *poolWorker {
+func (p *workerPool) popIdleLocked() *poolWorker {
 	n := len(p.idle)
 	w := p.idle[n-1]
 	p.idle[n-1] = nil
@@ -162,7 +162,7 @@ func (p *Pool) popIdleLocked() *poolWorker {
 	return w
 }
 
-func (p *Pool) startLocked() {
+func (p *workerPool) startLocked() {
 	p.workers++
 	p.done.Add(1)
 	w := &poolWorker{pool: p, wake: make(chan struct{}, 1)}
@@ -171,7 +171,7 @@ func (p *Pool) startLocked() {
 	go p.run(w)
 }
 
-func (p *Pool) forgetLocked(w *poolWorker) {
+func (p *workerPool) forgetLocked(w *poolWorker) {
 	p.workers--
 	for i, x := range p.all {
 		if x == w {
@@ -186,7 +186,7 @@ func (p *Pool) forgetLocked(w *poolWorker) {
 // run is a worker's life: its own taken turns first, then the queue, then
 // other workers' taken turns; it parks when there is none, and ends when
 // the pool closes or, above Min, after IdleTimeout without work.
-func (p *Pool) run(w *poolWorker) {
+func (p *workerPool) run(w *poolWorker) {
 	defer p.done.Done()
 	var timer *time.Timer
 	for {
@@ -235,7 +235,7 @@ func (p *Pool) run(w *poolWorker) {
 
 // takeLocked returns the next turn for w: from the queue (keeping a share
 // of a long queue in w.pending), or else stolen from another worker.
-func (p *Pool) takeLocked(w *poolWorker) func() {
+func (p *workerPool) takeLocked(w *poolWorker) func() {
 	if queued := len(p.queue) - p.head; queued > 0 {
 		// A share of a long queue at once: one lock for several turns.
 		n := max(1, min(maxTake, queued/(2*p.workers)))
@@ -292,7 +292,7 @@ func (w *poolWorker) hasPending() bool {
 }
 
 // waitingLocked reports whether turns wait: queued, or taken and not started.
-func (p *Pool) waitingLocked() bool {
+func (p *workerPool) waitingLocked() bool {
 	if p.head < len(p.queue) {
 		return true
 	}
@@ -308,7 +308,7 @@ func (p *Pool) waitingLocked() bool {
 }
 
 // retire removes an idle w above Min; false means w must stay.
-func (p *Pool) retire(w *poolWorker) bool {
+func (p *workerPool) retire(w *poolWorker) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, iw := range p.idle {
@@ -331,7 +331,7 @@ func (p *Pool) retire(w *poolWorker) bool {
 // of the turn that called it. While it waits, the pool counts the worker as
 // busy elsewhere and wakes or starts another if turns would otherwise
 // stand still. It may be called from any goroutine.
-func (p *Pool) Blocking(wait func()) {
+func (p *workerPool) Blocking(wait func()) {
 	p.mu.Lock()
 	p.blocked++
 	w := p.helpLocked()
@@ -350,7 +350,7 @@ func (p *Pool) Blocking(wait func()) {
 // helpLocked gives waiting turns a worker: an idle one, returned to be
 // woken after the lock is released, or a new one while fewer than Min are
 // not blocked.
-func (p *Pool) helpLocked() *poolWorker {
+func (p *workerPool) helpLocked() *poolWorker {
 	if p.closed || !p.waitingLocked() {
 		return nil
 	}
@@ -365,7 +365,7 @@ func (p *Pool) helpLocked() *poolWorker {
 
 // monitor adds or wakes a worker when turns have waited a whole check with
 // none started anywhere: every worker is stuck in a turn.
-func (p *Pool) monitor() {
+func (p *workerPool) monitor() {
 	defer p.done.Done()
 	t := time.NewTicker(p.stallCheck)
 	defer t.Stop()
@@ -398,7 +398,7 @@ func (p *Pool) monitor() {
 }
 
 // Workers is the number of live worker goroutines.
-func (p *Pool) Workers() int {
+func (p *workerPool) Workers() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.workers
@@ -406,7 +406,7 @@ func (p *Pool) Workers() int {
 
 // Close stops the workers once the queue is empty and waits for them.
 // Work scheduled after Close runs on its own goroutine.
-func (p *Pool) Close() {
+func (p *workerPool) Close() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

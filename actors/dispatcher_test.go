@@ -10,7 +10,7 @@ import (
 // Turns queued behind turns that block (without saying so) still run soon:
 // the ones a blocked worker took are stolen, and the monitor adds workers.
 func TestPoolBlockedTurnsDoNotHoldOthers(t *testing.T) {
-	p := NewPool(PoolConfig{Min: 2})
+	p := newWorkerPool(poolConfig{Min: 2})
 	defer p.Close()
 	release := make(chan struct{})
 	var done atomic.Int32
@@ -44,7 +44,7 @@ func TestPoolBlockedTurnsDoNotHoldOthers(t *testing.T) {
 // A turn that announces its wait with Blocking hands its worker's other
 // taken turns over at once.
 func TestPoolBlockingHandsOff(t *testing.T) {
-	p := NewPool(PoolConfig{Min: 1, StallCheck: time.Hour}) // no monitor rescue
+	p := newWorkerPool(poolConfig{Min: 1, StallCheck: time.Hour}) // no monitor rescue
 	defer p.Close()
 	release := make(chan struct{})
 	var ran atomic.Int32
@@ -71,7 +71,7 @@ func TestPoolBlockingHandsOff(t *testing.T) {
 
 // Close waits for the workers; work scheduled later still runs.
 func TestPoolClose(t *testing.T) {
-	p := NewPool(PoolConfig{})
+	p := newWorkerPool(poolConfig{})
 	var ran atomic.Int32
 	for range 100 {
 		p.Schedule(func() { ran.Add(1) })

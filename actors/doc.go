@@ -1,5 +1,12 @@
-// Package actors is the engine under a hub: the actors that hold its
-// connections, groups and users, on protoactor-go.
+// Package actors is the engine under package hub: the actors that hold a
+// hub's connections, groups and users, on protoactor-go, and the glue that
+// joins a WebSocket on the poller (package netpoll) to its connection actor.
+//
+// It is not a public API. Package hub is its only user: hub turns a Go
+// value into the Invoker that connection actors run, and offers the rest
+// (the runtime, the transport side of a connection, statistics) as hub
+// types. actors exports what hub needs and nothing more; its names and
+// signatures change with hub's needs.
 //
 // # What it owns
 //
@@ -11,7 +18,7 @@
 //     input, timeouts, slow consumption, Abort or Shutdown.
 //   - A group actor per group, and the implicit groups of every connection
 //     and of each user. A group holds its members and fans a Payload out to
-//     them; past PartitionSize members it spreads them over shard actors so
+//     them; past a partition size (1024) it spreads them over shard actors so
 //     that one broadcast keeps every core busy.
 //   - The hub actor, which creates group actors on their first join and stops
 //     them when they are empty. Sends do not pass through it.
@@ -21,10 +28,14 @@
 //   - Stateful reconnect (stateful.go): a connection that negotiated it
 //     numbers what it sends and receives, keeps what the client has not
 //     acknowledged (bounded in bytes), and survives an unclean transport drop
-//     until Reattach gives it a new transport or DisconnectTimeout passes.
-//   - Pool, the dispatcher that runs connection mailboxes on a fixed set of
-//     reused goroutines, and batchingMailbox, which takes queued messages a
-//     batch at a time and tells the actor when a batch ends.
+//     until ReattachWebSocket gives it a new socket or DisconnectTimeout
+//     passes.
+//   - WebSockets (websocket.go): a socket registered with the System's
+//     poller feeds its connection (Conn.Feed) from a poller worker, and the
+//     connection actor writes to it; no goroutine waits on a socket.
+//   - workerPool, the dispatcher that runs connection mailboxes on a fixed
+//     set of reused goroutines, and batchingMailbox, which takes queued
+//     messages a batch at a time and tells the actor when a batch ends.
 //
 // # Encode once
 //
@@ -36,23 +47,29 @@
 //
 // # Goroutines
 //
-// No goroutine belongs to a connection. Connection actors run on the Pool's
-// workers (GOMAXPROCS of them, plus temporary ones while hub code blocks).
-// Hub, group and shard actors are few and run on a goroutine per mailbox
-// turn, so a connection that waits for a group change never waits behind
-// other connections. The heartbeat goroutine stops in Engine.Shutdown; the
-// pool and protoactor stop in System.Close.
+// No goroutine belongs to a connection. Connection actors run on the
+// workerPool's workers (GOMAXPROCS of them, plus temporary ones while hub
+// code blocks); the poller's workers read and write the WebSockets. Hub,
+// group and shard actors are few and run on a goroutine per mailbox turn,
+// so a connection that waits for a group change never waits behind other
+// connections. The heartbeat goroutine stops in Engine.Shutdown; the
+// poller, the pool and protoactor stop in System.Close.
 //
 // # Example
 //
-//	sys := actors.NewSystem(actors.SystemConfig{})
+// How hub drives it (a transport goes through hub: see hub.Hub.Connect and
+// hub.Hub.ConnectWebSocket):
+//
+//	sys, err := actors.NewSystem(actors.SystemConfig{})
 //	defer sys.Close()
-//	engine, err := actors.NewEngine(sys, invoker, actors.EngineConfig{
-//		Protocols: []protocol.Protocol{protocol.JSON},
-//	})
-//	// A transport makes a connection and feeds it what the client sends:
+//	engine, err := actors.NewEngine(sys, invoker, cfg) // cfg filled by hub from hub.Config
+//	defer engine.Shutdown(ctx)
+//	// A connection for an HTTP transport, fed what the client sends:
 //	conn, err := engine.NewConn(actors.ConnInfo{ID: id}, transport)
 //	conn.Feed(data)
+//	// One for an upgraded WebSocket, which the runtime's poller then serves:
+//	ws, err := engine.NewWebSocket(actors.ConnInfo{ID: id}, token, ended)
+//	ws.Start(netConn, buffered)
 //	// Anyone sends to everyone, encoding once:
 //	engine.SendAll(actors.NewPayload(&protocol.Invocation{Target: "tick", Arguments: []any{1}}))
 package actors

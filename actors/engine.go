@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,7 +18,7 @@ import (
 type Invoker interface {
 	// OnConnected runs after the handshake. An error ends the connection
 	// with a Close message that forbids reconnecting; its error text is
-	// "Connection closed with an error." unless the error is a ClientTexter.
+	// "Connection closed with an error." unless the error is a clientTexter.
 	OnConnected(c *Conn) error
 	// Invoke runs a hub method and returns the Completion to send (the
 	// connection sends nothing when the invocation has no id).
@@ -33,37 +34,45 @@ type Invoker interface {
 	OnDisconnected(c *Conn, err error)
 }
 
-// EngineConfig configures an Engine. Zero fields take the defaults named.
+// EngineConfig configures an Engine. The settings that hub.Config carries
+// have their defaults there: hub fills them and the engine only checks
+// them (NewEngine refuses a zero or negative one, naming it). The engine's
+// own settings (the unexported ones, Logger) take the defaults named.
 type EngineConfig struct {
-	// Protocols the hub speaks; nil means JSON alone. At most 4.
+	// Protocols the hub speaks, 1 to 4.
 	Protocols []protocol.Protocol
-	// KeepAliveInterval: a Ping goes out after this long without sending. 0 = 15 s.
+	// KeepAliveInterval: a Ping goes out after this long without sending.
 	KeepAliveInterval time.Duration
-	// ClientTimeoutInterval: a client silent this long is disconnected (once it
-	// has pinged). 0 = 30 s.
+	// ClientTimeoutInterval: a client silent this long is disconnected
+	// (once it has pinged).
 	ClientTimeoutInterval time.Duration
-	// HandshakeTimeout: the handshake must arrive within it. 0 = 15 s.
+	// HandshakeTimeout: the handshake must arrive within it.
 	HandshakeTimeout time.Duration
-	// MaxMessageSize bounds one incoming hub message in bytes. 0 = 32 KiB;
-	// negative = no limit.
-	MaxMessageSize int
-	// MaxBufferedBytes is a connection's outgoing budget; past it the client
-	// is closed as a slow consumer. 0 = 1 MiB.
+	// MaximumReceiveMessageSize bounds one hub message from a client, the
+	// handshake included, in bytes; negative means no limit.
+	MaximumReceiveMessageSize int
+	// MaxTransportMessageSize bounds one WebSocket message from a client
+	// (which may carry several hub messages), in bytes.
+	MaxTransportMessageSize int
+	// MaxBufferedBytes is a connection's outgoing budget; past it the
+	// client is closed as a slow consumer.
 	MaxBufferedBytes int
-	// PartitionSize: a group with more members spreads them over child actors. 0 = 1024.
-	PartitionSize int
-	// Partitions is how many child actors a large group uses. 0 = 4 × GOMAXPROCS.
-	Partitions int
+	// partitionSize: a group with more members spreads them over child
+	// actors. 0 = 1024.
+	partitionSize int
+	// partitions is how many child actors a large group uses. 0 = 4 ×
+	// GOMAXPROCS.
+	partitions int
 	// AllowStatefulReconnects lets connections that negotiated it
 	// (ConnInfo.StatefulReconnect) and shook hands with version >= 2 survive
 	// an unclean transport drop (see stateful.go). Default false.
 	AllowStatefulReconnects bool
 	// StatefulReconnectBufferSize bounds, in bytes, what a stateful
 	// connection keeps of what it sent and the client has not acknowledged;
-	// past it the connection is closed as a slow consumer. 0 = 100,000.
+	// past it the connection is closed as a slow consumer.
 	StatefulReconnectBufferSize int
 	// DisconnectTimeout: how long a dropped stateful connection waits for
-	// Reattach before it ends. 0 = 15 s.
+	// its client to reattach before it ends.
 	DisconnectTimeout time.Duration
 	// BeforeConnected, when set, runs once a connection's handshake is
 	// accepted and its joins of all and of its user are in effect, before
@@ -84,53 +93,62 @@ type EngineConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *EngineConfig) fill() error {
-	if len(c.Protocols) == 0 {
-		c.Protocols = []protocol.Protocol{protocol.JSON}
+// withDefaults checks the settings hub fills and fills the engine's own.
+func (c EngineConfig) withDefaults() (EngineConfig, error) {
+	if len(c.Protocols) == 0 || len(c.Protocols) > maxProtocols {
+		return c, fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, want 1 to %d", len(c.Protocols), maxProtocols)
 	}
-	if len(c.Protocols) > maxProtocols {
-		return fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, at most %d", len(c.Protocols), maxProtocols)
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"KeepAliveInterval", c.KeepAliveInterval},
+		{"ClientTimeoutInterval", c.ClientTimeoutInterval},
+		{"HandshakeTimeout", c.HandshakeTimeout},
+		{"DisconnectTimeout", c.DisconnectTimeout},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("actors: EngineConfig.%s is %v, want > 0", d.name, d.v)
 		}
 	}
-	def(&c.KeepAliveInterval, 15*time.Second)
-	def(&c.ClientTimeoutInterval, 30*time.Second)
-	def(&c.HandshakeTimeout, 15*time.Second)
-	def(&c.DisconnectTimeout, 15*time.Second)
-	if c.StatefulReconnectBufferSize <= 0 {
-		c.StatefulReconnectBufferSize = 100_000
+	for _, d := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxTransportMessageSize", c.MaxTransportMessageSize},
+		{"MaxBufferedBytes", c.MaxBufferedBytes},
+		{"StatefulReconnectBufferSize", c.StatefulReconnectBufferSize},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("actors: EngineConfig.%s is %d, want > 0", d.name, d.v)
+		}
 	}
-	switch {
-	case c.MaxMessageSize == 0:
-		c.MaxMessageSize = 32 * 1024
-	case c.MaxMessageSize < 0:
-		c.MaxMessageSize = 0 // the codecs read 0 as no limit
+	if c.MaximumReceiveMessageSize == 0 {
+		return c, errors.New("actors: EngineConfig.MaximumReceiveMessageSize is 0, want > 0 or negative for no limit")
 	}
-	if c.MaxBufferedBytes <= 0 {
-		c.MaxBufferedBytes = 1 << 20
+	if c.partitionSize <= 0 {
+		c.partitionSize = 1024
 	}
-	if c.PartitionSize <= 0 {
-		c.PartitionSize = 1024
+	if c.partitions <= 0 {
+		c.partitions = 4 * numCPU()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return c, nil
 }
 
 // Engine is one hub's actors: its connections, its groups and users, the hub
 // actor that owns group membership, and the heartbeat that drives keep-alives
 // and timeouts for every connection from one timer.
 type Engine struct {
-	cfg     EngineConfig
-	sys     *System
-	invoker Invoker
-	log     *slog.Logger
-	epoch   time.Time
-	pings   []pingFrames
+	cfg        EngineConfig
+	maxMessage int // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	sys        *System
+	invoker    Invoker
+	log        *slog.Logger
+	epoch      time.Time
+	pings      []pingFrames
 
 	hubPID    *actor.PID
 	connProps *actor.Props
@@ -149,12 +167,14 @@ type Engine struct {
 
 // NewEngine starts the actors of one hub on sys.
 func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) {
-	if err := cfg.fill(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
 		cfg: cfg, sys: sys, invoker: invoker, log: cfg.Logger, epoch: time.Now(),
-		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
+		maxMessage: max(cfg.MaximumReceiveMessageSize, 0),
+		stopBeat:   make(chan struct{}), beatDone: make(chan struct{}),
 	}
 	for _, p := range cfg.Protocols {
 		e.pings = append(e.pings, newPingFrames(p))
@@ -188,7 +208,7 @@ func (e *Engine) send(pid *actor.PID, msg any) { e.sys.send(pid, msg) }
 // transport then feeds it with Conn.Feed and reports its end with Conn.Closed.
 func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
-		return nil, ErrShutdown
+		return nil, errShutdown
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
 		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
@@ -298,13 +318,13 @@ func (e *Engine) RemoveFromGroup(ctx context.Context, id, key string) error {
 	return e.wait(ctx, done)
 }
 
-// MembershipTimeout bounds how long AddToGroup and RemoveFromGroup wait for
+// membershipTimeout bounds how long AddToGroup and RemoveFromGroup wait for
 // the change to take effect; it only runs out when the server is
 // overloaded.
-const MembershipTimeout = 30 * time.Second
+const membershipTimeout = 30 * time.Second
 
-// errMembershipTimeout: a membership change took longer than MembershipTimeout.
-var errMembershipTimeout = fmt.Errorf("actors: group membership change not in effect after %v", MembershipTimeout)
+// errMembershipTimeout: a membership change took longer than membershipTimeout.
+var errMembershipTimeout = fmt.Errorf("actors: group membership change not in effect after %v", membershipTimeout)
 
 func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	select {
@@ -313,7 +333,7 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	default:
 	}
 	e.sys.pool.Blocking(func() {
-		t := time.NewTimer(MembershipTimeout)
+		t := time.NewTimer(membershipTimeout)
 		defer t.Stop()
 		select {
 		case <-done:
@@ -370,13 +390,13 @@ func (e *Engine) leaveAll(c *Conn) {
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until
 // they are gone or ctx ends, then stops the engine's actors and heartbeat.
-// A second call returns ErrShutdown.
+// A second call returns errShutdown.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.closing.CompareAndSwap(false, true) {
-		return ErrShutdown
+		return errShutdown
 	}
 	e.conns.each(func(c *Conn) {
-		c.Close("", true, ErrShutdown)
+		c.Close("", true, errShutdown)
 	})
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -410,12 +430,12 @@ func (e *Engine) MemberCounts(ctx context.Context, keys ...string) (map[string]i
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-e.stopBeat: // shut down: the hub actor is stopping
-		return nil, ErrShutdown
+		return nil, errShutdown
 	}
 }
 
 // KeyAll is the group key of every connection.
 const KeyAll = keyAll
 
-// Connections is the number of connections the engine holds (any state).
-func (e *Engine) Connections() int { return e.conns.len() }
+// connections is the number of connections the engine holds (any state).
+func (e *Engine) connections() int { return e.conns.len() }

@@ -104,14 +104,73 @@ func (i *echoInvoker) StreamInvoke(c *Conn, inv *protocol.StreamInvocation) *pro
 }
 func (i *echoInvoker) Other(*Conn, protocol.Message) {}
 
-func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
+// newTestSystem starts a System that the test closes.
+func newTestSystem(t testing.TB) *System {
 	t.Helper()
-	sys := NewSystem(SystemConfig{})
-	inv := &echoInvoker{}
+	sys, err := NewSystem(SystemConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
+
+// testConfig fills the zero fields that hub would fill (hub.Config owns
+// their defaults) with values for tests: long timeouts, ample budgets.
+func testConfig(cfg EngineConfig) EngineConfig {
 	if cfg.Protocols == nil {
 		cfg.Protocols = []protocol.Protocol{protocol.JSON}
 	}
-	e, err := NewEngine(sys, inv, cfg)
+	for _, d := range []*time.Duration{&cfg.KeepAliveInterval, &cfg.ClientTimeoutInterval, &cfg.HandshakeTimeout, &cfg.DisconnectTimeout} {
+		if *d == 0 {
+			*d = time.Minute
+		}
+	}
+	for _, n := range []*int{&cfg.MaximumReceiveMessageSize, &cfg.MaxTransportMessageSize, &cfg.MaxBufferedBytes, &cfg.StatefulReconnectBufferSize} {
+		if *n == 0 {
+			*n = 1 << 20
+		}
+	}
+	return cfg
+}
+
+// TestEngineConfigChecked: NewEngine refuses a setting that hub should
+// have filled, naming it.
+func TestEngineConfigChecked(t *testing.T) {
+	sys := newTestSystem(t)
+	defer sys.Close()
+	for _, tc := range []struct {
+		name string
+		edit func(*EngineConfig)
+	}{
+		{"Protocols", func(c *EngineConfig) { c.Protocols = []protocol.Protocol{} }},
+		{"KeepAliveInterval", func(c *EngineConfig) { c.KeepAliveInterval = 0 }},
+		{"DisconnectTimeout", func(c *EngineConfig) { c.DisconnectTimeout = -time.Second }},
+		{"MaximumReceiveMessageSize", func(c *EngineConfig) { c.MaximumReceiveMessageSize = 0 }},
+		{"MaxTransportMessageSize", func(c *EngineConfig) { c.MaxTransportMessageSize = -1 }},
+		{"MaxBufferedBytes", func(c *EngineConfig) { c.MaxBufferedBytes = 0 }},
+	} {
+		cfg := testConfig(EngineConfig{})
+		tc.edit(&cfg)
+		if e, err := NewEngine(sys, &echoInvoker{}, cfg); err == nil || !strings.Contains(err.Error(), "EngineConfig."+tc.name) {
+			if e != nil {
+				_ = e.Shutdown(context.Background())
+			}
+			t.Errorf("%s: error %v, want one naming it", tc.name, err)
+		}
+	}
+	cfg := testConfig(EngineConfig{MaximumReceiveMessageSize: -1})
+	e, err := NewEngine(sys, &echoInvoker{}, cfg)
+	if err != nil {
+		t.Fatalf("no hub message limit: %v", err)
+	}
+	_ = e.Shutdown(context.Background())
+}
+
+func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
+	t.Helper()
+	sys := newTestSystem(t)
+	inv := &echoInvoker{}
+	e, err := NewEngine(sys, inv, testConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +292,7 @@ func TestKeepAliveAndClientTimeout(t *testing.T) {
 }
 
 func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
-	e, _ := newTestEngine(t, EngineConfig{MaxMessageSize: 64})
+	e, _ := newTestEngine(t, EngineConfig{MaximumReceiveMessageSize: 64})
 	bad, btr := connect(t, e, "bad", "", true)
 	good, gtr := connect(t, e, "good", "", true)
 	bad.Feed([]byte(`{"type":1,"target":"Echo","arguments":["` + strings.Repeat("x", 100) + `"]}` + "\x1e"))
@@ -249,7 +308,7 @@ func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
 }
 
 func TestGroupsAndExclusion(t *testing.T) {
-	e, _ := newTestEngine(t, EngineConfig{PartitionSize: 3, Partitions: 2})
+	e, _ := newTestEngine(t, EngineConfig{partitionSize: 3, partitions: 2})
 	ctx := context.Background()
 	var trs []*memTransport
 	for i := range 8 {
@@ -355,9 +414,9 @@ func TestSlowConsumerClosed(t *testing.T) {
 }
 
 func TestShutdownSendsReconnectableClose(t *testing.T) {
-	sys := NewSystem(SystemConfig{})
+	sys := newTestSystem(t)
 	defer sys.Close()
-	e, err := NewEngine(sys, &echoInvoker{}, EngineConfig{Protocols: []protocol.Protocol{protocol.JSON}})
+	e, err := NewEngine(sys, &echoInvoker{}, testConfig(EngineConfig{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +429,7 @@ func TestShutdownSendsReconnectableClose(t *testing.T) {
 	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
 		t.Fatalf("got %q", tr.messages())
 	}
-	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, ErrShutdown) {
+	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, errShutdown) {
 		t.Fatalf("NewConn after shutdown: %v", err)
 	}
 }
@@ -449,7 +508,7 @@ func TestHandshakeWindowLeavesNoMember(t *testing.T) {
 		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 		c.Closed(nil)
 	}
-	eventually(t, func() bool { return e.Connections() == 0 })
+	eventually(t, func() bool { return e.connections() == 0 })
 	eventually(t, func() bool { return members(t, e, keyAll) == 0 && members(t, e, UserKey("u")) == 0 })
 }
 
@@ -466,5 +525,5 @@ func TestHandshakeThenGarbage(t *testing.T) {
 	if got := tr.messages(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	eventually(t, func() bool { return e.Connections() == 0 && members(t, e, keyAll) == 0 })
+	eventually(t, func() bool { return e.connections() == 0 && members(t, e, keyAll) == 0 })
 }

@@ -143,7 +143,7 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 }
 
 // groupActor holds a group's members and fans each payload out to them. A
-// group that grows past PartitionSize moves its members to child actors
+// group that grows past partitionSize moves its members to child actors
 // (shards), so that one broadcast to a large group runs on every core.
 type groupActor struct {
 	e      *Engine
@@ -183,7 +183,7 @@ func (g *groupActor) Receive(ctx actor.Context) {
 		}
 		g.local.add(m.conn)
 		m.ack(ctx)
-		if g.count > g.e.cfg.PartitionSize {
+		if g.count > g.e.cfg.partitionSize {
 			g.partition(ctx)
 		}
 	case *removeMember:
@@ -208,10 +208,7 @@ func (g *groupActor) shardOf(c *Conn) *actor.PID {
 
 // partition moves the members to child actors.
 func (g *groupActor) partition(ctx actor.Context) {
-	n := g.e.cfg.Partitions
-	if n <= 0 {
-		n = 4 * numCPU()
-	}
+	n := g.e.cfg.partitions
 	sets := make([]*shardActor, n)
 	g.shards = make([]*actor.PID, n)
 	for i := range sets {

@@ -23,7 +23,7 @@ func (e *Engine) Members(ctx context.Context, key string) ([]*Conn, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-e.stopBeat: // shut down: the hub actor is stopping
-		return nil, ErrShutdown
+		return nil, errShutdown
 	}
 }
 

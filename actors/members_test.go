@@ -24,7 +24,7 @@ func memberIDs(t *testing.T, e *Engine, key string) []string {
 // Members lists a group's members, whether the group holds them itself or
 // has moved them to shards, and nothing for a group nobody is in.
 func TestMembers(t *testing.T) {
-	e, _ := newTestEngine(t, EngineConfig{PartitionSize: 3, Partitions: 2})
+	e, _ := newTestEngine(t, EngineConfig{partitionSize: 3, partitions: 2})
 	ctx := context.Background()
 	var want []string
 	for i := range 7 {

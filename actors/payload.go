@@ -90,9 +90,6 @@ func (e *Engine) Encoded(p *Payload) (map[string][]byte, error) {
 	return out, nil
 }
 
-// Message is the hub message the payload carries.
-func (p *Payload) Message() protocol.Message { return p.msg }
-
 // skips reports whether c is a member of a group key p skips.
 func (p *Payload) skips(c *Conn) bool {
 	for _, key := range p.skip {

@@ -27,17 +27,17 @@ import (
 //
 // When the transport drops without a clean close, the connection is
 // detached instead of ended: its actor, groups, items and registry entry
-// stay, and what is sent meanwhile goes only to the replay buffer. Reattach
+// stay, and what is sent meanwhile goes only to the replay buffer. A reattach
 // gives it a new transport; the server then sends Sequence and replays what
 // is unacknowledged. Without a reattach within DisconnectTimeout the
-// connection ends as if its transport had just closed with ErrReattachTimeout.
+// connection ends as if its transport had just closed with errReattachTimeout.
 
 // ackInterval is how often at most the server acknowledges what it received.
 const ackInterval = int64(time.Second)
 
-// ErrReattachTimeout is what OnDisconnected gets when a dropped stateful
+// errReattachTimeout is what OnDisconnected gets when a dropped stateful
 // connection was not reattached within the disconnect timeout.
-var ErrReattachTimeout = errors.New("actors: connection dropped and not reattached within the disconnect timeout")
+var errReattachTimeout = errors.New("actors: connection dropped and not reattached within the disconnect timeout")
 
 // errDetachedClose is what a detached connection's placeholder transport
 // reports when the server ends it.
@@ -130,12 +130,12 @@ func (t detachedTransport) Close(graceful bool) {
 // any goroutine.
 func (c *Conn) Stateful() bool { return c.stateful.Load() }
 
-// Reattach gives a detached connection a new transport (the client's
-// reconnected WebSocket). It fails with ErrNotFound when the connection is
-// not waiting for one: attached, ended, or ending. The transport then feeds
-// the connection as before; the connection answers with Sequence and
-// replays what the client has not acknowledged.
-func (c *Conn) Reattach(t Transport) error {
+// reattach gives a detached connection a new transport (the client's
+// reconnected WebSocket, see ReattachWebSocket). It fails with ErrNotFound
+// when the connection is not waiting for one: attached, ended, or ending.
+// The transport then feeds the connection as before; the connection answers
+// with Sequence and replays what the client has not acknowledged.
+func (c *Conn) reattach(t Transport) error {
 	if !c.reattachable.CompareAndSwap(true, false) {
 		return ErrNotFound
 	}
@@ -149,8 +149,8 @@ func (c *Conn) Reattach(t Transport) error {
 	return nil
 }
 
-// Waiting reports whether the connection is detached and waiting for
-// Reattach. Safe from any goroutine.
+// Waiting reports whether the connection is detached and waiting for its
+// client to reattach. Safe from any goroutine.
 func (c *Conn) Waiting() bool { return c.reattachable.Load() }
 
 // Messages of stateful reconnect to the connection actor.
@@ -162,7 +162,7 @@ type (
 	reattachTimedOut struct{}
 )
 
-// detach keeps a connection whose transport dropped, for Reattach. Closed
+// detach keeps a connection whose transport dropped, for a reattach. Closed
 // already marked it detached (detachedAt, reattachable) from the transport
 // side; the actor swaps its transport for one that only buffers.
 func (c *Conn) detach() {

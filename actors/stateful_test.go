@@ -1,6 +1,10 @@
 package actors
 
-import "testing"
+import (
+	"errors"
+	"slices"
+	"testing"
+)
 
 // TestReplayAck: Ack drops the frames up to its id, in order, and the next
 // Sequence is the first unacknowledged id, or the one after the last sent.
@@ -37,5 +41,53 @@ func TestReplayAck(t *testing.T) {
 	}
 	if r.next() != r.sent || r.bytes != 1 {
 		t.Fatalf("after churn: next %d sent %d bytes %d", r.next(), r.sent, r.bytes)
+	}
+}
+
+// silentTransport discards writes and leaves reporting its end to the test.
+type silentTransport struct{}
+
+func (silentTransport) Framed() bool         { return false }
+func (silentTransport) Write([][]byte) error { return nil }
+func (silentTransport) Buffered() int        { return 0 }
+func (silentTransport) Close(bool)           {}
+
+// TestOnlyLiveConnectionsWait: when the transport of a stateful connection
+// drops, the connection waits for a reattach from that moment if it is
+// live, and never if it had already ended (here the client's Close), not
+// even until its actor hears of the drop: a reattach then gets 404, not a
+// socket that is cut at once.
+func TestOnlyLiveConnectionsWait(t *testing.T) {
+	e, inv := newTestEngine(t, EngineConfig{AllowStatefulReconnects: true})
+	open := func(id string) *Conn {
+		c, err := e.NewConn(ConnInfo{ID: id, StatefulReconnect: true}, silentTransport{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Feed([]byte(`{"protocol":"json","version":2}` + "\x1e"))
+		eventually(t, func() bool { return c.Connected() })
+		if !c.Stateful() {
+			t.Fatalf("%s: not stateful", id)
+		}
+		return c
+	}
+	dropped := errors.New("connection reset by peer")
+
+	live := open("live")
+	live.Closed(dropped)
+	if !live.Waiting() {
+		t.Fatal("a live stateful connection whose transport dropped does not wait")
+	}
+
+	ended := open("ended")
+	ended.Feed([]byte(`{"type":7}` + "\x1e"))
+	eventually(t, func() bool {
+		inv.mu.Lock()
+		defer inv.mu.Unlock()
+		return slices.Contains(inv.events, "disconnected:ended:false")
+	})
+	ended.Closed(dropped)
+	if ended.Waiting() {
+		t.Fatal("a connection that had ended waits for a reattach")
 	}
 }

@@ -5,43 +5,47 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/actorhub/actorhub/netpoll"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// System is the actor runtime shared by every hub of a process: a protoactor
-// ActorSystem that logs through the caller's slog logger, and the worker pool
-// that runs its mailboxes. It never registers protoactor's Prometheus
-// provider and starts no listener.
+// System is the actor runtime that one or several hubs (engines) run on: a
+// protoactor ActorSystem that logs through the caller's slog logger, the
+// worker pool that runs its mailboxes, and the poller (epoll) that serves
+// its WebSockets. It never registers protoactor's Prometheus provider and
+// starts no listener.
 type System struct {
 	actors    *actor.ActorSystem
-	pool      *Pool
+	pool      *workerPool
+	poller    *netpoll.Poller
 	log       *slog.Logger
 	closeOnce sync.Once
 }
 
 // SystemConfig configures a System. The zero value works.
 type SystemConfig struct {
-	// Pool sizes the worker pool that runs every mailbox.
-	Pool PoolConfig
 	// Logger receives the runtime's messages; nil discards them.
 	Logger *slog.Logger
 }
 
 // NewSystem starts an actor runtime.
-func NewSystem(cfg SystemConfig) *System {
+func NewSystem(cfg SystemConfig) (*System, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	// Each WebSocket brings its own message limit (socket.MaxMessageSize):
+	// the poller's own is never used.
+	poller, err := netpoll.New(netpoll.Config{Logger: log})
+	if err != nil {
+		return nil, err
 	}
 	// protoactor logs every dead letter and lifecycle event at Info; keep only
 	// its warnings and errors.
 	quiet := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	return &System{actors: as, pool: NewPool(cfg.Pool), log: log}
+	return &System{actors: as, pool: newWorkerPool(poolConfig{}), poller: poller, log: log}, nil
 }
-
-// Pool is the worker pool that runs the mailboxes.
-func (s *System) Pool() *Pool { return s.pool }
 
 // connProps builds the properties shared by an engine's connection actors:
 // they run on the pool, with a batching mailbox that tells them when a batch
@@ -68,11 +72,13 @@ func (s *System) send(pid *actor.PID, msg any) { s.actors.Root.Send(pid, msg) }
 
 func (s *System) stop(pid *actor.PID) { s.actors.Root.Stop(pid) }
 
-// Close stops the runtime and its workers. Actors should be stopped first
-// (Engine.Shutdown does that for its own).
-// Later calls do nothing.
+// Close stops the runtime: it cuts the WebSockets still open (their
+// connections hear of it as a drop), then stops the actors and the workers.
+// Engines should be shut down first (Engine.Shutdown ends their
+// connections gracefully). Later calls do nothing.
 func (s *System) Close() {
 	s.closeOnce.Do(func() {
+		_ = s.poller.Close()
 		s.actors.Shutdown()
 		s.pool.Close()
 	})

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
@@ -94,7 +93,7 @@ func TestAuthorizeLetsUsersIn(t *testing.T) {
 		t.Fatalf("Admin without the role: %+v", got)
 	}
 
-	admin := dialInfo(t, h, actors.ConnInfo{ID: "root", UserID: "root", Claims: map[string]any{"role": "admin", "sub": "root"}})
+	admin := dialInfo(t, h, hub.ConnInfo{ID: "root", UserID: "root", Claims: map[string]any{"role": "admin", "sub": "root"}})
 	if got := admin.invoke("Admin"); got.Error != "" || got.Result != `"admin"` {
 		t.Fatalf("Admin with the role: %+v", got)
 	}

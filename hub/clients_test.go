@@ -422,7 +422,7 @@ func TestGroupsLeftOnDisconnect(t *testing.T) {
 func testGroupsLeftOnDisconnect(t *testing.T, f *fixture) {
 	c2 := f.conns["c2"]
 	c2.feed(`{"type":7}`)
-	eventually(t, "c2 gone", func() bool { _, ok := f.at["c2"].Engine().Conn("c2"); return !ok })
+	eventually(t, "c2 gone", func() bool { return !hub.Holds(f.at["c2"], "c2") })
 	f.groups = map[string][]string{"a": {"c1"}, "b": {"c1", "c3"}}
 	// A new connection with the same id is not in c2's groups.
 	f.conns["c2"] = dial(t, f.at["c2"], "c2", "u1")

@@ -140,8 +140,5 @@ func (p Proxy) commands(all, group, user backplane.CommandOp) []*backplane.Comma
 	return nil
 }
 
-// Engine errors this package tells apart.
-var (
-	errNotFound = actors.ErrNotFound
-	errShutdown = actors.ErrShutdown
-)
+// errNotFound is the engine's unknown connection.
+var errNotFound = actors.ErrNotFound

@@ -39,7 +39,7 @@ func (l *closeLog) cause(id string) (error, bool) {
 func closedWith(t *testing.T, c *client) wire {
 	t.Helper()
 	var w wire
-	eventually(t, c.conn.ID+" closed", func() bool {
+	eventually(t, c.conn.ID()+" closed", func() bool {
 		for _, m := range c.received() {
 			if w = decode(t, m); w.Type == 7 {
 				return c.tr.closed.Load()
@@ -107,7 +107,7 @@ func closeScenario(t *testing.T, log *closeLog, nodes []*hub.Hub) {
 	}
 	for _, c := range []*client{c3, c5} {
 		if w := closedWith(t, c); w.Error != "" || w.AllowReconnect {
-			t.Fatalf("%s's Close: %+v", c.conn.ID, w)
+			t.Fatalf("%s's Close: %+v", c.conn.ID(), w)
 		}
 	}
 	// A user.
@@ -157,17 +157,17 @@ func TestRemoveFromAll(t *testing.T) {
 			c := dial(t, far, "c-"+name, "")
 			other := dial(t, far, "o-"+name, "")
 			for _, g := range []string{"x", "y"} {
-				if err := h.Groups().Add(ctx, c.conn.ID, g); err != nil {
+				if err := h.Groups().Add(ctx, c.conn.ID(), g); err != nil {
 					t.Fatal(err)
 				}
-				if err := h.Groups().Add(ctx, other.conn.ID, g); err != nil {
+				if err := h.Groups().Add(ctx, other.conn.ID(), g); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := h.Groups().RemoveFromAll(ctx, c.conn.ID); err != nil {
+			if err := h.Groups().RemoveFromAll(ctx, c.conn.ID()); err != nil {
 				t.Fatal(err)
 			}
-			if got := c.conn.GroupKeys(); len(got) != 0 {
+			if got := hub.GroupsOf(far, c.conn.ID()); len(got) != 0 {
 				t.Fatalf("still in %v", got)
 			}
 			sendAndCheck(t, h, "x", "x", []*client{other}, c)

@@ -97,7 +97,7 @@ type Groups struct{ h *Hub }
 
 // groupTimeout bounds a membership change made for another node; it only
 // runs out when the server is overloaded. (A change made here is bounded by
-// the engine: actors.MembershipTimeout.)
+// the engine, as long.)
 const groupTimeout = 30 * time.Second
 
 // Add makes the connection a member of group and returns once that is in

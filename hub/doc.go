@@ -25,11 +25,21 @@
 //   - the hub context, Hub.Clients and Hub.Groups, which send and manage
 //     groups from anywhere in the program, outside any hub method;
 //   - scale-out: with Config.Backplane, the hubs of several processes
-//     (nodes) act as one.
+//     (nodes) act as one;
+//   - Runtime, what hubs run on (worker pool, WebSocket poller), shared by
+//     several hubs or made by each, and Stats, a hub's counters;
+//   - the transport side (ConnInfo, Transport, Conn, WebSocket,
+//     TransportOptions), which package transports uses to run connections.
 //
-// The wire protocols live in package protocol, the actors that run
-// connections and groups in package actors, and the HTTP side (negotiate,
-// WebSockets) in package transports, which serves a Hub.
+// The wire protocols live in package protocol, and the HTTP side
+// (negotiate, WebSockets, Server-Sent Events, long polling) in package
+// transports, which serves a Hub through the hub's transport side
+// (transport.go: Connect, ConnectWebSocket, Conn). The engine underneath,
+// package actors, is not a public API: everything a program needs is here.
+//
+// Config's zero value works; its defaults are the Default constants, and
+// a field New cannot take (a negative duration or size) is an error
+// naming it.
 //
 // # Hub methods
 //
@@ -117,8 +127,9 @@
 //
 // # Goroutines
 //
-// A Hub runs on an actor runtime (actors.System): its own, or
-// Config.System when several hubs share one. Each connection is an actor,
+// A Hub runs on a Runtime: its own, or Config.Runtime when several hubs
+// share one. The runtime's poller reads and writes the WebSockets (no
+// goroutine waits on a socket), and each connection is an actor,
 // and hub code (a hub method, OnConnected, OnDisconnected) runs in that
 // actor's turn on a worker of the runtime's pool, never on a goroutine of
 // its own and never on the transport's. Hub code may block (Groups.Add

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/vmihailenco/msgpack/v5"
@@ -168,11 +167,11 @@ func TestDynamicMessagePack(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = h.Shutdown(t.Context()) })
 	tr := &memTransport{}
-	conn, err := h.Engine().NewConn(actors.ConnInfo{ID: "m"}, tr)
+	conn, err := h.Connect(hub.ConnInfo{ID: "m"}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(conn)
+	tr.conn.Store(&conn)
 	conn.Feed([]byte(`{"protocol":"messagepack","version":1}` + "\x1e"))
 	eventually(t, "handshake", conn.Connected)
 	frame, err := protocol.MessagePack.AppendMessage(nil, &protocol.Invocation{InvocationID: "7", Target: "echo", Arguments: []any{"x"}})

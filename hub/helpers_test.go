@@ -12,21 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
-// memTransport is an in-memory actors.Transport: it records what the
+// memTransport is an in-memory hub.Transport: it records what the
 // connection writes, one bare hub message (separator removed) per entry.
 type memTransport struct {
 	mu     sync.Mutex
 	msgs   []string // guarded by mu
-	conn   atomic.Pointer[actors.Conn]
+	conn   atomic.Pointer[hub.Conn]
 	closed atomic.Bool
 	gate   atomic.Pointer[chan struct{}] // when set, Write waits until it is closed
 }
 
-var _ actors.Transport = (*memTransport)(nil)
+var _ hub.Transport = (*memTransport)(nil)
 
 func (t *memTransport) Framed() bool { return false }
 
@@ -90,7 +89,7 @@ func newHub(t testing.TB, impl any, cfg hub.Config) *hub.Hub {
 // client is one in-memory connection to a hub.
 type client struct {
 	t    testing.TB
-	conn *actors.Conn
+	conn hub.Conn
 	tr   *memTransport
 	ids  atomic.Int64
 }
@@ -99,18 +98,18 @@ type client struct {
 // for the answer.
 func open(t testing.TB, h *hub.Hub, id, user string) *client {
 	t.Helper()
-	return openInfo(t, h, actors.ConnInfo{ID: id, UserID: user})
+	return openInfo(t, h, hub.ConnInfo{ID: id, UserID: user})
 }
 
 // openInfo is open for a connection described by info.
-func openInfo(t testing.TB, h *hub.Hub, info actors.ConnInfo) *client {
+func openInfo(t testing.TB, h *hub.Hub, info hub.ConnInfo) *client {
 	t.Helper()
 	tr := &memTransport{}
-	c, err := h.Engine().NewConn(info, tr)
+	c, err := h.Connect(info, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(c)
+	tr.conn.Store(&c)
 	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 	return &client{t: t, conn: c, tr: tr}
 }
@@ -119,11 +118,11 @@ func openInfo(t testing.TB, h *hub.Hub, info actors.ConnInfo) *client {
 // OnConnected has run.
 func dial(t testing.TB, h *hub.Hub, id, user string) *client {
 	t.Helper()
-	return dialInfo(t, h, actors.ConnInfo{ID: id, UserID: user})
+	return dialInfo(t, h, hub.ConnInfo{ID: id, UserID: user})
 }
 
 // dialInfo is dial for a connection described by info.
-func dialInfo(t testing.TB, h *hub.Hub, info actors.ConnInfo) *client {
+func dialInfo(t testing.TB, h *hub.Hub, info hub.ConnInfo) *client {
 	t.Helper()
 	cl := openInfo(t, h, info)
 	eventually(t, info.ID+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.messages()) > 0 })

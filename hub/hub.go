@@ -15,26 +15,45 @@ import (
 	"github.com/actorhub/actorhub/protocol"
 )
 
-// Config configures a Hub. The zero value works: every zero field takes the
-// ASP.NET Core default named in its comment.
+// Config configures a Hub. The zero value works: every zero field takes
+// the default its comment names (the Default constants; ASP.NET Core's
+// where it has one), and New reports a field it cannot take.
 type Config struct {
 	// KeepAliveInterval: the server pings a connection it has not sent
-	// anything to for this long. 0 means 15 s.
+	// anything to for this long. 0 means DefaultKeepAliveInterval.
 	KeepAliveInterval time.Duration
-	// ClientTimeoutInterval: a connection that sent nothing for this long is
-	// closed (counted from its first Ping). 0 means 30 s.
+	// ClientTimeoutInterval: a connection that sent nothing for this long
+	// is closed (counted from its first Ping). 0 means
+	// DefaultClientTimeoutInterval.
 	ClientTimeoutInterval time.Duration
 	// HandshakeTimeout: a connection must complete the handshake within it.
-	// 0 means 15 s.
+	// 0 means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// MaximumReceiveMessageSize bounds one incoming hub message, in bytes.
-	// 0 means 32 KiB; a negative value means no limit.
+	// MaximumReceiveMessageSize bounds one hub message from a client, in
+	// bytes, the handshake included, as ASP.NET Core's option of that
+	// name: a larger message closes the connection with "Connection closed
+	// with an error." (a larger handshake: "Handshake was canceled."). 0
+	// means DefaultMaximumReceiveMessageSize; a negative value means no
+	// limit (cmd/server's -max-message-size 0 sets -1). Whatever it is,
+	// MaxTransportMessageSize bounds what a client sends at once.
 	MaximumReceiveMessageSize int
+	// MaxTransportMessageSize bounds one transport message from a client:
+	// a WebSocket message (its frames joined) or the body of one POST of
+	// Server-Sent Events or long polling, either of which may carry several
+	// hub messages (clients batch). A larger WebSocket message closes the
+	// connection with status 1009, a larger POST body gets 413 and closes
+	// it. 0 means 4 × MaximumReceiveMessageSize, at least
+	// DefaultMaxTransportMessageSize; 64 MiB when hub messages have no
+	// limit. ASP.NET Core bounds neither: its transports stop reading past
+	// ApplicationMaxBufferSize (64 KB) instead.
+	MaxTransportMessageSize int
 	// EnableDetailedErrors sends every error's text to clients, not only
 	// those of *Error. Default false.
 	EnableDetailedErrors bool
 	// MaxBufferedBytes is how much may wait to be sent to one connection;
-	// past it the connection is closed as a slow consumer. 0 means 1 MiB.
+	// past it the connection is closed as a slow consumer (ASP.NET Core's
+	// TransportMaxBufferSize bounds the same bytes, but makes the sender
+	// wait). 0 means DefaultMaxBufferedBytes.
 	MaxBufferedBytes int
 	// Protocols the hub speaks, chosen by name in each client's handshake.
 	// nil means JSON and MessagePack. Broadcasts are encoded up front in the
@@ -48,10 +67,14 @@ type Config struct {
 	// StatefulReconnectBufferSize bounds, in bytes, what the server keeps
 	// for one stateful connection of what it sent and the client has not
 	// acknowledged; past it the connection is closed as a slow consumer.
-	// 0 means 100,000.
+	// 0 means DefaultStatefulReconnectBufferSize.
 	StatefulReconnectBufferSize int
-	// DisconnectTimeout: how long a dropped stateful connection waits for
-	// its client to reconnect before OnDisconnected runs. 0 means 15 s.
+	// DisconnectTimeout is how long a connection that no transport request
+	// holds is kept, as ASP.NET Core's ConnectionOptions.DisconnectTimeout:
+	// a negotiated connection that no transport has taken up yet, a long
+	// polling connection between two polls, and a stateful connection
+	// whose WebSocket dropped, waiting for its client to reattach (after
+	// it, OnDisconnected runs). 0 means DefaultDisconnectTimeout.
 	DisconnectTimeout time.Duration
 	// Backplane connects the nodes (processes) that serve this hub, so that
 	// a send from any node reaches the clients of every node (see package
@@ -66,23 +89,25 @@ type Config struct {
 	NodeID string
 	// AckTimeout bounds waiting for the backplane: for the node that holds
 	// a connection to acknowledge a group change, and for a subscription
-	// to take effect. 0 means 10 s.
+	// to take effect. 0 means DefaultAckTimeout.
 	AckTimeout time.Duration
 	// NodeExpiry: a node that stops without saying so (a crash) still
 	// counts in Groups.Count and Hub.ConnectionCount for at most this long.
-	// Each node reports its counts every NodeExpiry/3. 0 means 15 s.
+	// Each node reports its counts every NodeExpiry/3. 0 means
+	// DefaultNodeExpiry.
 	NodeExpiry time.Duration
 	// MaxBackplaneMessageSize bounds one message sent across the
 	// backplane (every protocol's encoding together); a larger send fails
-	// with ErrMessageTooLarge. 0 means 1 MiB.
+	// with ErrMessageTooLarge. 0 means DefaultMaxBackplaneMessageSize.
 	MaxBackplaneMessageSize int
 	// MaxUserGroups bounds the user group memberships (Groups.AddUser) the
 	// hub keeps, ended ones remembered for a while included; past it
-	// AddUser fails with ErrTooManyUserGroups. 0 means 100,000.
+	// AddUser fails with ErrTooManyUserGroups. 0 means
+	// DefaultMaxUserGroups.
 	MaxUserGroups int
-	// System is the actor runtime to run on; several hubs may share one.
-	// nil means the hub starts its own and stops it on Shutdown.
-	System *actors.System
+	// Runtime is what the hub runs on; several hubs may share one. nil
+	// means the hub starts its own and closes it in Shutdown.
+	Runtime *Runtime
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -101,8 +126,8 @@ type Hub struct {
 	cmds      *commands // hub-wide commands; nil without a backplane
 	users     *userGroups
 	dyn       Dynamic // set for a hub of NewDynamic
-	sys       *actors.System
-	ownSys    bool
+	rt        *Runtime
+	ownRT     bool
 	detailed  bool
 	log       *slog.Logger
 	closed    atomic.Bool
@@ -150,34 +175,34 @@ func New(impl any, cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Protocols == nil {
-		cfg.Protocols = []protocol.Protocol{protocol.JSON, protocol.MessagePack}
+	if cfg, err = cfg.withDefaults(impl); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	h := &Hub{impl: impl, methods: methods, sys: cfg.System, detailed: cfg.EnableDetailedErrors, log: log}
+	h := &Hub{impl: impl, methods: methods, rt: cfg.Runtime, detailed: cfg.EnableDetailedErrors, log: log}
 	h.connector, _ = impl.(Connector)
 	h.discon, _ = impl.(Disconnector)
 	h.authz, _ = impl.(Authorizer)
-	if h.sys == nil {
-		h.sys = actors.NewSystem(actors.SystemConfig{Logger: log})
-		h.ownSys = true
+	if h.rt == nil {
+		if h.rt, err = NewRuntime(RuntimeConfig{Logger: log}); err != nil {
+			return nil, err
+		}
+		h.ownRT = true
 	}
 	var onGroup func(string, bool)
 	var beforeConnected func(*actors.Conn, func())
 	if cfg.Backplane != nil {
-		h.scale = newScaleout(cfg.Backplane, impl, &cfg, log)
+		h.scale = newScaleout(cfg.Backplane, &cfg, log)
 		onGroup = h.scale.groupActive
 		beforeConnected = h.scale.beforeConnected
 	}
-	h.engine, err = actors.NewEngine(h.sys, dispatcher{h}, actors.EngineConfig{
+	h.engine, err = actors.NewEngine(h.rt.sys, dispatcher{h}, actors.EngineConfig{
 		Protocols:                   cfg.Protocols,
 		KeepAliveInterval:           cfg.KeepAliveInterval,
 		ClientTimeoutInterval:       cfg.ClientTimeoutInterval,
 		HandshakeTimeout:            cfg.HandshakeTimeout,
-		MaxMessageSize:              cfg.MaximumReceiveMessageSize,
+		MaximumReceiveMessageSize:   cfg.MaximumReceiveMessageSize,
+		MaxTransportMessageSize:     cfg.MaxTransportMessageSize,
 		MaxBufferedBytes:            cfg.MaxBufferedBytes,
 		AllowStatefulReconnects:     cfg.AllowStatefulReconnects,
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
@@ -187,8 +212,8 @@ func New(impl any, cfg Config) (*Hub, error) {
 		Logger:                      log,
 	})
 	if err != nil {
-		if h.ownSys {
-			h.sys.Close()
+		if h.ownRT {
+			h.rt.Close()
 		}
 		return nil, err
 	}
@@ -200,9 +225,6 @@ func New(impl any, cfg Config) (*Hub, error) {
 	}
 	return h, nil
 }
-
-// Engine is the hub's actor engine; transports use it to make connections.
-func (h *Hub) Engine() *actors.Engine { return h.engine }
 
 // Clients sends to the hub's clients from anywhere (the hub context). Safe
 // from any goroutine.
@@ -235,8 +257,23 @@ func (h *Hub) count(ctx context.Context, key string) (int, error) {
 	return int(counts[key]), err
 }
 
+// Stats is a snapshot of a hub's counters on this node.
+type Stats struct {
+	// Connections is the number of connections past their handshake.
+	Connections int64
+	// Open is every connection the hub holds, handshake or not.
+	Open int
+	// MessagesIn and MessagesOut count hub messages (pings included).
+	MessagesIn, MessagesOut uint64
+	// BytesIn and BytesOut count transport payload bytes.
+	BytesIn, BytesOut uint64
+	// Closes counts ended connections by reason: client, transport, server,
+	// protocol, timeout, slow_consumer, shutdown, handshake.
+	Closes map[string]uint64
+}
+
 // Stats is a snapshot of the hub's counters.
-func (h *Hub) Stats() actors.Stats { return h.engine.Stats() }
+func (h *Hub) Stats() Stats { return Stats(h.engine.Stats()) }
 
 // Shutdown sends every client Close{allowReconnect: true} and waits for the
 // connections to end, or for ctx; then it stops the hub's actors.
@@ -260,8 +297,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if h.scale != nil {
 		h.scale.close()
 	}
-	if h.ownSys {
-		h.sys.Close()
+	if h.ownRT {
+		h.rt.Close()
 	}
 	return err
 }

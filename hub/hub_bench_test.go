@@ -5,13 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
 // signalTransport tells the benchmark about each write and keeps nothing.
 type signalTransport struct {
-	conn   *actors.Conn
+	conn   hub.Conn
 	writes chan int // records per write
 }
 
@@ -45,7 +44,7 @@ func BenchmarkInvoke(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			h := newHub(b, echoHub{}, hub.Config{})
 			tr := &signalTransport{writes: make(chan int, 16)}
-			c, err := h.Engine().NewConn(actors.ConnInfo{ID: "bench"}, tr)
+			c, err := h.Connect(hub.ConnInfo{ID: "bench"}, tr)
 			if err != nil {
 				b.Fatal(err)
 			}

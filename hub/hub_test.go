@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
 )
 
@@ -250,7 +249,7 @@ func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
 	c := open(t, h, "refused", "")
 	eventually(t, "transport closed", c.tr.closed.Load)
 	// The engine forgets the connection after OnDisconnected would have run.
-	eventually(t, "refused forgotten", func() bool { _, ok := h.Engine().Conn("refused"); return !ok })
+	eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
 	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
 		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
 	}
@@ -286,7 +285,7 @@ func TestOnDisconnectedTransportError(t *testing.T) {
 	c.tr.closed.Store(true)
 	c.conn.Closed(errors.New("connection reset by peer"))
 	eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
-	eventually(t, "connection forgotten", func() bool { _, ok := h.Engine().Conn("c1"); return !ok })
+	eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
 }
 
 func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
@@ -335,16 +334,16 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 	}
 	for _, c := range []*client{a, b} {
 		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
-			t.Errorf("%s received %q", c.conn.ID, got)
+			t.Errorf("%s received %q", c.conn.ID(), got)
 		}
 		if !c.tr.closed.Load() {
-			t.Errorf("%s: transport still open", c.conn.ID)
+			t.Errorf("%s: transport still open", c.conn.ID())
 		}
 	}
 	if got := l.logged(); len(got) != 4 {
 		t.Errorf("events %q, want two connects and two disconnects", got)
 	}
-	if _, err := h.Engine().NewConn(actors.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
+	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
 		t.Error("a connection was accepted after Shutdown")
 	}
 }

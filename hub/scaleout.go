@@ -2,8 +2,6 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,35 +58,17 @@ type scaleout struct {
 	done chan struct{}
 }
 
-func newScaleout(bp backplane.Backplane, impl any, cfg *Config, log *slog.Logger) *scaleout {
-	name := cfg.Name
-	if name == "" {
-		name = fmt.Sprintf("%T", impl)
-		name = strings.TrimLeft(name, "*")
-	}
+// newScaleout connects a hub to bp; cfg has its defaults filled in.
+func newScaleout(bp backplane.Backplane, cfg *Config, log *slog.Logger) *scaleout {
 	node := cfg.NodeID
-	if node == "" {
-		var b [6]byte
-		rand.Read(b[:])
-		node = hex.EncodeToString(b[:])
-	}
 	s := &scaleout{
-		bp: bp, protocols: cfg.Protocols, node: node, prefix: name + ":",
+		bp: bp, protocols: cfg.Protocols, node: node, prefix: cfg.Name + ":",
 		ackTimeout: cfg.AckTimeout, expiry: cfg.NodeExpiry, maxSize: cfg.MaxBackplaneMessageSize,
 		log:     log.With("node", node),
 		ready:   make(map[string]<-chan struct{}),
 		acks:    make(map[int64]chan struct{}),
 		results: make(map[string]chan *backplane.Result),
 		stop:    make(chan struct{}), done: make(chan struct{}),
-	}
-	if s.ackTimeout <= 0 {
-		s.ackTimeout = 10 * time.Second
-	}
-	if s.expiry <= 0 {
-		s.expiry = 15 * time.Second
-	}
-	if s.maxSize <= 0 {
-		s.maxSize = 1 << 20
 	}
 	return s
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/backplane/redistest"
 	"github.com/actorhub/actorhub/hub"
@@ -47,7 +46,7 @@ func connectTallied(b *testing.B, h *hub.Hub, prefix string, n int, t *tally) {
 	t.expect(start + int64(n))
 	hs := []byte(`{"protocol":"json","version":1}` + "\x1e")
 	for i := range n {
-		c, err := h.Engine().NewConn(actors.ConnInfo{ID: fmt.Sprint(prefix, i)}, tallyTransport{t})
+		c, err := h.Connect(hub.ConnInfo{ID: fmt.Sprint(prefix, i)}, tallyTransport{t})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,13 +64,16 @@ func connectTallied(b *testing.B, h *hub.Hub, prefix string, n int, t *tally) {
 // each, the second reached through a real Redis (or the in-process
 // backplane, to tell Redis' cost from the scale-out layer's). One broadcast
 // at a time, each waited for until every connection has written it; the
-// figure is deliveries/s. Every variant runs its nodes on one actor system
+// figure is deliveries/s. Every variant runs its nodes on one runtime
 // (one worker pool), so the variants differ only by the backplane hop.
 func BenchmarkClusterBroadcast(b *testing.B) {
 	const total = 18_000
-	sys := actors.NewSystem(actors.SystemConfig{})
-	b.Cleanup(sys.Close)
-	cfg := hub.Config{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour, Name: "bench", System: sys}
+	rt, err := hub.NewRuntime(hub.RuntimeConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rt.Close)
+	cfg := hub.Config{HandshakeTimeout: time.Hour, KeepAliveInterval: time.Hour, ClientTimeoutInterval: time.Hour, Name: "bench", Runtime: rt}
 	run := func(b *testing.B, origin *hub.Hub, t *tally) {
 		arg := string(make([]byte, 60))
 		b.ReportAllocs()

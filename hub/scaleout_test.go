@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 )
@@ -359,12 +358,12 @@ func TestClusterConnectionChannelLifetime(t *testing.T) {
 
 	// No handshake: the connection never connects, and ends on the timeout.
 	tr := &memTransport{}
-	c, err := h.Engine().NewConn(actors.ConnInfo{ID: "mute"}, tr)
+	c, err := h.Connect(hub.ConnInfo{ID: "mute"}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(c)
-	eventually(t, "the mute connection gone", func() bool { _, ok := h.Engine().Conn("mute"); return !ok })
+	tr.conn.Store(&c)
+	eventually(t, "the mute connection gone", func() bool { return !hub.Holds(h, "mute") })
 	if n := receivers("mute"); n != 0 {
 		t.Fatalf("never connected: %d subscribers", n)
 	}

@@ -96,12 +96,20 @@ func (s *Stream[T]) Err() error {
 	if errors.Is(err, actors.ErrConnClosed) {
 		return ErrDisconnected
 	}
+	var ce *actors.ClientError
+	if errors.As(err, &ce) {
+		return &ClientError{Message: ce.Message}
+	}
 	return err
 }
 
 // ClientError is a failure a client reported: the error of an upload
 // stream it completed with one. Message is the client's text.
-type ClientError = actors.ClientError
+type ClientError struct {
+	Message string
+}
+
+func (e *ClientError) Error() string { return e.Message }
 
 // ErrDisconnected is what waits on a connection that has ended return.
 var ErrDisconnected = errors.New("hub: connection disconnected")

@@ -93,9 +93,6 @@ type userGroups struct {
 }
 
 func newUserGroups(h *Hub, max int) *userGroups {
-	if max <= 0 {
-		max = 100_000
-	}
 	u := &userGroups{
 		h: h, max: max, users: make(map[string]*userEntry),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -476,7 +473,7 @@ func (u *userGroups) expire() {
 				return u.h.engine.RemoveFromGroup(ctx, id, groupKey(e.group))
 			})
 			cancel()
-			if err != nil && !errors.Is(err, errShutdown) {
+			if err != nil && !u.h.closed.Load() {
 				u.h.log.Warn("hub: an expired user group membership could not be applied", "user", e.user, "group", e.group, "err", err)
 			}
 		}

@@ -31,16 +31,16 @@ func sendAndCheck(t *testing.T, h *hub.Hub, g, tag string, want []*client, other
 		t.Fatal(err)
 	}
 	for _, c := range want {
-		eventually(t, c.conn.ID+" gets "+tag, func() bool { return got(c, "G", tag) })
+		eventually(t, c.conn.ID()+" gets "+tag, func() bool { return got(c, "G", tag) })
 	}
 	mark := "after-" + tag
 	if err := h.Clients().All().Send("Mark", mark); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range others {
-		eventually(t, c.conn.ID+" gets "+mark, func() bool { return got(c, "Mark", mark) })
+		eventually(t, c.conn.ID()+" gets "+mark, func() bool { return got(c, "Mark", mark) })
 		if got(c, "G", tag) {
-			t.Fatalf("%s got %s, sent to group %s it is not in", c.conn.ID, tag, g)
+			t.Fatalf("%s got %s, sent to group %s it is not in", c.conn.ID(), tag, g)
 		}
 	}
 }
@@ -230,7 +230,7 @@ func TestClusterUserGroups(t *testing.T) {
 	sendAndCheck(t, n4, "brief", "five", []*client{a1, a2, a3, a4}, b1)
 	eventually(t, "brief to expire", func() bool {
 		for _, c := range []*client{a1, a2, a3, a4} {
-			if ok, err := n1.Clients().Client(c.conn.ID).Exists(ctx); !ok || err != nil {
+			if ok, err := n1.Clients().Client(c.conn.ID()).Exists(ctx); !ok || err != nil {
 				return false
 			}
 		}

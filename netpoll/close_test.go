@@ -343,3 +343,49 @@ func TestCallsFromHandler(t *testing.T) {
 		t.Fatalf("%d messages, want 2", n)
 	}
 }
+
+// limitedRecorder is a recorder whose connections take their own message
+// size bound (a Limiter).
+type limitedRecorder struct {
+	*recorder
+	max int
+}
+
+func (h limitedRecorder) MaxMessageSize() int { return h.max }
+
+var _ Limiter = limitedRecorder{}
+
+// TestLimiter: a Handler that is a Limiter bounds its connections' messages
+// with its own limit, below or above the Poller's.
+func TestLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		poller, limit int
+		size          int
+		delivered     bool
+	}{
+		{"tighter than the poller", 1 << 20, 1000, 1200, false},
+		{"looser than the poller", 1000, 5000, 2000, true},
+		{"zero keeps the poller's", 1000, 0, 1200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPoller(t, Config{MaxMessageSize: tc.poller})
+			rec := newRecorder()
+			cl := dial(t, serve(t, p, limitedRecorder{rec, tc.limit}))
+			cl.sendMsg(ws.OpBinary, make([]byte, tc.size))
+			if tc.delivered {
+				if h, got := cl.read(); h.OpCode != ws.OpBinary || len(got) != tc.size {
+					t.Fatalf("echo: %v, %d bytes", h.OpCode, len(got))
+				}
+				return
+			}
+			if code := cl.expectClose(); code != ws.StatusMessageTooBig {
+				t.Fatalf("close code %d, want %d", code, ws.StatusMessageTooBig)
+			}
+			cl.send(clientFrame(ws.OpClose, true, nil))
+			if ev := rec.waitClose(t, 2*time.Second); !errors.Is(ev.err, ErrMessageTooLarge) {
+				t.Fatalf("OnClose(%v), want ErrMessageTooLarge", ev.err)
+			}
+		})
+	}
+}

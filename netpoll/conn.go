@@ -25,6 +25,7 @@ type Conn struct {
 	seq uint32 // registration id, carried in epoll events to reject stale ones
 
 	flags atomic.Uint32 // flagClosing | flagDead; set under mu, read without it
+	max   int32         // largest message payload accepted (Config.MaxMessageSize or the Handler's Limiter); set by Register
 
 	// rd is the frame reader. Only the worker running the Conn touches it
 	// (running hands it from worker to worker under mu).
@@ -178,7 +179,7 @@ func (c *Conn) run(w *worker) {
 // to the frame reader. A level-triggered re-arm brings c back if more is
 // waiting, after the other ready connections.
 func (c *Conn) readPass(w *worker) {
-	max := int64(c.p.cfg.MaxMessageSize)
+	max := int64(c.max)
 	if st := c.rd.st; st != nil && st.pre != nil {
 		pre := st.pre
 		st.pre = nil

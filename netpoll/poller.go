@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -28,7 +29,8 @@ var (
 	ErrPollerClosed = errors.New("netpoll: poller closed")
 
 	// ErrMessageTooLarge is given to Handler.OnClose when the peer sent a
-	// message longer than Config.MaxMessageSize; the peer got close 1009.
+	// message longer than its limit (Config.MaxMessageSize, or the Handler's
+	// Limiter); the peer got close 1009.
 	ErrMessageTooLarge = errors.New("netpoll: message too large")
 
 	// ErrInvalidUTF8 is given to Handler.OnClose when the peer sent a text
@@ -75,8 +77,9 @@ type Config struct {
 	Workers int
 
 	// MaxMessageSize is the largest WebSocket message payload accepted,
-	// after joining continuation frames. A larger message closes the
-	// connection with 1009. If zero, 1 MiB is used.
+	// after joining continuation frames, unless the connection's Handler
+	// is a Limiter. A larger message closes the connection with 1009. If
+	// zero, 1 MiB is used.
 	MaxMessageSize int
 
 	// CloseTimeout is how long a closing connection waits for the peer's
@@ -108,6 +111,14 @@ type Handler interface {
 	// ErrMessageTooLarge, ErrInvalidUTF8, a ws.ProtocolError, ErrDropped,
 	// ErrCloseTimeout, ErrPollerClosed.
 	OnClose(c *Conn, err error)
+}
+
+// Limiter is implemented by a Handler whose connection takes another bound
+// on message size than the Poller's Config.MaxMessageSize: several users of
+// one Poller, each with its own limit. Register asks it once; a value <= 0
+// means Config.MaxMessageSize, one above math.MaxInt32 counts as that.
+type Limiter interface {
+	MaxMessageSize() int
 }
 
 // Poller owns one epoll instance, the goroutine that waits on it and a
@@ -225,7 +236,7 @@ func (p *Poller) Register(conn net.Conn, h Handler, buffered []byte) (*Conn, err
 		return nil, fmt.Errorf("netpoll: %w", err)
 	}
 
-	c := &Conn{p: p, nc: conn, rc: rc, h: h, fd: int32(fd)}
+	c := &Conn{p: p, nc: conn, rc: rc, h: h, fd: int32(fd), max: messageLimit(p.cfg.MaxMessageSize, h)}
 	if len(buffered) > 0 {
 		c.rd.st = &readState{pre: append([]byte(nil), buffered...)}
 	}
@@ -248,6 +259,17 @@ func (p *Poller) Register(conn net.Conn, h Handler, buffered []byte) (*Conn, err
 		c.scheduleLocked(evBuffered)
 	}
 	return c, nil
+}
+
+// messageLimit is the message size bound of a connection served by h.
+func messageLimit(def int, h Handler) int32 {
+	n := def
+	if l, ok := h.(Limiter); ok {
+		if m := l.MaxMessageSize(); m > 0 {
+			n = m
+		}
+	}
+	return int32(min(n, math.MaxInt32))
 }
 
 // add puts c in the table and counts it live.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
@@ -64,17 +63,13 @@ func startNode(t testing.TB, bp backplane.Backplane, name string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poller, err := netpoll.New(netpoll.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
-	own, err := transports.NewHandler(h, transports.Config{Authenticator: testTokens, Poller: poller})
+	own, err := transports.NewHandler(h, transports.Config{Authenticator: testTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
 	own.Mount(mux, "/hubs/chat")
-	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), Poller: poller})
+	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +92,6 @@ func startNode(t testing.TB, bp backplane.Backplane, name string) *node {
 		_ = h.Shutdown(ctx)
 		_ = own.Close()
 		_ = viaClient.Close()
-		_ = poller.Close()
 	})
 	return &node{url: srv.URL, hub: h, api: api, key: key}
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
@@ -179,17 +178,13 @@ func startUpstream(t *testing.T, b *backend, cfg service.UpstreamConfig) *upstre
 	if err != nil {
 		t.Fatal(err)
 	}
-	poller, err := netpoll.New(netpoll.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
-	own, err := transports.NewHandler(h, transports.Config{Authenticator: testTokens, Poller: poller})
+	own, err := transports.NewHandler(h, transports.Config{Authenticator: testTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
 	own.Mount(mux, "/hubs/serverless")
-	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), Poller: poller})
+	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +200,6 @@ func startUpstream(t *testing.T, b *backend, cfg service.UpstreamConfig) *upstre
 		_ = up.Close(ctx)
 		_ = own.Close()
 		_ = viaClient.Close()
-		_ = poller.Close()
 	})
 	return &upstreamNode{url: srv.URL, hub: h, up: up, key: key}
 }

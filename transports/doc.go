@@ -2,6 +2,13 @@
 // the WebSocket, Server-Sent Events and long polling transports, and the
 // registry of connection tokens.
 //
+// It talks to package hub only, through what a Handler needs of what it
+// serves (Hub.Connect, Hub.ConnectWebSocket, Hub.TransportOptions and the
+// hub.Conn handle): it never reaches the engine below the hub. The hub's
+// settings that the transports apply are hub.Config's (DisconnectTimeout,
+// MaxTransportMessageSize, AllowStatefulReconnects); Config holds the HTTP
+// side's own.
+//
 // A Handler answers POST <hub>/negotiate (negotiate versions 0 and 1: a
 // public connection id and, from version 1, a separate secret token, 16
 // random bytes each in base64url; the transports served, in the order
@@ -13,8 +20,10 @@
 //
 // WebSockets: GET with Upgrade: websocket. The upgrade is done by gobwas/ws
 // on the hijacked connection; the bytes the HTTP reader already buffered go
-// first to the connection; the socket is then handed to netpoll and the HTTP
-// goroutine returns, so an open WebSocket owns no goroutine. A request
+// first to the connection; the socket is then handed to the hub's runtime
+// (its epoll poller reads and writes it) and the HTTP goroutine returns, so
+// an open WebSocket owns no goroutine. A WebSocket message larger than the
+// hub's MaxTransportMessageSize closes the connection with 1009. A request
 // without id makes a connection with no negotiate (skipNegotiation).
 //
 // Server-Sent Events: GET with Accept: text/event-stream. The request's
@@ -28,11 +37,11 @@
 // carry every queued message; a newer poll makes the pending one return 204;
 // after the connection ends the next poll gets what is left, then 204.
 // Between polls nothing runs for a connection; the janitor closes one that
-// is not polled within DisconnectTimeout. DELETE ends it (202).
+// is not polled within the hub's DisconnectTimeout. DELETE ends it (202).
 //
 // POST <hub>?id=<token> is the send half of SSE and long polling: the body
-// (one or more hub messages, at most 4 × MaximumReceiveMessageSize or 1 MiB,
-// else 413 and the connection closes) goes to the connection; POSTs to one
+// (one or more hub messages, at most the hub's MaxTransportMessageSize, else
+// 413 and the connection closes) goes to the connection; POSTs to one
 // connection run one at a time.
 //
 // An Authenticator, when configured, resolves the user from the bearer token
@@ -46,18 +55,19 @@
 // replies "useStatefulReconnect":true only when the query asks for it and
 // the hub allows it. When such a WebSocket drops without a close handshake,
 // its token stays; a new WebSocket with the same ?id= is handed to the same
-// connection (actors.Conn.Reattach) instead of getting 409, until the
+// connection (hub.Conn.ReattachWebSocket) instead of getting 409, until the
 // connection gives up after the hub's DisconnectTimeout (then 404).
 //
 // # Goroutines
 //
 // Each Handler runs one janitor goroutine that forgets negotiated tokens no
-// transport took within DisconnectTimeout and closes long polling
+// transport took within the hub's DisconnectTimeout and closes long polling
 // connections nobody polls, and the kept tokens of stateful connections
-// that have ended; Close stops it, ends the long polling
-// connections and the SSE streams left, and stops the poller when the
-// handler made its own. An SSE stream and a pending poll run on their HTTP
-// request's goroutine, which returns when the connection or the client ends.
+// that have ended; Close stops it and ends the long polling connections and
+// the SSE streams left. WebSockets belong to the hub's runtime, which
+// Hub.Shutdown and Runtime.Close end. An SSE stream and a pending poll run
+// on their HTTP request's goroutine, which returns when the connection or
+// the client ends.
 //
 // # Example
 //

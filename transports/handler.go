@@ -7,15 +7,19 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 )
 
-// Config configures a Handler. The zero value works.
+// DefaultLongPollTimeout is ASP.NET Core's LongPolling.PollTimeout, the
+// default of Config.LongPollTimeout.
+const DefaultLongPollTimeout = 90 * time.Second
+
+// Config configures a Handler. The zero value works: every zero field
+// takes the default its comment names. The hub's own settings that its
+// transports apply (DisconnectTimeout, MaxTransportMessageSize,
+// AllowStatefulReconnects) are hub.Config's.
 type Config struct {
 	// Authenticator checks bearer tokens. nil means every request is
 	// anonymous (tokens are ignored).
@@ -25,20 +29,14 @@ type Config struct {
 	// without a user get 401 with "WWW-Authenticate: Bearer". It needs an
 	// Authenticator. Default false.
 	RequireAuthentication bool
-	// DisconnectTimeout: a negotiated connection that no transport takes up
-	// within it is forgotten, and a long polling connection that goes this
-	// long without a poll is closed. 0 means 15 s.
-	DisconnectTimeout time.Duration
 	// Transports is the set of transports served; 0 means all of them. A
 	// request for another gets 404 and negotiate does not list it.
 	Transports TransportType
 	// LongPollTimeout: a poll with nothing to carry is answered 200 with an
-	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0 means
-	// 90 s; keep it under the clients' 100 s request timeout.
+	// empty body after this long (ASP.NET's LongPolling.PollTimeout). 0
+	// means DefaultLongPollTimeout; keep it under the clients' 100 s
+	// request timeout.
 	LongPollTimeout time.Duration
-	// Poller runs the WebSocket connections; several handlers may share one.
-	// nil means the handler starts its own and stops it on Close.
-	Poller *netpoll.Poller
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -47,76 +45,63 @@ type Config struct {
 // and the registry of connection tokens. Mount it at the hub's path and at
 // path + "/negotiate" (Mount does both).
 type Handler struct {
-	hub       *hub.Hub
-	engine    *actors.Engine
-	auth      Authenticator
-	claims    ClaimsAuthenticator // auth, when it gives claims
-	required  bool                // RequireAuthentication
-	poller    *netpoll.Poller
-	ownPoller bool
-	log       *slog.Logger
-	timeout   time.Duration
-	pollWait  time.Duration // Config.LongPollTimeout
-	postMax   int           // bytes one POST body may carry
-	enabled   TransportType
-	available []transportInfo
-	epoch     time.Time
-	conns     tokens
+	srv         served
+	auth        Authenticator
+	claims      ClaimsAuthenticator // auth, when it gives claims
+	required    bool                // RequireAuthentication
+	log         *slog.Logger
+	timeout     time.Duration // the hub's DisconnectTimeout
+	pollWait    time.Duration // Config.LongPollTimeout
+	postMax     int           // bytes one POST body may carry: the hub's MaxTransportMessageSize
+	stateful    bool          // stateful reconnect may be negotiated
+	enabled     TransportType
+	available   []transportInfo
+	epoch       time.Time
+	conns       tokens
+	socketEnded hub.SocketEnded // onSocketEnded, made once
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
+// served is what a Handler needs of what it serves: a *hub.Hub. Nothing
+// in it is specific to the hub protocol, so that a server of raw
+// connections can be served the same way.
+type served interface {
+	// TransportOptions are the settings the transports apply.
+	TransportOptions() hub.TransportOptions
+	// Connect makes a connection for an HTTP transport (SSE, long polling).
+	Connect(info hub.ConnInfo, t hub.Transport) (hub.Conn, error)
+	// ConnectWebSocket makes a connection for an upgraded WebSocket.
+	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
+}
+
+var _ served = (*hub.Hub)(nil)
+
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
-	if cfg.RequireAuthentication && cfg.Authenticator == nil {
-		return nil, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
-	}
-	if cfg.DisconnectTimeout <= 0 {
-		cfg.DisconnectTimeout = 15 * time.Second
-	}
-	if cfg.LongPollTimeout <= 0 {
-		cfg.LongPollTimeout = 90 * time.Second
-	}
-	if cfg.Transports == 0 {
-		cfg.Transports = AllTransports
-	}
-	if cfg.Transports&^AllTransports != 0 {
-		return nil, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(cfg.Transports&^AllTransports))
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	opts := h.TransportOptions()
 	hd := &Handler{
-		hub: h, engine: h.Engine(), auth: cfg.Authenticator, required: cfg.RequireAuthentication, poller: cfg.Poller, log: log,
-		timeout: cfg.DisconnectTimeout, pollWait: cfg.LongPollTimeout, enabled: cfg.Transports,
+		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
+		timeout: opts.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
+		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
 		epoch: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	hd.socketEnded = hd.onSocketEnded
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
 	hd.conns.kept = make(map[string]*entry)
-	// A transport message (WebSocket message, POST body) may carry several
-	// hub messages: four times the hub's limit, at least 1 MiB.
-	hd.postMax = 1 << 20
-	if max := hd.engine.Config().MaxMessageSize; max == 0 {
-		hd.postMax = 64 << 20
-	} else if 4*max > hd.postMax {
-		hd.postMax = 4 * max
-	}
-	if hd.poller == nil && cfg.Transports&WebSockets != 0 {
-		p, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: hd.postMax})
-		if err != nil {
-			return nil, err
-		}
-		hd.poller, hd.ownPoller = p, true
-	}
 	// Only what is served, in the order clients should try it (ASP.NET's:
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
@@ -132,6 +117,29 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	}
 	go hd.janitor()
 	return hd, nil
+}
+
+// withDefaults returns c with every zero field set to its default, or an
+// error naming a field that cannot be taken.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.RequireAuthentication && c.Authenticator == nil:
+		return c, errors.New("transports: Config.RequireAuthentication needs an Authenticator")
+	case c.Transports&^AllTransports != 0:
+		return c, fmt.Errorf("transports: Config.Transports has unknown bits %#x", uint(c.Transports&^AllTransports))
+	case c.LongPollTimeout < 0:
+		return c, fmt.Errorf("transports: Config.LongPollTimeout is negative (%v)", c.LongPollTimeout)
+	}
+	if c.Transports == 0 {
+		c.Transports = AllTransports
+	}
+	if c.LongPollTimeout == 0 {
+		c.LongPollTimeout = DefaultLongPollTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
 }
 
 // Mount registers the handler on mux at path and path + "/negotiate".
@@ -283,15 +291,13 @@ func (h *Handler) scanEvery() time.Duration {
 	return max(10*time.Millisecond, min(time.Second, h.timeout/4))
 }
 
-// Close stops the handler's janitor and, when it made its own, the poller
-// (which closes the WebSocket connections it still holds). Shut the hub
-// down first to close connections gracefully.
+// Close stops the handler's janitor and ends its long polling and
+// Server-Sent Events connections. WebSockets belong to the hub's runtime:
+// Hub.Shutdown ends them. Shut the hub down first to close every
+// connection gracefully.
 func (h *Handler) Close() error {
 	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
-	if h.ownPoller {
-		return h.poller.Close()
-	}
 	return nil
 }
 
@@ -307,18 +313,19 @@ type entry struct {
 	id        string
 	user      string
 	created   time.Duration
-	transport string       // "" until a transport takes it; guarded by tokens.mu
-	http      *httpConn    // set with transport for SSE and long polling; guarded by tokens.mu
-	stateful  bool         // stateful reconnect negotiated
-	conn      *actors.Conn // set once a stateful WebSocket made the connection; guarded by tokens.mu
+	transport string    // "" until a transport takes it; guarded by tokens.mu
+	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
+	stateful  bool      // stateful reconnect negotiated
+	conn      hub.Conn  // set once a stateful WebSocket made the connection; guarded by tokens.mu
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
 // POSTs feed conn, one at a time.
 type httpConn struct {
-	conn   atomic.Pointer[actors.Conn] // set once the transport made the connection
-	postMu sync.Mutex                  // serialises POSTs, as ASP.NET does
-	lp     *longPoll                   // long polling only
+	mu     sync.Mutex
+	conn   hub.Conn   // guarded by mu: set once the transport made the connection
+	postMu sync.Mutex // serialises POSTs, as ASP.NET does
+	lp     *longPoll  // long polling only
 }
 
 // tokens maps connection tokens to their connection. Tokens no transport
@@ -361,7 +368,7 @@ func (t *tokens) lookup(token string) (entry, bool) {
 //
 // A stateful connection whose WebSocket dropped is claimed again by a new
 // WebSocket: reattach is then set, and the caller hands the socket to the
-// connection with Conn.Reattach.
+// connection with Conn.ReattachWebSocket.
 func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -371,10 +378,10 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 		return entry{}, false, http.StatusNotFound
 	case e.user != user:
 		return entry{}, false, http.StatusForbidden
-	case e.transport == transport && e.conn != nil && e.conn.Waiting():
+	case e.transport == transport && e.conn != (hub.Conn{}) && e.conn.Waiting():
 		delete(t.kept, token)
 		return *e, true, 0
-	case e.transport == transport && e.conn != nil && !e.conn.Connected() && e.conn.Stateful():
+	case e.transport == transport && e.conn != (hub.Conn{}) && !e.conn.Connected() && e.conn.Stateful():
 		// Ended while its token was kept: gone for good.
 		t.removeLocked(token)
 		return entry{}, false, http.StatusNotFound
@@ -392,7 +399,7 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 }
 
 // bind records the connection a stateful WebSocket made.
-func (t *tokens) bind(token string, c *actors.Conn) {
+func (t *tokens) bind(token string, c hub.Conn) {
 	t.mu.Lock()
 	if e, ok := t.m[token]; ok {
 		e.conn = c
@@ -446,17 +453,26 @@ func (t *tokens) expire(cutoff time.Duration) {
 		}
 	}
 	for k, e := range t.kept {
-		if e.conn == nil || !e.conn.Waiting() && !e.conn.Connected() {
+		if e.conn == (hub.Conn{}) || !e.conn.Waiting() && !e.conn.Connected() {
 			t.removeLocked(k)
 		}
 	}
 }
 
-// connOrNil returns the connection, or nil when hc is nil or the transport
-// has not made it yet.
-func (hc *httpConn) connOrNil() *actors.Conn {
+// connection returns the connection, or the zero Conn when hc is nil or the
+// transport has not made it yet.
+func (hc *httpConn) connection() hub.Conn {
 	if hc == nil {
-		return nil
+		return hub.Conn{}
 	}
-	return hc.conn.Load()
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	return hc.conn
+}
+
+// setConnection records the connection the transport made.
+func (hc *httpConn) setConnection(c hub.Conn) {
+	hc.mu.Lock()
+	hc.conn = c
+	hc.mu.Unlock()
 }

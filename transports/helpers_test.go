@@ -76,6 +76,13 @@ func startServer(t testing.TB, hubCfg hub.Config, cfg transports.Config) (string
 // startServerWith is startServer with another hub value.
 func startServerWith(t testing.TB, impl any, hubCfg hub.Config, cfg transports.Config) (string, *hub.Hub) {
 	t.Helper()
+	hubURL, h, _ := startHandler(t, impl, hubCfg, cfg)
+	return hubURL, h
+}
+
+// startHandler is startServerWith that also returns the Handler.
+func startHandler(t testing.TB, impl any, hubCfg hub.Config, cfg transports.Config) (string, *hub.Hub, *transports.Handler) {
+	t.Helper()
 	baseline := runtime.NumGoroutine()
 	h, err := hub.New(impl, hubCfg)
 	if err != nil {
@@ -103,7 +110,7 @@ func startServerWith(t testing.TB, impl any, hubCfg hub.Config, cfg transports.C
 		}
 		waitGoroutines(t, baseline)
 	})
-	return srv.URL + "/hub", h
+	return srv.URL + "/hub", h, hd
 }
 
 // shutDown holds the hubs that a test shut down itself (with shutdownHub):

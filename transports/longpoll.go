@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
 )
 
 // serveLongPoll answers GET <hub>?id=T without Upgrade or an event-stream
@@ -35,7 +35,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		claimError(w, status)
 		return
 	}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
@@ -45,7 +45,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	lp.conn = c
 	ended := lp.closing // Close came first (the engine shut down meanwhile)
 	lp.mu.Unlock()
-	hc.conn.Store(c)
+	hc.setConnection(c)
 	if ended {
 		c.Closed(nil)
 	}
@@ -91,7 +91,7 @@ type longPoll struct {
 	token string
 
 	mu       sync.Mutex
-	conn     *actors.Conn  // guarded by mu: set once the first poll made it
+	conn     hub.Conn      // guarded by mu: set once the first poll made it
 	queue    [][]byte      // guarded by mu: frames waiting for a poll
 	queued   int           // guarded by mu: their bytes
 	waiting  *pollWait     // guarded by mu: the pending poll, or nil
@@ -107,7 +107,7 @@ type pollWait struct {
 	superseded bool          // guarded by longPoll.mu: a newer poll took over
 }
 
-var _ actors.Transport = (*longPoll)(nil)
+var _ hub.Transport = (*longPoll)(nil)
 
 func (lp *longPoll) Framed() bool { return false }
 
@@ -145,7 +145,7 @@ func (lp *longPoll) Close(graceful bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(nil)
 	}
 }
@@ -162,7 +162,7 @@ func (lp *longPoll) end(err error, drop bool) {
 	lp.wakeLocked()
 	c := lp.reportLocked()
 	lp.mu.Unlock()
-	if c != nil {
+	if c != (hub.Conn{}) {
 		c.Closed(err)
 	}
 }
@@ -177,11 +177,12 @@ func (lp *longPoll) expire(cutoff time.Duration) {
 	}
 }
 
-// reportLocked returns the connection to tell Closed, once; nil when it was
-// told already or is not made yet (the first poll tells it then).
-func (lp *longPoll) reportLocked() *actors.Conn {
+// reportLocked returns the connection to tell Closed, once; the zero Conn
+// when it was told already or is not made yet (the first poll tells it
+// then).
+func (lp *longPoll) reportLocked() hub.Conn {
 	if lp.reported {
-		return nil
+		return hub.Conn{}
 	}
 	lp.reported = true
 	return lp.conn

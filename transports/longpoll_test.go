@@ -253,8 +253,8 @@ func TestLongPollDrop(t *testing.T) {
 func TestLongPollAbandoned(t *testing.T) {
 	const timeout = 600 * time.Millisecond
 	hubURL, h := startServer(t,
-		hub.Config{KeepAliveInterval: 100 * time.Millisecond, ClientTimeoutInterval: 200 * time.Millisecond},
-		transports.Config{DisconnectTimeout: timeout, LongPollTimeout: 200 * time.Millisecond})
+		hub.Config{KeepAliveInterval: 100 * time.Millisecond, ClientTimeoutInterval: 200 * time.Millisecond, DisconnectTimeout: timeout},
+		transports.Config{LongPollTimeout: 200 * time.Millisecond})
 	kept := startLongPoll(t, hubURL, true)
 	id := startLongPoll(t, hubURL, true)
 	http.DefaultClient.CloseIdleConnections()                             // negotiate's
@@ -353,7 +353,7 @@ func TestPostLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /hub?%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", id, 1<<20+1)
+	fmt.Fprintf(conn, "POST /hub?%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{", id, h.TransportOptions().MaxTransportMessageSize+1)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {

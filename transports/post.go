@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/actorhub/actorhub/hub"
 )
 
 // errBodyTooLarge closes a connection whose client POSTed more than a
@@ -27,8 +29,8 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
 		return
 	}
-	var c = e.http.connOrNil()
-	if c == nil { // no transport has started the connection yet
+	c := e.http.connection()
+	if c == (hub.Conn{}) { // no transport has started the connection yet
 		claimError(w, http.StatusNotFound)
 		return
 	}
@@ -65,8 +67,8 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 // tooLarge answers a POST over the size limit with 413 and closes the
 // connection as an oversized hub message would.
 func (h *Handler) tooLarge(w http.ResponseWriter, hc *httpConn) {
-	if c := hc.connOrNil(); c != nil {
-		c.Close("Connection closed with an error.", true, errBodyTooLarge)
+	if c := hc.connection(); c != (hub.Conn{}) {
+		c.CloseWithError(errBodyTooLarge)
 	}
 	http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
 }

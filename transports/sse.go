@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
+	"github.com/actorhub/actorhub/hub"
 )
 
 // sendTimeout bounds one write to an HTTP transport's client, as ASP.NET's
@@ -55,13 +55,13 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &sseTransport{wake: make(chan struct{}, 1), rc: http.NewResponseController(w), active: true}
-	c, err := h.engine.NewConn(actors.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true}, t)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	hc.conn.Store(c)
+	hc.setConnection(c)
 	err = t.run(h, w, r)
 	h.conns.remove(token)
 	c.Closed(err)
@@ -69,6 +69,12 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // cut the TCP connection: the client sees an error
 	}
 }
+
+// How a transport was asked to close (sseTransport.closing).
+const (
+	closeGraceful int32 = 1
+	closeDrop     int32 = 2
+)
 
 // sseTransport queues a connection's frames for the request goroutine,
 // which writes them as events.
@@ -83,7 +89,7 @@ type sseTransport struct {
 	active  bool     // guarded by mu: the request runs, rc may be used
 }
 
-var _ actors.Transport = (*sseTransport)(nil)
+var _ hub.Transport = (*sseTransport)(nil)
 
 func (t *sseTransport) Framed() bool { return false }
 

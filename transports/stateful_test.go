@@ -85,7 +85,7 @@ func startStateful(t *testing.T, allow bool, timeout time.Duration) (string, *st
 	t.Helper()
 	impl := &statefulHub{}
 	hubURL, _ := startServerWith(t, impl, hub.Config{AllowStatefulReconnects: allow, DisconnectTimeout: timeout},
-		transports.Config{DisconnectTimeout: timeout})
+		transports.Config{})
 	return hubURL, impl
 }
 
@@ -355,18 +355,14 @@ func TestStatefulBufferBound(t *testing.T) {
 // for its client to reattach, and returns.
 func TestStatefulShutdownWhileDetached(t *testing.T) {
 	impl := &statefulHub{}
-	hubURL, h := startServerWith(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
-		transports.Config{DisconnectTimeout: time.Minute})
-	c, _ := statefulConnect(t, hubURL, 2)
-	var id string
+	hubURL, h, hd := startHandler(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
+		transports.Config{})
+	c, token := statefulConnect(t, hubURL, 2)
 	waitFor(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
 	c.send(invocation("1", "Id"))
-	id = c.completion("1").Result.(string)
+	c.completion("1")
 	c.drop()
-	waitFor(t, 5*time.Second, "detached", func() bool {
-		conn, ok := h.Engine().Conn(id)
-		return ok && conn.Waiting()
-	})
+	waitFor(t, 5*time.Second, "detached", func() bool { return transports.Waiting(hd, token) })
 	if err := shutdownHub(t, h); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -91,7 +91,7 @@ func TestWebSocketConnectionTokens(t *testing.T) {
 // DisconnectTimeout is forgotten, and its WebSocket then gets 404.
 func TestNegotiatedTokenExpires(t *testing.T) {
 	const timeout = 1500 * time.Millisecond
-	hubURL, _ := startServer(t, hub.Config{}, transports.Config{DisconnectTimeout: timeout})
+	hubURL, _ := startServer(t, hub.Config{DisconnectTimeout: timeout}, transports.Config{})
 
 	// A token taken up by a WebSocket does not expire: negotiated before
 	// the other, it would be forgotten in the same janitor round.

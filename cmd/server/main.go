@@ -23,10 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actorhub/actorhub/actors"
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
-	"github.com/actorhub/actorhub/netpoll"
 	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 )
@@ -71,16 +69,16 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.addr, "addr", ":5000", "listen address (127.0.0.1:0 picks a free port)")
 	fs.DurationVar(&o.tcpKeepAlive, "tcp-keepalive", 0, "TCP keep-alive probe period of accepted connections (0: Go's default, 15 s; negative: off, SignalR's own pings and -client-timeout remain). Hundreds of thousands of connections on one host make many probes per second")
 	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
-	fs.DurationVar(&o.keepAlive, "keepalive", 15*time.Second, "KeepAliveInterval: ping a client after this long without sending")
-	fs.DurationVar(&o.clientTimeout, "client-timeout", 30*time.Second, "ClientTimeoutInterval: close a client silent for this long")
-	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 15*time.Second, "HandshakeTimeout")
-	fs.IntVar(&o.maxMessageSize, "max-message-size", 32768, "MaximumReceiveMessageSize in bytes (0 = no limit)")
+	fs.DurationVar(&o.keepAlive, "keepalive", hub.DefaultKeepAliveInterval, "KeepAliveInterval: ping a client after this long without sending")
+	fs.DurationVar(&o.clientTimeout, "client-timeout", hub.DefaultClientTimeoutInterval, "ClientTimeoutInterval: close a client silent for this long")
+	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", hub.DefaultHandshakeTimeout, "HandshakeTimeout")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", hub.DefaultMaximumReceiveMessageSize, "MaximumReceiveMessageSize: bytes of one hub message from a client (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
-	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", 15*time.Second, "how long a negotiated connection waits for its transport, a long polling connection for its next poll, and a dropped stateful connection for its client")
+	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", hub.DefaultDisconnectTimeout, "DisconnectTimeout: how long a connection that no transport request holds is kept (a negotiated connection waiting for its transport, a long polling connection between polls, a dropped stateful connection waiting for its client)")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
-	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", 90*time.Second, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
+	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
-	fs.IntVar(&o.maxBuffered, "max-buffered", 1<<20, "bytes that may wait for one slow client before it is closed")
+	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -94,7 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisURL, "redis", "", "scale out on this Redis: redis://host:port/db (every node of a deployment uses the same); none means a single node")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
-	fs.DurationVar(&o.nodeExpiry, "node-expiry", 15*time.Second, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
 	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
 	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +107,16 @@ func parseFlags(args []string) (*options, error) {
 	}
 	o.transports = t
 	return o, nil
+}
+
+// hubMessageLimit is -max-message-size as hub.Config takes it: the flag's
+// 0 means no limit (the conformance contract's), which the Config spells
+// -1 (its 0 means the default, 32 KiB).
+func (o *options) hubMessageLimit() int {
+	if o.maxMessageSize == 0 {
+		return -1
+	}
+	return o.maxMessageSize
 }
 
 // jwtConfig is the chat hub's JWT configuration, or nil when no key is given.
@@ -244,39 +252,28 @@ func run(o *options) error {
 		log.Info("scaling out on redis", "node", o.nodeID, "prefix", o.redisPrefix)
 	}
 
-	sys := actors.NewSystem(actors.SystemConfig{Logger: log})
-	defer sys.Close()
-	maxMsg := o.maxMessageSize
-	if maxMsg == 0 {
-		maxMsg = -1 // the flag's 0 means no limit; the Config's 0 means the default
+	// One runtime for every hub: their connections share its workers and
+	// its epoll instance.
+	rt, err := hub.NewRuntime(hub.RuntimeConfig{Logger: log})
+	if err != nil {
+		return err
 	}
+	defer rt.Close()
 	hubCfg := hub.Config{
 		AllowStatefulReconnects:   o.statefulReconnect,
 		DisconnectTimeout:         o.disconnectTimeout,
 		KeepAliveInterval:         o.keepAlive,
 		ClientTimeoutInterval:     o.clientTimeout,
 		HandshakeTimeout:          o.handshakeTimeout,
-		MaximumReceiveMessageSize: maxMsg,
+		MaximumReceiveMessageSize: o.hubMessageLimit(),
 		EnableDetailedErrors:      o.detailedErrors,
 		MaxBufferedBytes:          o.maxBuffered,
 		Backplane:                 bp,
 		NodeID:                    o.nodeID,
 		NodeExpiry:                o.nodeExpiry,
-		System:                    sys,
+		Runtime:                   rt,
 		Logger:                    log,
 	}
-	wsMax := 1 << 20
-	if maxMsg < 0 {
-		wsMax = 64 << 20
-	} else if 4*maxMsg > wsMax {
-		wsMax = 4 * maxMsg
-	}
-	poller, err := netpoll.New(netpoll.Config{Logger: log, MaxMessageSize: wsMax})
-	if err != nil {
-		return err
-	}
-	defer poller.Close()
-
 	mux := http.NewServeMux()
 	svc, err := newServiceSetup(o, log)
 	if err != nil {
@@ -303,7 +300,7 @@ func run(o *options) error {
 			return nil, err
 		}
 		tcfg := transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, DisconnectTimeout: o.disconnectTimeout, Poller: poller, Logger: log,
+			Authenticator: auth, RequireAuthentication: requireAuth, Logger: log,
 			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
 		}
 		hd, err := transports.NewHandler(h, tcfg)

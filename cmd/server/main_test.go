@@ -35,6 +35,61 @@ func TestFlagsDefaultsMatchTheContract(t *testing.T) {
 	}
 }
 
+// The flags' defaults are the library's: a zero hub.Config and
+// transports.Config mean what the command line means without flags.
+func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(chat{}, hub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(t.Context())
+	opts := h.TransportOptions()
+	for _, c := range []struct {
+		flag      string
+		got, want any
+	}{
+		{"-keepalive", o.keepAlive, hub.DefaultKeepAliveInterval},
+		{"-client-timeout", o.clientTimeout, hub.DefaultClientTimeoutInterval},
+		{"-handshake-timeout", o.handshakeTimeout, hub.DefaultHandshakeTimeout},
+		{"-max-message-size", o.hubMessageLimit(), hub.DefaultMaximumReceiveMessageSize},
+		{"-disconnect-timeout", o.disconnectTimeout, opts.DisconnectTimeout},
+		{"-stateful-reconnect", o.statefulReconnect, opts.AllowStatefulReconnects},
+		{"-max-buffered", o.maxBuffered, hub.DefaultMaxBufferedBytes},
+		{"-node-expiry", o.nodeExpiry, hub.DefaultNodeExpiry},
+		{"-longpoll-timeout", o.longPollTimeout, transports.DefaultLongPollTimeout},
+		{"-transports", o.transports, transports.AllTransports},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s defaults to %v, the library to %v", c.flag, c.got, c.want)
+		}
+	}
+}
+
+// -max-message-size 0 means no limit on the command line (the conformance
+// contract), which hub.Config spells with a negative value; transport
+// messages keep a bound.
+func TestFlagMaxMessageSizeZero(t *testing.T) {
+	o, err := parseFlags([]string{"-max-message-size", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.hubMessageLimit(); got >= 0 {
+		t.Fatalf("-max-message-size 0 gives MaximumReceiveMessageSize %d, want negative (no limit)", got)
+	}
+	h, err := hub.New(chat{}, hub.Config{MaximumReceiveMessageSize: o.hubMessageLimit()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(t.Context())
+	if n := h.TransportOptions().MaxTransportMessageSize; n <= 0 {
+		t.Fatalf("transport messages unbounded: %d", n)
+	}
+}
+
 // -tcp-keepalive reaches the accepted sockets: off, none has SO_KEEPALIVE.
 func TestFlagTCPKeepAlive(t *testing.T) {
 	for _, c := range []struct {

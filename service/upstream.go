@@ -20,6 +20,25 @@ import (
 	"github.com/actorhub/actorhub/protocol"
 )
 
+// Defaults of UpstreamConfig: a zero field takes the one its comment names.
+const (
+	// DefaultUpstreamTimeout bounds one request.
+	DefaultUpstreamTimeout = 30 * time.Second
+	// DefaultUpstreamConcurrency bounds the requests in flight per hub.
+	DefaultUpstreamConcurrency = 32
+	// DefaultUpstreamMaxPending bounds the invocations waiting per hub.
+	DefaultUpstreamMaxPending = 4096
+	// DefaultUpstreamMaxPendingPerConnection bounds them per connection.
+	DefaultUpstreamMaxPendingPerConnection = 32
+	// DefaultUpstreamMaxResponseBytes bounds an answer's body: 1 MiB.
+	DefaultUpstreamMaxResponseBytes = 1 << 20
+	// DefaultUpstreamEventAttempts is how many times a connection event is
+	// tried in all.
+	DefaultUpstreamEventAttempts = 5
+	// DefaultUpstreamRetryBackoff is the wait before the first retry.
+	DefaultUpstreamRetryBackoff = 500 * time.Millisecond
+)
+
 // UpstreamConfig configures an Upstream. URLTemplate and Hub are
 // required; the other fields' zero values work.
 type UpstreamConfig struct {
@@ -33,23 +52,27 @@ type UpstreamConfig struct {
 	// Client makes the requests; nil means one of the Upstream's own, with
 	// Concurrency connections per host and no redirects followed.
 	Client *http.Client
-	// Timeout bounds one request. 0 means 30 s.
+	// Timeout bounds one request. 0 means DefaultUpstreamTimeout.
 	Timeout time.Duration
-	// Concurrency bounds the requests in flight at once. 0 means 32.
+	// Concurrency bounds the requests in flight at once. 0 means
+	// DefaultUpstreamConcurrency.
 	Concurrency int
 	// MaxPending bounds the invocations waiting for their request, for the
-	// whole hub; past it an invocation fails at once. 0 means 4,096.
+	// whole hub; past it an invocation fails at once. 0 means
+	// DefaultUpstreamMaxPending.
 	MaxPending int
-	// MaxPendingPerConnection is MaxPending for one connection. 0 means 32.
+	// MaxPendingPerConnection is MaxPending for one connection. 0 means
+	// DefaultUpstreamMaxPendingPerConnection.
 	MaxPendingPerConnection int
 	// MaxResponseBytes bounds an answer's body; a larger one fails the
-	// invocation. 0 means 1 MiB.
+	// invocation. 0 means DefaultUpstreamMaxResponseBytes.
 	MaxResponseBytes int64
 	// EventAttempts is how many times a connection event is tried in all
 	// (5xx, 429, timeouts and network errors are retried, after 0.5 s,
-	// then twice as long each time). 0 means 5.
+	// then twice as long each time). 0 means DefaultUpstreamEventAttempts.
 	EventAttempts int
-	// RetryBackoff is the wait before the first retry. 0 means 500 ms.
+	// RetryBackoff is the wait before the first retry. 0 means
+	// DefaultUpstreamRetryBackoff.
 	RetryBackoff time.Duration
 	// DetailedErrors adds why an invocation failed to the client's generic
 	// text (the hub's EnableDetailedErrors).
@@ -165,18 +188,18 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 			*v = d
 		}
 	}
-	def(&cfg.Concurrency, 32)
-	def(&cfg.MaxPending, 4096)
-	def(&cfg.MaxPendingPerConnection, 32)
-	def(&cfg.EventAttempts, 5)
+	def(&cfg.Concurrency, DefaultUpstreamConcurrency)
+	def(&cfg.MaxPending, DefaultUpstreamMaxPending)
+	def(&cfg.MaxPendingPerConnection, DefaultUpstreamMaxPendingPerConnection)
+	def(&cfg.EventAttempts, DefaultUpstreamEventAttempts)
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = DefaultUpstreamTimeout
 	}
 	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = 500 * time.Millisecond
+		cfg.RetryBackoff = DefaultUpstreamRetryBackoff
 	}
 	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = 1 << 20
+		cfg.MaxResponseBytes = DefaultUpstreamMaxResponseBytes
 	}
 	log := cfg.Logger
 	if log == nil {

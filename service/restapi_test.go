@@ -233,6 +233,7 @@ func TestRESTBadRequests(t *testing.T) {
 	n := startNode(t, nil, "")
 	c := connect(t, n.url+"/hubs/chat", "test:alice")
 	long := strings.Repeat("x", 1025)
+	tooMany := strings.TrimSuffix(strings.Repeat("excluded=c&", 1025), "&")
 	big := `{"target":"Msg","arguments":["` + strings.Repeat("x", 10<<20) + `"]}`
 	for _, tc := range []struct {
 		method, path, body string
@@ -256,6 +257,7 @@ func TestRESTBadRequests(t *testing.T) {
 		{http.MethodPost, api("/users/" + long + "/:send"), `{"target":"Msg"}`, http.StatusBadRequest, "BadRequest"},
 		{http.MethodPost, api("/connections/a%01b/:send"), `{"target":"Msg"}`, http.StatusBadRequest, "BadRequest"},
 		{http.MethodPost, api("/:send", "excluded="), `{"target":"Msg"}`, http.StatusBadRequest, "BadRequest"},
+		{http.MethodPost, api("/:send", tooMany), `{"target":"Msg"}`, http.StatusBadRequest, "BadRequest"},
 		{http.MethodPut, api("/users/alice/groups/g", "ttl=-1"), ``, http.StatusBadRequest, "BadRequest"},
 		{http.MethodPut, api("/users/alice/groups/g", "ttl=soon"), ``, http.StatusBadRequest, "BadRequest"},
 		{http.MethodDelete, api("/connections/"+c.id, "reason="+long), ``, http.StatusBadRequest, "BadRequest"},

@@ -27,6 +27,9 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.transport.Close(false)
 		}
 	}()
+	if c.raw && c.receiveRaw(ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)
@@ -268,6 +271,8 @@ func (c *Conn) ready() {
 	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
+	e.stats.byTransport[c.transportSlot].Add(1)
+	e.stats.byProtocol[c.slot].Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
 	var err error
 	c.call(func() { err = e.invoker.OnConnected(c) })
@@ -367,7 +372,9 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	c.appendOwnAlways(&msg)
+	if !c.raw { // a raw connection has no Close message
+		c.appendOwnAlways(&msg)
+	}
 	c.flush()
 	c.disconnect(cause, reason)
 	c.transport.Close(true)
@@ -401,7 +408,15 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
-	if !c.connectFailed {
+	c.engine.stats.byTransport[c.transportSlot].Add(-1)
+	if !c.raw {
+		c.engine.stats.byProtocol[c.slot].Add(-1)
+	}
+	switch {
+	case c.connectFailed:
+	case c.raw:
+		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
+	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out = nil

@@ -10,7 +10,6 @@ import (
 
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/service"
-	"github.com/actorhub/actorhub/transports"
 )
 
 // upstreamHub is one -upstream-hub: a hub with no Go code whose clients'
@@ -52,7 +51,6 @@ type serviceSetup struct {
 	key     *service.AccessKey
 	api     *service.API
 	clients *service.ClientRouter
-	closers []*transports.Handler // the hubs' handlers at /client/
 }
 
 // newServiceSetup returns nil without an access key.
@@ -71,36 +69,21 @@ func newServiceSetup(o *options, log *slog.Logger) (*serviceSetup, error) {
 	return &serviceSetup{key: key, api: api, clients: service.NewClientRouter()}, nil
 }
 
-// add serves hub h, mounted at /hubs/<name>, through the REST API and at
-// /client/?hub=<name>, with the transports configuration of its own mount
-// but the access key's client tokens.
-func (s *serviceSetup) add(name string, h *hub.Hub, cfg transports.Config) error {
+// add serves hub h, mounted at /hubs/<name>, through the REST API, and at
+// /client/?hub=<name> with clientHandler: the hub's transports.Handler made
+// with the access key's ClientAuthenticator (and no RequireAuthentication:
+// every request needs a good token, which may name no user).
+func (s *serviceSetup) add(name string, h *hub.Hub, clientHandler http.Handler) error {
 	if err := s.api.AddHub(name, h); err != nil {
 		return err
 	}
-	// Every request needs a good token (the authenticator refuses none);
-	// a token may name no user.
-	cfg.Authenticator = s.key.ClientAuthenticator()
-	cfg.RequireAuthentication = false
-	hd, err := transports.NewHandler(h, cfg)
-	if err != nil {
-		return err
-	}
-	s.clients.Add(name, hd)
-	s.closers = append(s.closers, hd)
+	s.clients.Add(name, clientHandler)
 	return nil
 }
 
 func (s *serviceSetup) mount(mux *http.ServeMux) {
 	s.api.Mount(mux)
 	s.clients.Mount(mux)
-}
-
-// close stops the /client/ handlers (once the hubs are shut down).
-func (s *serviceSetup) close() {
-	for _, hd := range s.closers {
-		_ = hd.Close()
-	}
 }
 
 // newUpstream makes the Upstream of an -upstream-hub.

@@ -119,6 +119,7 @@ type Upstream struct {
 // connection has requests to make: an idle connection costs nothing here.
 type connQueue struct {
 	id, user    string
+	query       string         // X-ASRS-Client-Query, or ""
 	claims      map[string]any // the connection's, read-only
 	jobs        []*job         // guarded by Upstream.mu
 	invocations int            // guarded by Upstream.mu
@@ -167,6 +168,7 @@ const (
 	headerUserID       = "X-ASRS-User-Id"
 	headerUserClaims   = "X-ASRS-User-Claims"
 	headerSignature    = "X-ASRS-Signature"
+	headerClientQuery  = "X-ASRS-Client-Query"
 )
 
 var (
@@ -266,7 +268,7 @@ func (u *Upstream) OnConnected(ctx *hub.Context) error {
 func (u *Upstream) queueLocked(ctx *hub.Context) *connQueue {
 	cq := u.conns[ctx.ConnectionID]
 	if cq == nil {
-		cq = &connQueue{id: ctx.ConnectionID, user: ctx.UserID, claims: ctx.Claims}
+		cq = &connQueue{id: ctx.ConnectionID, user: ctx.UserID, claims: ctx.Claims, query: clientQuery(ctx.Request())}
 		u.conns[cq.id] = cq
 	}
 	return cq
@@ -459,6 +461,9 @@ func (u *Upstream) post(cq *connQueue, category string, j *job) (int, []byte, er
 	if len(cq.claims) > 0 {
 		h.Set(headerUserClaims, claimsHeader(cq.claims))
 	}
+	if cq.query != "" {
+		h.Set(headerClientQuery, cq.query)
+	}
 	if u.cfg.Key != nil {
 		h.Set(headerSignature, u.cfg.Key.Signature(cq.id))
 	}
@@ -611,6 +616,26 @@ func claimsHeader(claims map[string]any) string {
 		}
 	}
 	return strings.Join(items, ", ")
+}
+
+// clientQuery is X-ASRS-Client-Query: the query of the request that opened
+// the connection ("?k=v&..."), without its secrets (the connection token
+// id, access_token); "" when the transport did not keep the request
+// (transports.Config.KeepRequests) or there is nothing left.
+func clientQuery(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if strings.EqualFold(k, "id") || strings.EqualFold(k, "access_token") {
+			delete(q, k)
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }
 
 // UpstreamStats is a snapshot of an Upstream's queues.

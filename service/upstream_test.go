@@ -184,7 +184,7 @@ func startUpstream(t *testing.T, b *backend, cfg service.UpstreamConfig) *upstre
 		t.Fatal(err)
 	}
 	own.Mount(mux, "/hubs/serverless")
-	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator()})
+	viaClient, err := transports.NewHandler(h, transports.Config{Authenticator: key.ClientAuthenticator(), KeepRequests: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,8 @@ func TestUpstream(t *testing.T) {
 	h := conn.header
 	if conn.path != "/serverless/api/connections/connected" || conn.body != `{"type":10}` || h.Get("Content-Type") != "application/json" ||
 		h.Get("X-ASRS-Hub") != "serverless" || h.Get("X-ASRS-Category") != "connections" || h.Get("X-ASRS-Event") != "connected" ||
-		h.Get("X-ASRS-User-Id") != "alice" || h.Get("X-ASRS-User-Claims") != "role: a, role: b, tier: gold" {
+		h.Get("X-ASRS-User-Id") != "alice" || h.Get("X-ASRS-User-Claims") != "role: a, role: b, tier: gold" ||
+		h.Get("X-ASRS-Client-Query") != "?hub=serverless" {
 		t.Fatalf("connected: %s %s %v", conn.path, conn.body, h)
 	}
 	if want := signature(testKey, c.id) + "," + signature("second-key-0123456789-abcdefghijklmnopq", c.id); h.Get("X-ASRS-Signature") != want {

@@ -376,7 +376,10 @@ func run(o *options) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth}); err != nil {
+		// An upstream hub sends its clients' query to the backend
+		// (X-ASRS-Client-Query): it keeps their requests.
+		keep := m.upstream != nil
+		if err := serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth, KeepRequests: keep}); err != nil {
 			return nil, err
 		}
 		if svc != nil {
@@ -384,7 +387,7 @@ func run(o *options) error {
 			// negotiate redirect sends with an access key token.
 			hd, err := transports.NewHandler(m.hub, transports.Config{
 				Authenticator: svc.key.ClientAuthenticator(), Logger: log, LongPollTimeout: o.longPollTimeout,
-				AllowedOrigins: o.allowedOrigins, Transports: o.transports,
+				AllowedOrigins: o.allowedOrigins, Transports: o.transports, KeepRequests: keep,
 			})
 			if err != nil {
 				return nil, err

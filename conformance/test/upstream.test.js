@@ -45,6 +45,8 @@ for (const mode of modes()) {
     assert.equal(conn.headers['x-asrs-category'], 'connections');
     assert.equal(conn.headers['x-asrs-user-id'], 'alice');
     assert.equal(conn.headers['x-asrs-user-claims'], 'role: tester');
+    // The query of the connection's request, without its secrets.
+    assert.equal(conn.headers['x-asrs-client-query'], '?hub=serverless');
     assert.ok(conn.signatureOk, `signature ${conn.headers['x-asrs-signature']}`);
     assert.equal(conn.body.toString(), '{"type":10}');
 

@@ -210,13 +210,14 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, errShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
-		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
+	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, engine: e, seq: e.seq.Add(1)}
+	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
+	c.out.transport = t
 	c.Items = make(map[string]any)
 	now := e.preciseNow()
-	c.created = now
-	c.lastRecv.Store(now)
-	c.lastSend.Store(now)
+	c.life.created = now
+	c.life.lastRecv.Store(now)
+	c.life.lastSend.Store(now)
 	e.spawnMu.Lock()
 	e.spawning = c
 	c.pid = e.sys.actors.Root.Spawn(e.connProps)
@@ -350,26 +351,26 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 // channel closed once the membership is in effect. With notify the
 // connection's actor gets *memberAdded instead, and join returns nil.
 func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool) {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	if c.left {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	if c.groups.left {
 		return nil, false
 	}
-	if !c.groups.add(key) {
+	if !c.groups.keys.add(key) {
 		return nil, false
 	}
 	if !notify {
 		done = make(chan struct{})
 	}
-	// Sent under gmu: the joins and leaves of one connection stay in order.
+	// Sent under groups.mu: the joins and leaves of one connection stay in order.
 	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done, notify: notify})
 	return done, true
 }
 
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	if !c.groups.remove(key) {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	if !c.groups.keys.remove(key) {
 		return nil
 	}
 	done := make(chan struct{})
@@ -379,13 +380,13 @@ func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
 
 // leaveAll takes c out of every group for good.
 func (e *Engine) leaveAll(c *Conn) {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	c.left = true
-	c.groups.each(func(key string) {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	c.groups.left = true
+	c.groups.keys.each(func(key string) {
 		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
 	})
-	c.groups.clear()
+	c.groups.keys.clear()
 }
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until

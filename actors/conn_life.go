@@ -47,7 +47,7 @@ func (c *Conn) connect() {
 	c.life.joining = 1
 	e.join(c, keyAll, true)
 	if c.UserID != "" {
-		if _, ok := e.join(c, UserKey(c.UserID), true); ok {
+		if _, ok, _ := e.join(c, UserKey(c.UserID), true); ok {
 			c.life.joining++
 		}
 	}

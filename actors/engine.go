@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,10 @@ type EngineConfig struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// its client to reattach before it ends.
 	DisconnectTimeout time.Duration
+	// MaxGroupsPerConnection bounds the named groups (GroupKey) one
+	// connection is a member of; a join past it fails with
+	// ErrTooManyGroups. Negative means no limit.
+	MaxGroupsPerConnection int
 	// BeforeConnected, when set, runs once a connection's handshake is
 	// accepted and its joins of all and of its user are in effect, before
 	// the handshake is answered and OnConnected runs; those wait until it
@@ -126,6 +131,9 @@ func (c EngineConfig) withDefaults() (EngineConfig, error) {
 	if c.MaximumReceiveMessageSize == 0 {
 		return c, errors.New("actors: EngineConfig.MaximumReceiveMessageSize is 0, want > 0 or negative for no limit")
 	}
+	if c.MaxGroupsPerConnection == 0 {
+		return c, errors.New("actors: EngineConfig.MaxGroupsPerConnection is 0, want > 0 or negative for no limit")
+	}
 	if c.partitionSize <= 0 {
 		c.partitionSize = 1024
 	}
@@ -152,12 +160,16 @@ type Engine struct {
 
 	hubPID    *actor.PID
 	connProps *actor.Props
-	spawnMu   sync.Mutex   // serialises spawns so made knows whose mailbox it is
-	spawning  *Conn        // guarded by spawnMu
-	clock     atomic.Int64 // now(), advanced by the heartbeat each tick
-	groups    sync.Map     // group key -> *actor.PID; written only by the hub actor
-	conns     registry
-	seq       atomic.Uint64
+	// groupProps spawn group actors, from the hub actor only: it sets
+	// spawningGroup (which it owns) to the actor to start.
+	groupProps    *actor.Props
+	spawningGroup *groupActor
+	spawnMu       sync.Mutex   // serialises spawns so made knows whose mailbox it is
+	spawning      *Conn        // guarded by spawnMu
+	clock         atomic.Int64 // now(), advanced by the heartbeat each tick
+	groups        sync.Map     // group key -> *actor.PID; written only by the hub actor
+	conns         registry
+	seq           atomic.Uint64
 
 	closing  atomic.Bool
 	stopBeat chan struct{}
@@ -182,6 +194,7 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 	e.conns.init()
 	e.clock.Store(int64(time.Since(e.epoch)))
 	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) { e.spawning.mbox = m })
+	e.groupProps = sys.coreProps(func() actor.Actor { return e.spawningGroup })
 	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
 	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
@@ -258,7 +271,12 @@ const keyAll = "\x00all"
 func UserKey(user string) string { return "u:" + user }
 
 // GroupKey is the group key of a named group.
-func GroupKey(name string) string { return "g:" + name }
+func GroupKey(name string) string { return groupPrefix + name }
+
+const groupPrefix = "g:"
+
+// isGroupKey reports whether key is a named group's (GroupKey).
+func isGroupKey(key string) bool { return strings.HasPrefix(key, groupPrefix) }
 
 // SendAll delivers p to every connected connection.
 func (e *Engine) SendAll(p *Payload) { e.SendKey(keyAll, p) }
@@ -298,9 +316,9 @@ func (e *Engine) AddToGroup(ctx context.Context, id, key string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	done, _ := e.join(c, key, false)
+	done, _, err := e.join(c, key, false)
 	if done == nil {
-		return nil
+		return err
 	}
 	return e.wait(ctx, done)
 }
@@ -347,24 +365,33 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	return err
 }
 
+// ErrTooManyGroups: the connection is a member of
+// EngineConfig.MaxGroupsPerConnection named groups already.
+var ErrTooManyGroups = errors.New("actors: connection is a member of too many groups")
+
 // join adds c to a group. It returns nil when nothing was to be done, else a
 // channel closed once the membership is in effect. With notify the
 // connection's actor gets *memberAdded instead, and join returns nil.
-func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool) {
+func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool, err error) {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
-	if c.groups.left {
-		return nil, false
+	if c.groups.left || c.groups.keys.has(key) {
+		return nil, false, nil
 	}
-	if !c.groups.keys.add(key) {
-		return nil, false
+	named := isGroupKey(key)
+	if named && e.cfg.MaxGroupsPerConnection > 0 && c.groups.named >= e.cfg.MaxGroupsPerConnection {
+		return nil, false, ErrTooManyGroups
+	}
+	c.groups.keys.add(key)
+	if named {
+		c.groups.named++
 	}
 	if !notify {
 		done = make(chan struct{})
 	}
 	// Sent under groups.mu: the joins and leaves of one connection stay in order.
 	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done, notify: notify})
-	return done, true
+	return done, true, nil
 }
 
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
@@ -372,6 +399,9 @@ func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
 	defer c.groups.mu.Unlock()
 	if !c.groups.keys.remove(key) {
 		return nil
+	}
+	if isGroupKey(key) {
+		c.groups.named--
 	}
 	done := make(chan struct{})
 	e.send(e.hubPID, &leaveGroup{key: key, conn: c, done: done})
@@ -387,6 +417,7 @@ func (e *Engine) leaveAll(c *Conn) {
 		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
 	})
 	c.groups.keys.clear()
+	c.groups.named = 0
 }
 
 // Shutdown sends every connection Close{allowReconnect: true}, waits until
@@ -415,7 +446,22 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	close(e.stopBeat)
 	<-e.beatDone
 	e.sys.actors.Root.StopFuture(e.hubPID).Wait()
+	e.stopGroups()
 	return err
+}
+
+// stopGroups stops the group actors left once the hub actor, which made
+// them, has stopped.
+func (e *Engine) stopGroups() {
+	var stopping []*actor.Future
+	e.groups.Range(func(key, pid any) bool {
+		stopping = append(stopping, e.sys.actors.Root.StopFuture(pid.(*actor.PID)))
+		e.groups.Delete(key)
+		return true
+	})
+	for _, f := range stopping {
+		_ = f.Wait()
+	}
 }
 
 // MemberCounts is the number of members of every group key that has any

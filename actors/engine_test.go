@@ -125,6 +125,9 @@ func testConfig(cfg EngineConfig) EngineConfig {
 			*d = time.Minute
 		}
 	}
+	if cfg.MaxGroupsPerConnection == 0 {
+		cfg.MaxGroupsPerConnection = -1
+	}
 	for _, n := range []*int{&cfg.MaximumReceiveMessageSize, &cfg.MaxTransportMessageSize, &cfg.MaxBufferedBytes, &cfg.StatefulReconnectBufferSize} {
 		if *n == 0 {
 			*n = 1 << 20

@@ -1,6 +1,9 @@
 package actors
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -60,9 +63,16 @@ func (m *addMember) ack(ctx actor.Context) {
 // hubActor owns the map of group actors: it creates a group on its first
 // join and stops it when it is empty with no join on the way. Sends do not
 // pass through it: senders read Engine.groups, which only it writes.
+//
+// Group actors are spawned from the root, not as the hub actor's children:
+// protoactor keeps a parent's children in a set whose backing array holds
+// on to removed PIDs (and through their cached process, the whole stopped
+// actor), so a burst of groups would stay in memory after they are gone.
+// Engine.Shutdown stops the groups left.
 type hubActor struct {
 	e      *Engine
 	groups map[string]*groupEntry
+	peak   int // most entries groups held since it was last rebuilt
 }
 
 type groupEntry struct {
@@ -98,8 +108,7 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		if !ok || g.pid != m.pid || g.joins != m.joins || g.permanent {
 			return // a join is on its way, or it is a group that always exists
 		}
-		delete(h.groups, m.key)
-		h.e.groups.Delete(m.key)
+		h.forget(m.key)
 		ctx.Stop(g.pid)
 		if f := h.e.cfg.OnGroupActive; f != nil {
 			f(m.key, false)
@@ -129,15 +138,42 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 	if g, ok := h.groups[key]; ok {
 		return g
 	}
-	ga := &groupActor{e: h.e, key: key, hub: ctx.Self()}
-	pid := ctx.Spawn(h.e.sys.coreProps(func() actor.Actor { return ga }))
+	h.e.spawningGroup = &groupActor{e: h.e, key: key, hub: ctx.Self()}
+	pid := h.e.sys.actors.Root.Spawn(h.e.groupProps)
+	h.e.spawningGroup = nil
+	h.e.stats.groups.Add(1)
 	g := &groupEntry{pid: pid}
 	h.groups[key] = g
+	h.peak = max(h.peak, len(h.groups))
 	h.e.groups.Store(key, pid)
 	if f := h.e.cfg.OnGroupActive; f != nil {
 		f(key, true)
 	}
 	return g
+}
+
+// forget drops a stopped group. A map keeps the room of its largest size:
+// once it holds a quarter of that, it is copied into one that fits, so a
+// burst of groups does not keep its memory.
+func (h *hubActor) forget(key string) {
+	delete(h.groups, key)
+	h.e.groups.Delete(key)
+	if h.peak > shrinkMin && len(h.groups) < h.peak/4 {
+		h.groups = resized(h.groups)
+		h.peak = len(h.groups)
+	}
+}
+
+// shrinkMin: maps and slices smaller than this are never rebuilt to
+// release memory.
+const shrinkMin = 1024
+
+// resized copies m into a map sized for what it holds (maps.Clone would
+// keep m's room).
+func resized[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	maps.Copy(out, m)
+	return out
 }
 
 // groupActor holds a group's members and fans each payload out to them. A
@@ -155,6 +191,8 @@ type groupActor struct {
 
 func (g *groupActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopped:
+		g.e.stats.groups.Add(-1)
 	case *countMembers:
 		m.reply <- g.count
 	case *Payload:
@@ -239,10 +277,13 @@ func (s *shardActor) Receive(ctx actor.Context) {
 }
 
 // memberSet is a set of connections with O(1) add and remove and a dense
-// slice to range over when fanning out.
+// slice to range over when fanning out. A set that shrinks to a quarter of
+// its largest size is rebuilt, so that a burst of members leaves no memory
+// behind.
 type memberSet struct {
 	members []*Conn
 	index   map[*Conn]int
+	peak    int // most members since the set was last rebuilt
 }
 
 func (s *memberSet) add(c *Conn) {
@@ -254,6 +295,7 @@ func (s *memberSet) add(c *Conn) {
 	}
 	s.index[c] = len(s.members)
 	s.members = append(s.members, c)
+	s.peak = max(s.peak, len(s.members))
 }
 
 func (s *memberSet) remove(c *Conn) {
@@ -267,6 +309,11 @@ func (s *memberSet) remove(c *Conn) {
 	s.members[last] = nil
 	s.members = s.members[:last]
 	delete(s.index, c)
+	if s.peak > shrinkMin && len(s.members) < s.peak/4 {
+		s.members = slices.Clone(s.members)
+		s.index = resized(s.index)
+		s.peak = len(s.members)
+	}
 }
 
 // fanOutBatch is how many woken mailboxes a fan-out hands the pool at once.

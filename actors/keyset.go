@@ -84,7 +84,8 @@ func (s *keySet) clear() { *s = keySet{} }
 // joins and leaves are sent to the hub actor under it, so that one
 // connection's changes reach it in order.
 type membership struct {
-	mu   sync.Mutex
-	keys keySet
-	left bool // no more joins: the connection is gone
+	mu    sync.Mutex
+	keys  keySet
+	named int  // keys of named groups (GroupKey), bounded by MaxGroupsPerConnection
+	left  bool // no more joins: the connection is gone
 }

@@ -21,6 +21,7 @@ var reasonNames = [numReasons]string{"client", "transport", "server", "protocol"
 
 type stats struct {
 	connected atomic.Int64
+	groups    atomic.Int64 // group actors alive
 	msgsIn    atomic.Uint64
 	bytesIn   atomic.Uint64
 	out       [outStripes]outStripe // written on every flush, so striped by connection
@@ -53,6 +54,10 @@ type Stats struct {
 	MessagesIn, MessagesOut uint64
 	// BytesIn and BytesOut count transport payload bytes.
 	BytesIn, BytesOut uint64
+	// Groups is the number of group actors alive: one per group with
+	// members, including the implicit groups of all connections and of
+	// each user (an empty group's actor is stopped).
+	Groups int64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
@@ -63,6 +68,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Connections: e.stats.connected.Load(),
 		Open:        e.conns.len(),
+		Groups:      e.stats.groups.Load(),
 		MessagesIn:  e.stats.msgsIn.Load(),
 		BytesIn:     e.stats.bytesIn.Load(),
 		Closes:      make(map[string]uint64, numReasons),

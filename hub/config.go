@@ -34,6 +34,14 @@ const (
 	// DefaultDisconnectTimeout is ASP.NET Core's
 	// ConnectionOptions.DisconnectTimeout.
 	DefaultDisconnectTimeout = 15 * time.Second
+	// DefaultMaxGroupsPerConnection bounds the groups one connection is a
+	// member of. ASP.NET Core has no such bound; Centrifugo's
+	// client_channel_limit is 128. A SignalR server's joins are made by hub
+	// code (one group per room, document, topic), not asked for by the
+	// client, so the default leaves room: 1024 groups, each about 1.3 KB
+	// of Go heap while it exists only for that connection, bound what one
+	// connection can make the server hold to about 1.3 MB.
+	DefaultMaxGroupsPerConnection = 1024
 	// DefaultAckTimeout bounds a wait for the backplane.
 	DefaultAckTimeout = 10 * time.Second
 	// DefaultNodeExpiry is how long a node that died keeps counting.
@@ -91,6 +99,12 @@ func (c Config) withDefaults(impl any) (Config, error) {
 		case *d.v == 0:
 			*d.v = d.def
 		}
+	}
+	switch {
+	case c.MaxGroupsPerConnection == 0:
+		c.MaxGroupsPerConnection = DefaultMaxGroupsPerConnection
+	case c.MaxGroupsPerConnection < 0:
+		c.MaxGroupsPerConnection = -1 // no limit
 	}
 	switch {
 	case c.MaximumReceiveMessageSize == 0:

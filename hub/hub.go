@@ -76,6 +76,12 @@ type Config struct {
 	// whose WebSocket dropped, waiting for its client to reattach (after
 	// it, OnDisconnected runs). 0 means DefaultDisconnectTimeout.
 	DisconnectTimeout time.Duration
+	// MaxGroupsPerConnection bounds the groups (Groups.Add) one connection
+	// is a member of at a time: past it, Groups.Add returns
+	// ErrTooManyGroups and the connection stays as it was. The implicit
+	// groups of all connections and of a user do not count. 0 means
+	// DefaultMaxGroupsPerConnection; a negative value means no limit.
+	MaxGroupsPerConnection int
 	// Backplane connects the nodes (processes) that serve this hub, so that
 	// a send from any node reaches the clients of every node (see package
 	// backplane). nil means a single node: nothing is sent anywhere else.
@@ -199,6 +205,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		AllowStatefulReconnects:     cfg.AllowStatefulReconnects,
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
 		DisconnectTimeout:           cfg.DisconnectTimeout,
+		MaxGroupsPerConnection:      cfg.MaxGroupsPerConnection,
 		OnGroupActive:               onGroup,
 		BeforeConnected:             beforeConnected,
 		Logger:                      log,
@@ -256,6 +263,10 @@ type Stats struct {
 	MessagesIn, MessagesOut uint64
 	// BytesIn and BytesOut count transport payload bytes.
 	BytesIn, BytesOut uint64
+	// Groups is the number of groups this node holds an actor for: every
+	// group with members here, and the implicit groups of all connections
+	// and of each user. A group that empties is released.
+	Groups int64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64

@@ -42,6 +42,7 @@ type options struct {
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
+	maxGroups         int
 	metricsAddr       string
 	pprof             bool
 	logLevel          string
@@ -76,6 +77,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
+	fs.IntVar(&o.maxGroups, "max-groups-per-connection", hub.DefaultMaxGroupsPerConnection, "groups one connection may be a member of at a time; past it Groups.Add fails (negative: no limit)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -263,6 +265,7 @@ func run(o *options) error {
 		MaximumReceiveMessageSize: o.hubMessageLimit(),
 		EnableDetailedErrors:      o.detailedErrors,
 		MaxBufferedBytes:          o.maxBuffered,
+		MaxGroupsPerConnection:    o.maxGroups,
 		Backplane:                 bp,
 		NodeID:                    o.nodeID,
 		NodeExpiry:                o.nodeExpiry,

@@ -15,7 +15,7 @@ type metrics struct {
 	reg  *prometheus.Registry
 	hubs []namedHub
 
-	connections, open                                  *prometheus.Desc
+	connections, open, groups                          *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, closes *prometheus.Desc
 }
 
@@ -32,6 +32,7 @@ func newMetrics() *metrics {
 		reg:         prometheus.NewRegistry(),
 		connections: d("connections", "Connections past their handshake."),
 		open:        d("open_connections", "Connections held, handshake or not."),
+		groups:      d("groups", "Groups held: those with members on this node, and the implicit ones of all connections and of each user."),
 		messagesIn:  d("messages_received_total", "Hub messages received from clients."),
 		messagesOut: d("messages_sent_total", "Hub messages sent to clients."),
 		bytesIn:     d("bytes_received_total", "Transport payload bytes received."),
@@ -50,7 +51,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connections, m.open, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes} {
+	for _, d := range []*prometheus.Desc{m.connections, m.open, m.groups, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes} {
 		ch <- d
 	}
 }
@@ -67,6 +68,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		g(m.connections, float64(s.Connections))
 		g(m.open, float64(s.Open))
+		g(m.groups, float64(s.Groups))
 		c(m.messagesIn, s.MessagesIn)
 		c(m.messagesOut, s.MessagesOut)
 		c(m.bytesIn, s.BytesIn)

@@ -90,6 +90,7 @@ func (c *Conn) ready() {
 	c.life.stash = nil
 	for _, m := range stash {
 		c.handle(m.msgs)
+		c.release(m)
 	}
 	if err := c.life.stashErr; err != nil {
 		c.life.stashErr = nil
@@ -117,13 +118,20 @@ func (c *Conn) rejectHandshake(msg string) {
 }
 
 // received runs a batch of the client's messages, or keeps it while the
-// handshake is still being answered.
+// handshake is still being answered. Once the engine shuts down, what the
+// client sent and was not handled yet is dropped, as ASP.NET Core stops
+// dispatching: the connection's Close is on its way.
 func (c *Conn) received(m *incoming) {
+	if c.engine.closing.Load() {
+		c.release(m)
+		return
+	}
 	if c.state.Load() == stateHandshake {
 		c.life.stash = append(c.life.stash, m)
 		return
 	}
 	c.handle(m.msgs)
+	c.release(m)
 }
 
 // handle runs the client's messages in order, one at a time.

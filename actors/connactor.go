@@ -21,6 +21,12 @@ func (a connActor) Receive(ctx actor.Context) {
 		c.enqueue(m.p)
 	case *batchEnd:
 		c.flush()
+	case *mailboxFull:
+		c.flush() // what came before goes first, unless that is over budget too
+		if st := c.state.Load(); st == stateConnected || st == stateHandshake {
+			c.engine.log.Warn("closing slow consumer: its mailbox is over the outgoing budget", "conn", c.ID)
+			c.closeSlow()
+		}
 	case *incoming:
 		c.received(m)
 	case *sendOwn:

@@ -295,7 +295,7 @@ func (u *Upload) Next(ctx context.Context, inTurn bool) (item any, ok bool) {
 			}
 		}
 		if inTurn {
-			u.conn.engine.Blocking(wait)
+			u.conn.awaitClient(wait)
 		} else {
 			wait()
 		}
@@ -382,7 +382,7 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 	case done = <-ch:
 	default:
 		if inTurn {
-			c.engine.Blocking(wait)
+			c.awaitClient(wait)
 		} else {
 			wait()
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,10 @@ type EngineConfig struct {
 	// (which may carry several hub messages), in bytes.
 	MaxTransportMessageSize int
 	// MaxBufferedBytes is a connection's outgoing budget; past it the
-	// client is closed as a slow consumer.
+	// client is closed as a slow consumer. It bounds what the transport
+	// has not sent, and (times mailboxBudget) the payloads waiting in the
+	// connection's mailbox, which an actor held up by hub code does not
+	// take.
 	MaxBufferedBytes int
 	// partitionSize: a group with more members spreads them over child
 	// actors. 0 = 1024.
@@ -75,6 +79,13 @@ type EngineConfig struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// its client to reattach before it ends.
 	DisconnectTimeout time.Duration
+	// MaxInboundBytes and MaxInboundMessages bound what a connection's
+	// client sent and its actor has not handled yet (see conn_in.go): past
+	// either, the connection's transport stops reading until the actor has
+	// handled half of it. MaxInboundMessages is at most 1<<20,
+	// MaxInboundBytes at most 1<<36.
+	MaxInboundBytes    int
+	MaxInboundMessages int
 	// MaxGroupsPerConnection bounds the named groups (GroupKey) one
 	// connection is a member of; a join past it fails with
 	// ErrTooManyGroups. Negative means no limit.
@@ -123,10 +134,15 @@ func (c EngineConfig) withDefaults() (EngineConfig, error) {
 		{"MaxTransportMessageSize", c.MaxTransportMessageSize},
 		{"MaxBufferedBytes", c.MaxBufferedBytes},
 		{"StatefulReconnectBufferSize", c.StatefulReconnectBufferSize},
+		{"MaxInboundBytes", c.MaxInboundBytes},
+		{"MaxInboundMessages", c.MaxInboundMessages},
 	} {
 		if d.v <= 0 {
 			return c, fmt.Errorf("actors: EngineConfig.%s is %d, want > 0", d.name, d.v)
 		}
+	}
+	if c.MaxInboundMessages > maxInboundMessages || c.MaxInboundBytes > maxInboundBytes {
+		return c, fmt.Errorf("actors: EngineConfig.MaxInboundMessages (%d) or MaxInboundBytes (%d) over %d and %d", c.MaxInboundMessages, c.MaxInboundBytes, maxInboundMessages, maxInboundBytes)
 	}
 	if c.MaximumReceiveMessageSize == 0 {
 		return c, errors.New("actors: EngineConfig.MaximumReceiveMessageSize is 0, want > 0 or negative for no limit")
@@ -146,12 +162,27 @@ func (c EngineConfig) withDefaults() (EngineConfig, error) {
 	return c, nil
 }
 
+// mailboxBudget: a connection's mailbox holds at most this many times its
+// outgoing budget of payloads. Room for a burst that its actor, not held
+// up, takes at once (more than a socket's buffers); a bound for one that
+// hub code holds up.
+const mailboxBudget = 4
+
+// The largest inbound budget: four times it (see conn_in.go) must fit in
+// inbound.queued's 24 bits of messages and 40 bits of bytes.
+const (
+	maxInboundMessages = 1 << 20
+	maxInboundBytes    = 1 << 36
+)
+
 // Engine is one hub's actors: its connections, its groups and users, the hub
 // actor that owns group membership, and the heartbeat that drives keep-alives
 // and timeouts for every connection from one timer.
 type Engine struct {
 	cfg        EngineConfig
-	maxMessage int // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	maxMessage int    // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	inMsgs     uint64 // cfg.MaxInboundMessages
+	inBytes    uint64 // cfg.MaxInboundBytes
 	sys        *System
 	invoker    Invoker
 	log        *slog.Logger
@@ -167,7 +198,7 @@ type Engine struct {
 	spawnMu       sync.Mutex   // serialises spawns so made knows whose mailbox it is
 	spawning      *Conn        // guarded by spawnMu
 	clock         atomic.Int64 // now(), advanced by the heartbeat each tick
-	groups        sync.Map     // group key -> *actor.PID; written only by the hub actor
+	groups        sync.Map     // group key -> *groupRef; written only by the hub actor
 	conns         registry
 	seq           atomic.Uint64
 
@@ -186,14 +217,18 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 	e := &Engine{
 		cfg: cfg, sys: sys, invoker: invoker, log: cfg.Logger, epoch: time.Now(),
 		maxMessage: max(cfg.MaximumReceiveMessageSize, 0),
-		stopBeat:   make(chan struct{}), beatDone: make(chan struct{}),
+		inMsgs:     uint64(cfg.MaxInboundMessages), inBytes: uint64(cfg.MaxInboundBytes),
+		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
 	}
 	for _, p := range cfg.Protocols {
 		e.pings = append(e.pings, newPingFrames(p))
 	}
 	e.conns.init()
 	e.clock.Store(int64(time.Since(e.epoch)))
-	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) { e.spawning.mbox = m })
+	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) {
+		m.maxPayload = int32(min(mailboxBudget*cfg.MaxBufferedBytes, math.MaxInt32))
+		e.spawning.mbox = m
+	})
 	e.groupProps = sys.coreProps(func() actor.Actor { return e.spawningGroup })
 	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
@@ -282,10 +317,13 @@ func isGroupKey(key string) bool { return strings.HasPrefix(key, groupPrefix) }
 func (e *Engine) SendAll(p *Payload) { e.SendKey(keyAll, p) }
 
 // SendKey delivers p to the members of a group key. A group nobody belongs
-// to has no actor, and the payload goes nowhere.
+// to has no actor, and the payload goes nowhere. A sender on this node
+// waits while the group is far behind (see groupqueue.go).
 func (e *Engine) SendKey(key string, p *Payload) {
-	if pid, ok := e.groups.Load(key); ok {
-		e.send(pid.(*actor.PID), p)
+	if v, ok := e.groups.Load(key); ok {
+		g := v.(*groupRef)
+		g.accept(e, p)
+		e.send(g.pid, p)
 	}
 }
 
@@ -454,8 +492,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // them, has stopped.
 func (e *Engine) stopGroups() {
 	var stopping []*actor.Future
-	e.groups.Range(func(key, pid any) bool {
-		stopping = append(stopping, e.sys.actors.Root.StopFuture(pid.(*actor.PID)))
+	e.groups.Range(func(key, v any) bool {
+		g := v.(*groupRef)
+		g.wake(true)
+		stopping = append(stopping, e.sys.actors.Root.StopFuture(g.pid))
 		e.groups.Delete(key)
 		return true
 	})

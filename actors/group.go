@@ -35,6 +35,9 @@ type (
 		conn *Conn
 		done chan struct{}
 	}
+	// drainGroup: done is closed once the group has fanned out every
+	// payload it had before it (Engine.Shutdown).
+	drainGroup struct{ done chan struct{} }
 	// countMembers asks a group for its member count (for tests and stats).
 	countMembers struct{ reply chan int }
 	// countAll asks the hub actor for the member count of every group key.
@@ -76,7 +79,7 @@ type hubActor struct {
 }
 
 type groupEntry struct {
-	pid       *actor.PID
+	ref       *groupRef
 	joins     uint64 // joins forwarded to it
 	members   int64  // joins minus leaves: the connections join and leave only once each
 	permanent bool
@@ -95,21 +98,21 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		g := h.entry(ctx, m.key)
 		g.joins++
 		g.members++
-		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
+		ctx.Send(g.ref.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
 	case *leaveGroup:
 		if g, ok := h.groups[m.key]; ok {
 			g.members--
-			ctx.Send(g.pid, &removeMember{conn: m.conn, done: m.done})
+			ctx.Send(g.ref.pid, &removeMember{conn: m.conn, done: m.done})
 		} else if m.done != nil {
 			close(m.done)
 		}
 	case *groupIdle:
 		g, ok := h.groups[m.key]
-		if !ok || g.pid != m.pid || g.joins != m.joins || g.permanent {
+		if !ok || g.ref.pid != m.pid || g.joins != m.joins || g.permanent {
 			return // a join is on its way, or it is a group that always exists
 		}
-		h.forget(m.key)
-		ctx.Stop(g.pid)
+		h.forget(m.key, g.ref)
+		ctx.Stop(g.ref.pid)
 		if f := h.e.cfg.OnGroupActive; f != nil {
 			f(m.key, false)
 		}
@@ -138,14 +141,15 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 	if g, ok := h.groups[key]; ok {
 		return g
 	}
-	h.e.spawningGroup = &groupActor{e: h.e, key: key, hub: ctx.Self()}
-	pid := h.e.sys.actors.Root.Spawn(h.e.groupProps)
+	ref := &groupRef{}
+	h.e.spawningGroup = &groupActor{e: h.e, key: key, hub: ctx.Self(), ref: ref}
+	ref.pid = h.e.sys.actors.Root.Spawn(h.e.groupProps)
 	h.e.spawningGroup = nil
 	h.e.stats.groups.Add(1)
-	g := &groupEntry{pid: pid}
+	g := &groupEntry{ref: ref}
 	h.groups[key] = g
 	h.peak = max(h.peak, len(h.groups))
-	h.e.groups.Store(key, pid)
+	h.e.groups.Store(key, ref)
 	if f := h.e.cfg.OnGroupActive; f != nil {
 		f(key, true)
 	}
@@ -155,9 +159,10 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 // forget drops a stopped group. A map keeps the room of its largest size:
 // once it holds a quarter of that, it is copied into one that fits, so a
 // burst of groups does not keep its memory.
-func (h *hubActor) forget(key string) {
+func (h *hubActor) forget(key string, ref *groupRef) {
 	delete(h.groups, key)
 	h.e.groups.Delete(key)
+	ref.wake(true)
 	if h.peak > shrinkMin && len(h.groups) < h.peak/4 {
 		h.groups = resized(h.groups)
 		h.peak = len(h.groups)
@@ -183,6 +188,7 @@ type groupActor struct {
 	e      *Engine
 	key    string
 	hub    *actor.PID
+	ref    *groupRef
 	count  int
 	joins  uint64
 	local  memberSet    // members while not partitioned
@@ -198,11 +204,16 @@ func (g *groupActor) Receive(ctx actor.Context) {
 	case *Payload:
 		if g.shards == nil {
 			g.local.fanOut(g.e, m)
+			g.ref.fannedOut(m)
 			return
 		}
-		for _, s := range g.shards {
-			ctx.Send(s, m)
+		g.toShards(ctx, &shardJob{p: m, g: g.ref})
+	case *drainGroup:
+		if g.shards == nil {
+			close(m.done)
+			return
 		}
+		g.toShards(ctx, &shardJob{done: m.done})
 	case *addMember:
 		g.count++
 		g.joins++
@@ -233,6 +244,14 @@ func (g *groupActor) Receive(ctx actor.Context) {
 		if g.count == 0 {
 			ctx.Send(g.hub, &groupIdle{key: g.key, pid: ctx.Self(), joins: g.joins})
 		}
+	}
+}
+
+// toShards hands a job to every shard; the last to do it finishes it.
+func (g *groupActor) toShards(ctx actor.Context, j *shardJob) {
+	j.left.Store(int32(len(g.shards)))
+	for _, s := range g.shards {
+		ctx.Send(s, j)
 	}
 }
 
@@ -267,8 +286,11 @@ type shardActor struct {
 
 func (s *shardActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *Payload:
-		s.set.fanOut(s.e, m)
+	case *shardJob:
+		if m.p != nil {
+			s.set.fanOut(s.e, m.p)
+		}
+		m.finish()
 	case *addMember: // the group acknowledged it
 		s.set.add(m.conn)
 	case *removeMember:

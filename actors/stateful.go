@@ -166,8 +166,12 @@ func (c *Conn) reattach(t Transport) error {
 		return ErrNotFound
 	}
 	c.in.mu.Lock()
+	// What the old socket left unread is dropped: the client sends again
+	// what the server has not acknowledged.
 	c.in.done = false
-	c.in.partial = nil
+	c.in.partial, c.in.backlog = nil, false
+	c.in.paused.Store(false)
+	c.in.socket, _ = t.(*socket)
 	sf.awaitSequence = true
 	c.life.lastRecv.Store(c.engine.preciseNow())
 	c.in.mu.Unlock()

@@ -22,10 +22,13 @@ var reasonNames = [numReasons]string{"client", "transport", "server", "protocol"
 type stats struct {
 	connected atomic.Int64
 	groups    atomic.Int64 // group actors alive
-	msgsIn    atomic.Uint64
-	bytesIn   atomic.Uint64
-	out       [outStripes]outStripe // written on every flush, so striped by connection
-	closes    [numReasons]atomic.Uint64
+	// readPauses counts the times a connection's reading was paused
+	// because its inbound budget was spent.
+	readPauses atomic.Uint64
+	msgsIn     atomic.Uint64
+	bytesIn    atomic.Uint64
+	out        [outStripes]outStripe // written on every flush, so striped by connection
+	closes     [numReasons]atomic.Uint64
 }
 
 // outStripes spreads the outgoing counters over cache lines, so that
@@ -58,6 +61,10 @@ type Stats struct {
 	// members, including the implicit groups of all connections and of
 	// each user (an empty group's actor is stopped).
 	Groups int64
+	// ReadPauses counts the times a connection's reading was paused because
+	// what it had sent and its actor had not handled yet reached its
+	// inbound budget.
+	ReadPauses uint64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
@@ -69,6 +76,7 @@ func (e *Engine) Stats() Stats {
 		Connections: e.stats.connected.Load(),
 		Open:        e.conns.len(),
 		Groups:      e.stats.groups.Load(),
+		ReadPauses:  e.stats.readPauses.Load(),
 		MessagesIn:  e.stats.msgsIn.Load(),
 		BytesIn:     e.stats.bytesIn.Load(),
 		Closes:      make(map[string]uint64, numReasons),

@@ -76,6 +76,18 @@ type Config struct {
 	// whose WebSocket dropped, waiting for its client to reattach (after
 	// it, OnDisconnected runs). 0 means DefaultDisconnectTimeout.
 	DisconnectTimeout time.Duration
+	// MaxInboundBytes and MaxInboundMessages bound, per connection, what its
+	// client sent and the hub has not handled yet (bytes and messages):
+	// once either is reached the server stops reading that client (a
+	// WebSocket is left unread, so TCP pushes back; a POST of Server-Sent
+	// Events or long polling waits before its body is read further) until
+	// the hub has handled half of it. A client whose hub methods keep up
+	// never reaches it. ASP.NET Core's counterpart is
+	// ApplicationMaxBufferSize. 0 means DefaultMaxInboundBytes and
+	// DefaultMaxInboundMessages; a negative value means no limit (in
+	// effect: 64 GiB and 1,048,576 messages, the most the engine counts).
+	MaxInboundBytes    int
+	MaxInboundMessages int
 	// MaxGroupsPerConnection bounds the groups (Groups.Add) one connection
 	// is a member of at a time: past it, Groups.Add returns
 	// ErrTooManyGroups and the connection stays as it was. The implicit
@@ -206,6 +218,8 @@ func New(impl any, cfg Config) (*Hub, error) {
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
 		DisconnectTimeout:           cfg.DisconnectTimeout,
 		MaxGroupsPerConnection:      cfg.MaxGroupsPerConnection,
+		MaxInboundBytes:             cfg.MaxInboundBytes,
+		MaxInboundMessages:          cfg.MaxInboundMessages,
 		OnGroupActive:               onGroup,
 		BeforeConnected:             beforeConnected,
 		Logger:                      log,
@@ -267,6 +281,10 @@ type Stats struct {
 	// group with members here, and the implicit groups of all connections
 	// and of each user. A group that empties is released.
 	Groups int64
+	// ReadPauses counts the times a connection's reading was paused because
+	// what it sent and the hub had not handled yet reached
+	// Config.MaxInboundBytes or MaxInboundMessages.
+	ReadPauses uint64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64

@@ -458,19 +458,23 @@ func (e *Engine) leaveAll(c *Conn) {
 	c.groups.named = 0
 }
 
-// Shutdown sends every connection Close{allowReconnect: true}, waits until
-// they are gone or ctx ends, then stops the engine's actors and heartbeat.
-// A second call returns errShutdown.
+// Shutdown drains the engine, bounded by ctx: it stops taking connections
+// (and handshakes, and client messages not yet handled), lets every group
+// fan out what it was given before the call, then sends every connection
+// Close{allowReconnect: true} behind what its mailbox holds, so each
+// client gets everything sent to it before its Close, and waits until the
+// connections are gone. What is left when ctx ends is cut. Then it stops
+// the engine's actors and heartbeat. A second call returns errShutdown.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.closing.CompareAndSwap(false, true) {
 		return errShutdown
 	}
+	err := e.drainGroups(ctx)
 	e.conns.each(func(c *Conn) {
 		c.Close("", true, errShutdown)
 	})
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var err error
 	for e.conns.len() > 0 && err == nil {
 		select {
 		case <-ctx.Done():
@@ -486,6 +490,38 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.sys.actors.Root.StopFuture(e.hubPID).Wait()
 	e.stopGroups()
 	return err
+}
+
+// drainGroups waits until every group has fanned out what it was given
+// before the call (into its members' mailboxes), or ctx ends. A group that
+// stops meanwhile (it emptied) has nobody to give anything to.
+func (e *Engine) drainGroups(ctx context.Context) error {
+	type drain struct {
+		g    *groupRef
+		done chan struct{}
+	}
+	var drains []drain
+	e.groups.Range(func(_, v any) bool {
+		d := drain{v.(*groupRef), make(chan struct{})}
+		e.send(d.g.pid, &drainGroup{done: d.done})
+		drains = append(drains, d)
+		return true
+	})
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, d := range drains {
+		for waiting := true; waiting; {
+			select {
+			case <-d.done:
+				waiting = false
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				waiting = !d.g.isStopped()
+			}
+		}
+	}
+	return nil
 }
 
 // stopGroups stops the group actors left once the hub actor, which made

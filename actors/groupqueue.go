@@ -89,6 +89,13 @@ func (g *groupRef) fannedOut(p *Payload) {
 	}
 }
 
+// isStopped reports whether the group's actor is stopping.
+func (g *groupRef) isStopped() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stopped
+}
+
 // wake lets the waiting senders go on; with stop, for good.
 func (g *groupRef) wake(stop bool) {
 	g.mu.Lock()

@@ -293,9 +293,12 @@ type Stats struct {
 // Stats is a snapshot of the hub's counters.
 func (h *Hub) Stats() Stats { return Stats(h.engine.Stats()) }
 
-// Shutdown sends every client Close{allowReconnect: true} and waits for the
-// connections to end, or for ctx; then it stops the hub's actors.
-// A second call returns ErrClosed.
+// Shutdown drains the hub, bounded by ctx: it stops taking connections (and
+// client messages not yet handled), lets every send made before the call
+// reach its recipients on this node, then sends every client
+// Close{allowReconnect: true} after what it was sent, and waits for the
+// connections to end; what is left when ctx ends is cut. Then it stops the
+// hub's actors. A second call returns ErrClosed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	if !h.closed.CompareAndSwap(false, true) {
 		return ErrClosed

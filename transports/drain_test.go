@@ -156,4 +156,3 @@ func TestHelperBurstClients(t *testing.T) {
 	fmt.Printf("result full=%d closed=%d partial=%d\n", full.Load(), closed.Load(), partial.Load())
 	os.Exit(0)
 }
-

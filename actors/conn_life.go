@@ -75,6 +75,9 @@ func (c *Conn) ready() {
 	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
+	if e.cfg.ClientTimeoutStrict {
+		c.life.pinged.Store(true) // silent from the handshake on counts
+	}
 	c.out.frames = append(c.out.frames, handshakeOK(c.proto, c.out.transport.Framed()))
 	var err error
 	c.call(func() { err = e.invoker.OnConnected(c) })

@@ -46,8 +46,12 @@ type EngineConfig struct {
 	// KeepAliveInterval: a Ping goes out after this long without sending.
 	KeepAliveInterval time.Duration
 	// ClientTimeoutInterval: a client silent this long is disconnected
-	// (once it has pinged).
+	// (once it has pinged, or from the handshake with
+	// ClientTimeoutStrict).
 	ClientTimeoutInterval time.Duration
+	// ClientTimeoutStrict arms the client timeout when the handshake is
+	// answered instead of at the client's first Ping.
+	ClientTimeoutStrict bool
 	// HandshakeTimeout: the handshake must arrive within it.
 	HandshakeTimeout time.Duration
 	// MaximumReceiveMessageSize bounds one hub message from a client, the

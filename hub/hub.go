@@ -23,9 +23,17 @@ type Config struct {
 	// anything to for this long. 0 means DefaultKeepAliveInterval.
 	KeepAliveInterval time.Duration
 	// ClientTimeoutInterval: a connection that sent nothing for this long
-	// is closed (counted from its first Ping). 0 means
-	// DefaultClientTimeoutInterval.
+	// is closed (counted from its first Ping, as in ASP.NET Core, unless
+	// ClientTimeoutStrict). 0 means DefaultClientTimeoutInterval.
 	ClientTimeoutInterval time.Duration
+	// ClientTimeoutStrict arms the client timeout at the handshake instead
+	// of at the client's first Ping: a client that completes the handshake
+	// and then sends nothing, not even pings, is closed after
+	// ClientTimeoutInterval. ASP.NET Core (and so the default, false)
+	// never times out a client that has not pinged. Long polling has no
+	// client timeout either way (its clients do not ping; DisconnectTimeout
+	// ends a client that stops polling).
+	ClientTimeoutStrict bool
 	// HandshakeTimeout: a connection must complete the handshake within it.
 	// 0 means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -210,6 +218,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		Protocols:                   cfg.Protocols,
 		KeepAliveInterval:           cfg.KeepAliveInterval,
 		ClientTimeoutInterval:       cfg.ClientTimeoutInterval,
+		ClientTimeoutStrict:         cfg.ClientTimeoutStrict,
 		HandshakeTimeout:            cfg.HandshakeTimeout,
 		MaximumReceiveMessageSize:   cfg.MaximumReceiveMessageSize,
 		MaxTransportMessageSize:     cfg.MaxTransportMessageSize,

@@ -22,16 +22,16 @@ import (
 // inbound is a connection's read side. Every field is guarded by mu but
 // the atomics, which the actor reads and writes without it.
 type inbound struct {
-	mu         sync.Mutex
-	handshaken bool  // the handshake request was read and accepted
-	done       bool  // nothing more is read: Close, bad input, or the transport ended
-	backlog    bool  // partial holds whole messages held back while the budget is spent
-	awaiting   int32 // hub code in the actor's turn waits for the client: the budget stretches
+	mu       sync.Mutex
+	awaiting int32 // hub code in the actor's turn waits for the client: the budget stretches
 	// paused: the budget is spent, and the transport is told to stop
 	// reading (a WebSocket leaves epoll; an HTTP transport's POST waits in
 	// WaitRoom). Written under mu; the actor reads it after each release.
-	paused  atomic.Bool
-	partial []byte // bytes of an incomplete message kept for the next Feed, or the backlog
+	paused     atomic.Bool
+	handshaken bool   // the handshake request was read and accepted
+	done       bool   // nothing more is read: Close, bad input, or the transport ended
+	backlog    bool   // partial holds whole messages held back while the budget is spent
+	partial    []byte // bytes of an incomplete message kept for the next Feed, or the backlog
 	// queued is what Feed posted and the actor has not handled yet, as
 	// inboundCount packs it. Feed adds, the actor takes away.
 	queued atomic.Uint64

@@ -24,11 +24,17 @@ type lifecycle struct {
 	dispatching atomic.Bool  // a message is being handled: the client timeout pauses; written by the actor
 
 	// Owned by the connection actor.
-	joining       int         // initial joins (and the BeforeConnected gate) not yet in effect
+	joining       int32       // initial joins (and the BeforeConnected gate) not yet in effect
 	gated         bool        // BeforeConnected was asked
 	connectFailed bool        // OnConnected failed: OnDisconnected must not run
-	stashErr      error       // a protocol error that came before the handshake was answered
-	stash         []*incoming // client messages that came before the handshake was answered
+	stash         *earlyInput // what the client sent before the handshake was answered; nil while none
+}
+
+// earlyInput is what a client sent before its handshake was answered: the
+// actor keeps it until then (most connections never have any).
+type earlyInput struct {
+	msgs []*incoming
+	err  error // a protocol error, answered once the handshake is
 }
 
 // connect finishes the handshake: the connection joins the hub's groups of
@@ -89,15 +95,17 @@ func (c *Conn) ready() {
 		c.serverClose(protocol.Close{Error: closeText(err)}, err, reasonServer)
 		return
 	}
-	stash := c.life.stash
+	early := c.life.stash
+	if early == nil {
+		return
+	}
 	c.life.stash = nil
-	for _, m := range stash {
+	for _, m := range early.msgs {
 		c.handle(m.msgs)
 		c.release(m)
 	}
-	if err := c.life.stashErr; err != nil {
-		c.life.stashErr = nil
-		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, err, reasonProtocol)
+	if early.err != nil {
+		c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, early.err, reasonProtocol)
 	}
 }
 
@@ -130,7 +138,7 @@ func (c *Conn) received(m *incoming) {
 		return
 	}
 	if c.state.Load() == stateHandshake {
-		c.life.stash = append(c.life.stash, m)
+		c.early().msgs = append(c.early().msgs, m)
 		return
 	}
 	c.handle(m.msgs)
@@ -173,13 +181,22 @@ func (c *Conn) handle(msgs []protocol.Message) {
 	}
 }
 
+// early returns the stash of what came before the handshake was
+// answered, making it.
+func (c *Conn) early() *earlyInput {
+	if c.life.stash == nil {
+		c.life.stash = &earlyInput{}
+	}
+	return c.life.stash
+}
+
 // badInput closes the connection after bad input from the client; bad
 // input that came before the handshake was answered waits for the answer,
 // as in ASP.NET.
 func (c *Conn) badInput(err error) {
 	c.engine.log.Debug("protocol error", "conn", c.ID, "err", err)
 	if c.state.Load() == stateHandshake && c.life.joining > 0 {
-		c.life.stashErr = err
+		c.early().err = err
 		return
 	}
 	c.serverClose(protocol.Close{Error: "Connection closed with an error.", AllowReconnect: true}, err, reasonProtocol)

@@ -141,27 +141,7 @@ func (m *batchingMailbox) run() {
 		}
 		m.mu.Unlock()
 
-		for _, msg := range system {
-			switch msg.(type) {
-			case *actor.SuspendMailbox:
-				m.suspended = true
-			case *actor.ResumeMailbox:
-				m.suspended = false
-			default:
-				m.invokeSystem(msg)
-			}
-		}
-		payloads := 0
-		for i, msg := range batch {
-			if p, ok := msg.(*Payload); ok {
-				payloads += p.size
-			}
-			m.invoke(msg)
-			batch[i] = nil
-		}
-		if len(batch) > 0 && m.notify {
-			m.invoke(endOfBatch)
-		}
+		payloads := m.handle(system, batch)
 		handled += len(batch)
 
 		m.mu.Lock()
@@ -181,6 +161,32 @@ func (m *batchingMailbox) run() {
 			return
 		}
 	}
+}
+
+// handle runs one batch: the system messages, then the user messages and
+// the end of the batch. It returns the bytes of the payloads it took.
+func (m *batchingMailbox) handle(system, batch []any) (payloads int) {
+	for _, msg := range system {
+		switch msg.(type) {
+		case *actor.SuspendMailbox:
+			m.suspended = true
+		case *actor.ResumeMailbox:
+			m.suspended = false
+		default:
+			m.invokeSystem(msg)
+		}
+	}
+	for i, msg := range batch {
+		if p, ok := msg.(*Payload); ok {
+			payloads += p.size
+		}
+		m.invoke(msg)
+		batch[i] = nil
+	}
+	if len(batch) > 0 && m.notify {
+		m.invoke(endOfBatch)
+	}
+	return payloads
 }
 
 func (m *batchingMailbox) invoke(msg any) {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/actorhub/actorhub/protocol"
@@ -41,6 +42,12 @@ type ConnInfo struct {
 	// StatefulReconnect is set when the client negotiated stateful reconnect
 	// and the engine allows it; a handshake version >= 2 then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport ("WebSockets", "ServerSentEvents",
+	// "LongPolling"), or "" when the connection came some other way.
+	Transport string
+	// Request is the HTTP request that opened the connection, when the
+	// transport keeps it (nil otherwise). Nobody modifies it afterwards.
+	Request *http.Request
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -80,6 +87,8 @@ const (
 //     that turns it on; nil for every other connection.
 //   - direct (direct.go): upload streams, client results and the
 //     connection's context, allocated on first use; guarded by its own mu.
+//   - raw (raw.go): a raw connection's counters, for the connections of a
+//     raw engine only; atomics.
 //
 // Everything else is set before the actor starts (ID, engine, pid, ...) or
 // once by Feed before the actor hears of the handshake (slot, proto).
@@ -109,6 +118,8 @@ type Conn struct {
 	pid    *actor.PID
 	seq    uint64 // creation order, spreads members over group shards
 	opts   connOpts
+	tslot  uint8    // index of Transport in the engine's transport counters
+	raw    *rawConn // a raw connection's state (raw.go); nil for a hub connection
 
 	// UserID is the authenticated user id, or "".
 	UserID string
@@ -117,6 +128,9 @@ type Conn struct {
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any
+	// Transport and Request are those of ConnInfo. Read-only.
+	Transport string
+	Request   *http.Request
 
 	in       inbound
 	out      outbound

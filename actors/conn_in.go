@@ -50,6 +50,10 @@ type inBatch struct {
 // (a WebSocket message, a POST body). data is only read during the call.
 // Feed may be called again before the actor has handled the previous bytes.
 func (c *Conn) Feed(data []byte) {
+	if c.raw != nil {
+		c.feedRaw(data)
+		return
+	}
 	c.in.mu.Lock()
 	defer c.in.mu.Unlock()
 	if c.in.done {

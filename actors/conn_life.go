@@ -81,6 +81,8 @@ func (c *Conn) ready() {
 	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
+	e.stats.byTransport[c.tslot].Add(1)
+	e.stats.byProtocol[c.slot].Add(1)
 	if e.cfg.ClientTimeoutStrict {
 		c.life.pinged.Store(true) // silent from the handshake on counts
 	}
@@ -216,7 +218,9 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	c.appendOwnAlways(&msg)
+	if c.raw == nil { // a raw connection has no Close message
+		c.appendOwnAlways(&msg)
+	}
 	c.flush()
 	c.disconnect(cause, reason)
 	c.out.transport.Close(true)
@@ -239,7 +243,15 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
-	if !c.life.connectFailed {
+	c.engine.stats.byTransport[c.tslot].Add(-1)
+	if c.raw == nil {
+		c.engine.stats.byProtocol[c.slot].Add(-1)
+	}
+	switch {
+	case c.life.connectFailed:
+	case c.raw != nil:
+		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
+	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out.frames = nil

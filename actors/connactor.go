@@ -14,6 +14,9 @@ type connActor struct{ *Conn }
 func (a connActor) Receive(ctx actor.Context) {
 	c := a.Conn
 	defer c.recoverTurn()
+	if c.raw != nil && c.receiveRaw(ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)

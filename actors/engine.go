@@ -109,13 +109,17 @@ type EngineConfig struct {
 	// not block. The hub uses it to subscribe to a group's backplane
 	// channel only while the node has members.
 	OnGroupActive func(key string, active bool)
+	// Raw, when set, makes every connection of the engine a raw one (see
+	// raw.go): no handshake, no hub protocol, its bytes to Raw. Protocols
+	// may then be empty, and the Invoker is not used.
+	Raw RawApp
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
 
 // withDefaults checks the settings hub fills and fills the engine's own.
 func (c EngineConfig) withDefaults() (EngineConfig, error) {
-	if len(c.Protocols) == 0 || len(c.Protocols) > maxProtocols {
+	if (len(c.Protocols) == 0 && c.Raw == nil) || len(c.Protocols) > maxProtocols {
 		return c, fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, want 1 to %d", len(c.Protocols), maxProtocols)
 	}
 	for _, d := range []struct {
@@ -262,10 +266,18 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, errShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, engine: e, seq: e.seq.Add(1)}
+	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, Transport: info.Transport, Request: info.Request,
+		engine: e, seq: e.seq.Add(1), tslot: uint8(e.stats.transportSlot(info.Transport))}
 	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
 	c.out.transport = t
 	c.Items = make(map[string]any)
+	if e.cfg.Raw != nil {
+		// No handshake: connected from the start; its first message
+		// (rawStart, sent below) runs Connected.
+		c.raw = &rawConn{}
+		c.opts |= optNoKeepAlive
+		c.state.Store(stateConnected)
+	}
 	now := e.preciseNow()
 	c.life.created = now
 	c.life.lastRecv.Store(now)
@@ -275,6 +287,11 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.pid = e.sys.actors.Root.Spawn(e.connProps)
 	e.spawning = nil
 	e.spawnMu.Unlock()
+	if c.raw != nil {
+		// First in its mailbox, before Shutdown can find it in conns and
+		// close it: Connected always runs before Disconnected.
+		e.send(c.pid, &rawStart{})
+	}
 	e.conns.put(c)
 	return c, nil
 }

@@ -116,6 +116,8 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		if f := h.e.cfg.OnGroupActive; f != nil {
 			f(m.key, false)
 		}
+	case *listMembers:
+		h.listMembers(m)
 	case *countAll:
 		if len(m.keys) > 0 {
 			counts := make(map[string]int64, len(m.keys))
@@ -201,6 +203,8 @@ func (g *groupActor) Receive(ctx actor.Context) {
 		g.e.stats.groups.Add(-1)
 	case *countMembers:
 		m.reply <- g.count
+	case *listMembers:
+		g.listMembers(m)
 	case *Payload:
 		if g.shards == nil {
 			g.local.fanOut(g.e, m)
@@ -291,6 +295,8 @@ func (s *shardActor) Receive(ctx actor.Context) {
 			s.set.fanOut(s.e, m.p)
 		}
 		m.finish()
+	case *listMembers:
+		m.c.report(append([]*Conn(nil), s.set.members...))
 	case *addMember: // the group acknowledged it
 		s.set.add(m.conn)
 	case *removeMember:

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,27 @@ type Config struct {
 	// means DefaultLongPollTimeout; keep it under the clients' 100 s
 	// request timeout.
 	LongPollTimeout time.Duration
+	// AllowedOrigins are the browser origins that may use the hub besides
+	// the server's own: "https://app.example.com", "https://*.example.com"
+	// (its subdomains), "*" (any origin but the opaque "null"; list "null"
+	// to allow it). A request that carries an Origin header not allowed gets
+	// 403: the WebSocket upgrade, negotiate and every request of the HTTP
+	// transports. Requests without Origin (clients other than browsers) are
+	// not affected. Allowed cross-origin requests get the CORS headers, with
+	// credentials, and preflights are answered with 204 (see cors.go). nil
+	// means the server's own origin only.
+	AllowedOrigins []string
+	// AllowedHeaders are request headers that pages of allowed origins may
+	// send besides those the SignalR clients send (Authorization,
+	// Content-Type, X-Requested-With, X-SignalR-User-Agent): the names of
+	// the headers a browser client adds with its headers option. nil means
+	// none.
+	AllowedHeaders []string
+	// KeepRequests keeps, for the life of each connection, the HTTP
+	// request that opened it (headers, URL, cookies; no body), for hub code
+	// to read with hub.Context.Request, as ASP.NET Core's GetHttpContext.
+	// It costs the request's headers per connection. Default false.
+	KeepRequests bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -59,13 +81,16 @@ type Handler struct {
 	epoch       time.Time
 	conns       tokens
 	socketEnded hub.SocketEnded // onSocketEnded, made once
+	origins     *originPolicy
+	keepReq     bool // Config.KeepRequests
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
-// served is what a Handler needs of what it serves: a *hub.Hub. Nothing
+// served is what a Handler needs of what it serves: a *hub.Hub or a
+// *hub.Endpoint (raw connections). Nothing
 // in it is specific to the hub protocol, so that a server of raw
 // connections can be served the same way.
 type served interface {
@@ -77,20 +102,43 @@ type served interface {
 	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
 }
 
-var _ served = (*hub.Hub)(nil)
+var (
+	_ served = (*hub.Hub)(nil)
+	_ served = (*hub.Endpoint)(nil)
+)
 
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
+	return newHandler(h, cfg)
+}
+
+// NewConnectionHandler serves the raw connections of endpoint e over HTTP,
+// as ASP.NET Core's MapConnectionHandler: negotiate, WebSockets (with or
+// without negotiate), Server-Sent Events and long polling, each as for a
+// hub, with no handshake and no hub framing (see hub.Endpoint).
+func NewConnectionHandler(e *hub.Endpoint, cfg Config) (*Handler, error) {
+	if e == nil {
+		return nil, errors.New("transports: NewConnectionHandler needs an endpoint")
+	}
+	return newHandler(e, cfg)
+}
+
+func newHandler(h served, cfg Config) (*Handler, error) {
 	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins, cfg.AllowedHeaders)
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	opts := h.TransportOptions()
 	hd := &Handler{
+		origins: origins, keepReq: cfg.KeepRequests,
 		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
 		timeout: opts.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
 		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
@@ -102,6 +150,7 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
 	hd.conns.kept = make(map[string]*entry)
+	hd.conns.ended = make(map[string]*endedConn)
 	// Only what is served, in the order clients should try it (ASP.NET's:
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
@@ -151,6 +200,9 @@ func (h *Handler) Mount(mux *http.ServeMux, path string) {
 
 // ServeHTTP routes a request of the SignalR HTTP protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.origins.admit(w, r) {
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/negotiate") {
 		h.negotiate(w, r)
 		return
@@ -168,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.enabled&t == 0 {
 			if _, _, ok := h.authenticate(w, r); ok {
-				http.Error(w, t.String()+" transport not supported by this end point type", http.StatusNotFound)
+				plainText(w, http.StatusNotFound, t.String()+" transport not supported by this end point type")
 			}
 			return
 		}
@@ -185,25 +237,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		h.serveDelete(w, r)
 	default:
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "")
 	}
 }
 
-// claimError answers a refused claim of a connection token.
+// claimError answers a refused claim of a connection token with ASP.NET
+// Core's texts.
 func claimError(w http.ResponseWriter, status int) {
 	switch status {
 	case http.StatusNotFound:
-		http.Error(w, "No Connection with that ID", status)
+		plainText(w, status, "No Connection with that ID")
 	case http.StatusBadRequest:
-		http.Error(w, "Cannot change transports mid-connection", status)
-	default:
-		http.Error(w, http.StatusText(status), status)
+		plainText(w, status, "Cannot change transports mid-connection")
+	default: // 403 (another user's token), 409 (in use)
+		plainText(w, status, "")
 	}
 }
 
-// ownedEntry authenticates the request and finds the connection its ?id=
-// names, which must belong to the request's user. Otherwise it answers
-// (401, 400, 404 or 403) and reports false.
+// ownedEntry authenticates the request (a POST or DELETE) and finds the
+// connection its ?id= names, which must belong to the request's user.
+// Otherwise it answers (401, 400, 404 or 403, or what afterEnd answers for
+// a connection that ended moments ago) and reports false.
 func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, bool) {
 	user, _, ok := h.authenticate(w, r)
 	if !ok {
@@ -216,7 +270,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 	e, ok := h.conns.lookup(token)
 	switch {
 	case !ok:
-		claimError(w, http.StatusNotFound)
+		h.afterEnd(w, r, token, user) // it may have ended moments ago
 		return entry{}, false
 	case e.user != user:
 		claimError(w, http.StatusForbidden)
@@ -229,7 +283,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 func requestToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := queryValue(r, "id")
 	if token == "" {
-		http.Error(w, "Connection ID required", http.StatusBadRequest)
+		plainText(w, http.StatusBadRequest, "Connection ID required")
 		return "", false
 	}
 	return token, true
@@ -252,14 +306,27 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (user str
 	}
 	if err != nil {
 		h.log.Debug("request not authenticated", "path", r.URL.Path, "err", err)
+		// As ASP.NET Core's JWT bearer challenge: no body, so the
+		// JavaScript client reports "Unauthorized: Status code '401'".
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		plainText(w, http.StatusUnauthorized, "")
 		return "", nil, false
 	}
 	return user, claims, true
 }
 
 func (h *Handler) now() time.Duration { return time.Since(h.epoch) }
+
+// keep is what a new connection keeps of the request that opens it
+// (Config.KeepRequests): a copy with no body and no context of its own.
+func (h *Handler) keep(r *http.Request) *http.Request {
+	if !h.keepReq {
+		return nil
+	}
+	c := r.Clone(context.Background())
+	c.Body, c.GetBody = http.NoBody, nil
+	return c
+}
 
 // janitor forgets negotiated connections that no transport took up, and
 // closes long polling connections that nobody polls. On Close it ends the
@@ -333,10 +400,11 @@ type httpConn struct {
 // is waiting, not every live connection.
 type tokens struct {
 	mu        sync.Mutex
-	m         map[string]*entry    // guarded by mu
-	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
-	polling   map[string]*longPoll // guarded by mu: long polling connections
-	kept      map[string]*entry    // guarded by mu: stateful, WebSocket dropped
+	m         map[string]*entry     // guarded by mu
+	unclaimed map[string]*entry     // guarded by mu: negotiated, not yet taken
+	polling   map[string]*longPoll  // guarded by mu: long polling connections
+	kept      map[string]*entry     // guarded by mu: stateful, WebSocket dropped
+	ended     map[string]*endedConn // guarded by mu: SSE and long polling connections that ended moments ago (ended.go)
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -418,6 +486,7 @@ func (t *tokens) removeLocked(token string) {
 	delete(t.unclaimed, token)
 	delete(t.polling, token)
 	delete(t.kept, token)
+	delete(t.ended, token)
 }
 
 // keep holds on to the token of a stateful connection whose WebSocket
@@ -457,6 +526,7 @@ func (t *tokens) expire(cutoff time.Duration) {
 			t.removeLocked(k)
 		}
 	}
+	t.expireEndedLocked(cutoff)
 }
 
 // connection returns the connection, or the zero Conn when hc is nil or the

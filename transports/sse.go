@@ -55,19 +55,21 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &sseTransport{wake: make(chan struct{}, 1), rc: http.NewResponseController(w), active: true}
-	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true}, t)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true, Transport: sseName, Request: h.keep(r)}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		plainText(w, http.StatusServiceUnavailable, "")
 		return
 	}
 	hc.setConnection(c)
 	err = t.run(h, w, r)
-	h.conns.remove(token)
-	c.Closed(err)
 	if errors.Is(err, errDropped) {
+		h.conns.remove(token)
+		c.Closed(err)
 		panic(http.ErrAbortHandler) // cut the TCP connection: the client sees an error
 	}
+	h.conns.finish(token, hc, h.now(), false) // the client's Close may still come (ended.go)
+	c.Closed(err)
 }
 
 // How a transport was asked to close (sseTransport.closing).

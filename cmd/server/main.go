@@ -25,6 +25,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -39,6 +40,7 @@ type options struct {
 	statefulReconnect bool
 	disconnectTimeout time.Duration
 	transports        transports.TransportType
+	allowedOrigins    []string
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
@@ -60,6 +62,16 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	accessKey         string
+	upstreams         upstreamHubs
+	opsToken          string
+	dashboard         bool
+
+	// For tests: started hears the listeners' addresses once they accept
+	// (metricsAddr "" without -metrics-addr); closing quit shuts the server
+	// down as a signal does.
+	started func(addr, metricsAddr string)
+	quit    <-chan struct{}
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -78,14 +90,17 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
 	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", hub.DefaultDisconnectTimeout, "DisconnectTimeout: how long a connection that no transport request holds is kept (a negotiated connection waiting for its transport, a long polling connection between polls, a dropped stateful connection waiting for its client)")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
+	origins := fs.String("allowed-origins", "", "browser origins allowed besides the server's own, comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); other origins get 403 (requests without Origin, from clients other than browsers, are not affected)")
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
 	fs.IntVar(&o.maxInboundBytes, "max-inbound-bytes", hub.DefaultMaxInboundBytes, "bytes one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (ASP.NET Core's ApplicationMaxBufferSize; negative: no limit)")
 	fs.IntVar(&o.maxInboundMsgs, "max-inbound-messages", hub.DefaultMaxInboundMessages, "messages one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (negative: no limit)")
 	fs.IntVar(&o.maxGroups, "max-groups-per-connection", hub.DefaultMaxGroupsPerConnection, "groups one connection may be a member of at a time; past it Groups.Add fails (negative: no limit)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the operator pages (/metrics, pprof, /dashboard) on this address instead of -addr, to anyone who reaches it")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
+	fs.StringVar(&o.opsToken, "ops-token", "", "bearer token (16+ characters) that opens the operator pages (/metrics, pprof, /dashboard) to clients other than loopback when they share -addr; better from ACTORHUB_OPS_TOKEN")
+	fs.BoolVar(&o.dashboard, "dashboard", true, "serve the live dashboard at /dashboard (an operator page, beside /metrics)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
@@ -98,6 +113,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
+	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -109,6 +126,11 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-transports: %w", err)
 	}
 	o.transports = t
+	for _, v := range strings.Split(*origins, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			o.allowedOrigins = append(o.allowedOrigins, v)
+		}
+	}
 	return o, nil
 }
 
@@ -229,6 +251,32 @@ func main() {
 	}
 }
 
+// mounted is a hub, or an endpoint of raw connections, and the handlers
+// that serve it.
+type mounted struct {
+	name     string
+	hub      *hub.Hub
+	endpoint *hub.Endpoint // instead of hub
+	handlers []*transports.Handler
+	upstream *service.Upstream // an -upstream-hub's
+}
+
+func (m *mounted) shutdown(ctx context.Context) error {
+	if m.endpoint != nil {
+		return m.endpoint.Shutdown(ctx)
+	}
+	return m.hub.Shutdown(ctx)
+}
+
+// mounter makes hubs and endpoints and mounts their handlers.
+type mounter struct {
+	newHub      func(name string, impl any, cfg hub.Config) (*mounted, error)
+	newEndpoint func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error)
+	// serve mounts a handler of m at path; tc gets the flags' settings
+	// where it leaves them zero.
+	serve func(m *mounted, path string, tc transports.Config) error
+}
+
 func run(o *options) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -282,33 +330,91 @@ func run(o *options) error {
 		Logger:                    log,
 	}
 	mux := http.NewServeMux()
-	type mounted struct {
-		name    string
-		hub     *hub.Hub
-		handler *transports.Handler
+	svc, err := newServiceSetup(o, log)
+	if err != nil {
+		return err
 	}
-	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
-		cfg := hubCfg
+	var hubs []*mounted
+	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
-		h, err := hub.New(impl, cfg)
+		var h *hub.Hub
+		up, _ := impl.(*service.Upstream)
+		if up != nil {
+			h, err = hub.NewDynamic(up, cfg)
+		} else {
+			h, err = hub.New(impl, cfg)
+		}
 		if err != nil {
 			return nil, err
 		}
-		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, Logger: log,
-			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
-		})
+		m := &mounted{name: name, hub: h, upstream: up}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	newEndpoint := func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error) {
+		cfg.Runtime, cfg.Logger = rt, log
+		if cfg.DisconnectTimeout == 0 {
+			cfg.DisconnectTimeout = o.disconnectTimeout
+		}
+		e, err := hub.NewEndpoint(app, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd.Mount(mux, "/hubs/"+name)
-		hubs = append(hubs, mounted{name, h, hd})
-		return h, nil
+		m := &mounted{name: name, endpoint: e}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	serve := func(m *mounted, path string, tc transports.Config) error {
+		tc.Logger, tc.LongPollTimeout, tc.AllowedOrigins = log, o.longPollTimeout, o.allowedOrigins
+		if tc.Transports == 0 {
+			tc.Transports = o.transports
+		}
+		var hd *transports.Handler
+		var err error
+		if m.endpoint != nil {
+			hd, err = transports.NewConnectionHandler(m.endpoint, tc)
+		} else {
+			hd, err = transports.NewHandler(m.hub, tc)
+		}
+		if err != nil {
+			return err
+		}
+		hd.Mount(mux, path)
+		m.handlers = append(m.handlers, hd)
+		return nil
+	}
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
+		m, err := newHub(name, impl, hubCfg)
+		if err != nil {
+			return nil, err
+		}
+		// An upstream hub sends its clients' query to the backend
+		// (X-ASRS-Client-Query): it keeps their requests.
+		keep := m.upstream != nil
+		if err := serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth, KeepRequests: keep}); err != nil {
+			return nil, err
+		}
+		if svc != nil {
+			// The same hub at /client/?hub=<name>, for clients that a
+			// negotiate redirect sends with an access key token.
+			hd, err := transports.NewHandler(m.hub, transports.Config{
+				Authenticator: svc.key.ClientAuthenticator(), Logger: log, LongPollTimeout: o.longPollTimeout,
+				AllowedOrigins: o.allowedOrigins, Transports: o.transports, KeepRequests: keep,
+			})
+			if err != nil {
+				return nil, err
+			}
+			m.handlers = append(m.handlers, hd)
+			if err := svc.add(name, m.hub, hd); err != nil {
+				return nil, err
+			}
+		}
+		return m.hub, nil
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
+	var around func(http.Handler) http.Handler
 	if o.conformance {
 		// The conformance hubs keep their test tokens whatever the JWT flags.
 		if _, err := mount("conformance", &conformance{}, testTokens, false); err != nil {
@@ -318,33 +424,93 @@ func run(o *options) error {
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
+		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
+			return err
+		}
+	}
+	for _, u := range o.upstreams {
+		up, err := newUpstream(o, u, svc, log)
+		if err != nil {
+			return err
+		}
+		if _, err := mount(u.name, up, chatAuth, o.requireAuth); err != nil {
+			return err
+		}
+	}
+	if svc != nil {
+		svc.mount(mux)
+		log.Info("serving the REST API at /api/ and redirected clients at /client/")
 	}
 
+	pages, err := newSite()
+	if err != nil {
+		return err
+	}
+	pages.mountPages(mux)
+	ready := &readiness{}
+	if c, ok := bp.(backplaneChecker); ok {
+		ready.backplane = c.Ready
+	}
+	ready.mountHealth(mux)
+
+	// The operator pages: on their own listener with -metrics-addr, else on
+	// -addr for loopback clients and -ops-token holders only.
+	access, err := newOpsAccess(o.opsToken, o.metricsAddr != "")
+	if err != nil {
+		return err
+	}
+	ops := http.NewServeMux()
 	metrics := newMetrics()
 	for _, m := range hubs {
-		metrics.add(m.name, m.hub)
+		if m.hub != nil {
+			metrics.add(m.name, m.hub)
+		}
+	}
+	ops.Handle("/metrics", metrics.handler())
+	if o.pprof {
+		ops.HandleFunc("/debug/pprof/", pprof.Index)
+		ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ops.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if o.dashboard {
+		dash := newDashboard(ready, o.nodeID, backplaneName(o))
+		for _, m := range hubs {
+			if m.hub != nil { // raw endpoints have no hub stats
+				dash.add(m.name, m.hub)
+			}
+		}
+		tcfg := transports.Config{Logger: log, Transports: o.transports, LongPollTimeout: o.longPollTimeout}
+		h, hd, err := mountDashboard(ops, pages, dash, hubCfg, tcfg)
+		if err != nil {
+			return err
+		}
+		hubs = append(hubs, &mounted{name: "dashboard", hub: h, handlers: []*transports.Handler{hd}})
+		metrics.add("dashboard", h)
+		dash.add("dashboard", h)
+		dash.start()
+		defer dash.close()
 	}
 	metricsMux := mux
 	if o.metricsAddr != "" {
 		metricsMux = http.NewServeMux()
+		ready.mountHealth(metricsMux)
+		metricsMux.Handle("GET /static/", pages.static())
 	}
-	metricsMux.Handle("/metrics", metrics.handler())
-	if o.pprof {
-		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
-		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, p := range opsPaths {
+		metricsMux.Handle(p, access.guard(ops))
 	}
 
 	ln, err := o.listen()
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: router{mux, around}, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var msrv *http.Server
+	var metricsAddr string
 	if o.metricsAddr != "" {
 		mln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
@@ -353,8 +519,12 @@ func run(o *options) error {
 		msrv = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- msrv.Serve(mln) }()
 		log.Info("metrics", "addr", mln.Addr().String())
+		metricsAddr = mln.Addr().String()
 	}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	if o.started != nil {
+		o.started(ln.Addr().String(), metricsAddr)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -362,11 +532,15 @@ func run(o *options) error {
 	case s := <-sig:
 		signal.Stop(sig) // a second signal ends the process at once
 		log.Info("shutting down", "signal", s.String())
+	case <-o.quit:
+		signal.Stop(sig)
+		log.Info("shutting down")
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
+	ready.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	// The HTTP server stops accepting at once, then waits for its requests,
@@ -380,10 +554,15 @@ func run(o *options) error {
 	}
 	for _, m := range hubs {
 		wg.Go(func() {
-			if err := m.hub.Shutdown(ctx); err != nil {
+			if err := m.shutdown(ctx); err != nil {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
-			_ = m.handler.Close()
+			for _, hd := range m.handlers {
+				_ = hd.Close()
+			}
+			if m.upstream != nil {
+				closeUpstream(ctx, m.upstream, m.name, log)
+			}
 		})
 	}
 	wg.Wait()

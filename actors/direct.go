@@ -114,8 +114,11 @@ type Upload struct {
 var errUploadOverflow = errors.New("actors: upload streams over budget: the hub method does not read them")
 
 // registerUploads opens the upload streams an invocation announces. Called
-// by Feed, under readMu.
+// by Feed, under in.mu.
 func (c *Conn) registerUploads(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	d := c.direct()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -292,7 +295,7 @@ func (u *Upload) Next(ctx context.Context, inTurn bool) (item any, ok bool) {
 			}
 		}
 		if inTurn {
-			u.conn.engine.Blocking(wait)
+			u.conn.awaitClient(wait)
 		} else {
 			wait()
 		}
@@ -379,7 +382,7 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 	case done = <-ch:
 	default:
 		if inTurn {
-			c.engine.Blocking(wait)
+			c.awaitClient(wait)
 		} else {
 			wait()
 		}
@@ -405,9 +408,9 @@ func (c *Conn) Invoke(ctx context.Context, target string, args []any) (*protocol
 // here (and not at the end of the turn) lets that code wait for the
 // client's answer.
 func (c *Conn) writeInCall(m protocol.Message) bool {
-	c.callMu.Lock()
-	defer c.callMu.Unlock()
-	if !c.inCall {
+	c.out.callMu.Lock()
+	defer c.out.callMu.Unlock()
+	if !c.out.inCall {
 		return false
 	}
 	if c.state.Load() == stateConnected {

@@ -21,7 +21,9 @@
 //     them; past a partition size (1024) it spreads them over shard actors so
 //     that one broadcast keeps every core busy.
 //   - The hub actor, which creates group actors on their first join and stops
-//     them when they are empty. Sends do not pass through it.
+//     them when they are empty (releasing their memory). Sends do not pass
+//     through it; a sender on this node waits while a group is far behind
+//     (groupqueue.go).
 //   - The heartbeat: one goroutine and one ticker per engine, which checks
 //     every connection's timestamps each tick (keep-alive, client timeout,
 //     handshake timeout). No connection has a timer.
@@ -33,6 +35,12 @@
 //   - WebSockets (websocket.go): a socket registered with the System's
 //     poller feeds its connection (Conn.Feed) from a poller worker, and the
 //     connection actor writes to it; no goroutine waits on a socket.
+//   - Bounds on everything a client can make grow: the inbound budget
+//     (conn_in.go: what a client sent and its actor has not handled; past
+//     it the socket is not read), a group's queue (groupqueue.go), a
+//     connection's mailbox (mailbox.go: payloads past its budget close it
+//     as a slow consumer), the outgoing buffer (conn_out.go), upload
+//     streams (direct.go), the groups of a connection (engine.go).
 //   - workerPool, the dispatcher that runs connection mailboxes on a fixed
 //     set of reused goroutines, and batchingMailbox, which takes queued
 //     messages a batch at a time and tells the actor when a batch ends.

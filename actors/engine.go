@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +46,12 @@ type EngineConfig struct {
 	// KeepAliveInterval: a Ping goes out after this long without sending.
 	KeepAliveInterval time.Duration
 	// ClientTimeoutInterval: a client silent this long is disconnected
-	// (once it has pinged).
+	// (once it has pinged, or from the handshake with
+	// ClientTimeoutStrict).
 	ClientTimeoutInterval time.Duration
+	// ClientTimeoutStrict arms the client timeout when the handshake is
+	// answered instead of at the client's first Ping.
+	ClientTimeoutStrict bool
 	// HandshakeTimeout: the handshake must arrive within it.
 	HandshakeTimeout time.Duration
 	// MaximumReceiveMessageSize bounds one hub message from a client, the
@@ -55,7 +61,10 @@ type EngineConfig struct {
 	// (which may carry several hub messages), in bytes.
 	MaxTransportMessageSize int
 	// MaxBufferedBytes is a connection's outgoing budget; past it the
-	// client is closed as a slow consumer.
+	// client is closed as a slow consumer. It bounds what the transport
+	// has not sent, and (times mailboxBudget) the payloads waiting in the
+	// connection's mailbox, which an actor held up by hub code does not
+	// take.
 	MaxBufferedBytes int
 	// partitionSize: a group with more members spreads them over child
 	// actors. 0 = 1024.
@@ -74,6 +83,17 @@ type EngineConfig struct {
 	// DisconnectTimeout: how long a dropped stateful connection waits for
 	// its client to reattach before it ends.
 	DisconnectTimeout time.Duration
+	// MaxInboundBytes and MaxInboundMessages bound what a connection's
+	// client sent and its actor has not handled yet (see conn_in.go): past
+	// either, the connection's transport stops reading until the actor has
+	// handled half of it. MaxInboundMessages is at most 1<<20,
+	// MaxInboundBytes at most 1<<36.
+	MaxInboundBytes    int
+	MaxInboundMessages int
+	// MaxGroupsPerConnection bounds the named groups (GroupKey) one
+	// connection is a member of; a join past it fails with
+	// ErrTooManyGroups. Negative means no limit.
+	MaxGroupsPerConnection int
 	// BeforeConnected, when set, runs once a connection's handshake is
 	// accepted and its joins of all and of its user are in effect, before
 	// the handshake is answered and OnConnected runs; those wait until it
@@ -122,13 +142,21 @@ func (c EngineConfig) withDefaults() (EngineConfig, error) {
 		{"MaxTransportMessageSize", c.MaxTransportMessageSize},
 		{"MaxBufferedBytes", c.MaxBufferedBytes},
 		{"StatefulReconnectBufferSize", c.StatefulReconnectBufferSize},
+		{"MaxInboundBytes", c.MaxInboundBytes},
+		{"MaxInboundMessages", c.MaxInboundMessages},
 	} {
 		if d.v <= 0 {
 			return c, fmt.Errorf("actors: EngineConfig.%s is %d, want > 0", d.name, d.v)
 		}
 	}
+	if c.MaxInboundMessages > maxInboundMessages || c.MaxInboundBytes > maxInboundBytes {
+		return c, fmt.Errorf("actors: EngineConfig.MaxInboundMessages (%d) or MaxInboundBytes (%d) over %d and %d", c.MaxInboundMessages, c.MaxInboundBytes, maxInboundMessages, maxInboundBytes)
+	}
 	if c.MaximumReceiveMessageSize == 0 {
 		return c, errors.New("actors: EngineConfig.MaximumReceiveMessageSize is 0, want > 0 or negative for no limit")
+	}
+	if c.MaxGroupsPerConnection == 0 {
+		return c, errors.New("actors: EngineConfig.MaxGroupsPerConnection is 0, want > 0 or negative for no limit")
 	}
 	if c.partitionSize <= 0 {
 		c.partitionSize = 1024
@@ -142,12 +170,27 @@ func (c EngineConfig) withDefaults() (EngineConfig, error) {
 	return c, nil
 }
 
+// mailboxBudget: a connection's mailbox holds at most this many times its
+// outgoing budget of payloads. Room for a burst that its actor, not held
+// up, takes at once (more than a socket's buffers); a bound for one that
+// hub code holds up.
+const mailboxBudget = 4
+
+// The largest inbound budget: four times it (see conn_in.go) must fit in
+// inbound.queued's 24 bits of messages and 40 bits of bytes.
+const (
+	maxInboundMessages = 1 << 20
+	maxInboundBytes    = 1 << 36
+)
+
 // Engine is one hub's actors: its connections, its groups and users, the hub
 // actor that owns group membership, and the heartbeat that drives keep-alives
 // and timeouts for every connection from one timer.
 type Engine struct {
 	cfg        EngineConfig
-	maxMessage int // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	maxMessage int    // cfg.MaximumReceiveMessageSize as the codecs take it: 0 = no limit
+	inMsgs     uint64 // cfg.MaxInboundMessages
+	inBytes    uint64 // cfg.MaxInboundBytes
 	sys        *System
 	invoker    Invoker
 	log        *slog.Logger
@@ -156,12 +199,16 @@ type Engine struct {
 
 	hubPID    *actor.PID
 	connProps *actor.Props
-	spawnMu   sync.Mutex   // serialises spawns so made knows whose mailbox it is
-	spawning  *Conn        // guarded by spawnMu
-	clock     atomic.Int64 // now(), advanced by the heartbeat each tick
-	groups    sync.Map     // group key -> *actor.PID; written only by the hub actor
-	conns     registry
-	seq       atomic.Uint64
+	// groupProps spawn group actors, from the hub actor only: it sets
+	// spawningGroup (which it owns) to the actor to start.
+	groupProps    *actor.Props
+	spawningGroup *groupActor
+	spawnMu       sync.Mutex   // serialises spawns so made knows whose mailbox it is
+	spawning      *Conn        // guarded by spawnMu
+	clock         atomic.Int64 // now(), advanced by the heartbeat each tick
+	groups        sync.Map     // group key -> *groupRef; written only by the hub actor
+	conns         registry
+	seq           atomic.Uint64
 
 	closing  atomic.Bool
 	stopBeat chan struct{}
@@ -178,14 +225,19 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 	e := &Engine{
 		cfg: cfg, sys: sys, invoker: invoker, log: cfg.Logger, epoch: time.Now(),
 		maxMessage: max(cfg.MaximumReceiveMessageSize, 0),
-		stopBeat:   make(chan struct{}), beatDone: make(chan struct{}),
+		inMsgs:     uint64(cfg.MaxInboundMessages), inBytes: uint64(cfg.MaxInboundBytes),
+		stopBeat: make(chan struct{}), beatDone: make(chan struct{}),
 	}
 	for _, p := range cfg.Protocols {
 		e.pings = append(e.pings, newPingFrames(p))
 	}
 	e.conns.init()
 	e.clock.Store(int64(time.Since(e.epoch)))
-	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) { e.spawning.mbox = m })
+	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) {
+		m.maxPayload = int32(min(mailboxBudget*cfg.MaxBufferedBytes, math.MaxInt32))
+		e.spawning.mbox = m
+	})
+	e.groupProps = sys.coreProps(func() actor.Actor { return e.spawningGroup })
 	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
 	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
@@ -215,26 +267,27 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 		return nil, errShutdown
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, Transport: info.Transport, Request: info.Request,
-		textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
-		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1),
-		transportSlot: uint8(e.stats.transportSlot(info.Transport))}
+		engine: e, seq: e.seq.Add(1), tslot: uint8(e.stats.transportSlot(info.Transport))}
+	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
+	c.out.transport = t
 	c.Items = make(map[string]any)
 	if e.cfg.Raw != nil {
 		// No handshake: connected from the start; its first message
 		// (rawStart, sent below) runs Connected.
-		c.raw, c.noKeepAlive = true, true
+		c.raw = &rawConn{}
+		c.opts |= optNoKeepAlive
 		c.state.Store(stateConnected)
 	}
 	now := e.preciseNow()
-	c.created = now
-	c.lastRecv.Store(now)
-	c.lastSend.Store(now)
+	c.life.created = now
+	c.life.lastRecv.Store(now)
+	c.life.lastSend.Store(now)
 	e.spawnMu.Lock()
 	e.spawning = c
 	c.pid = e.sys.actors.Root.Spawn(e.connProps)
 	e.spawning = nil
 	e.spawnMu.Unlock()
-	if c.raw {
+	if c.raw != nil {
 		// First in its mailbox, before Shutdown can find it in conns and
 		// close it: Connected always runs before Disconnected.
 		e.send(c.pid, &rawStart{})
@@ -274,16 +327,24 @@ const keyAll = "\x00all"
 func UserKey(user string) string { return "u:" + user }
 
 // GroupKey is the group key of a named group.
-func GroupKey(name string) string { return "g:" + name }
+func GroupKey(name string) string { return groupPrefix + name }
+
+const groupPrefix = "g:"
+
+// isGroupKey reports whether key is a named group's (GroupKey).
+func isGroupKey(key string) bool { return strings.HasPrefix(key, groupPrefix) }
 
 // SendAll delivers p to every connected connection.
 func (e *Engine) SendAll(p *Payload) { e.SendKey(keyAll, p) }
 
 // SendKey delivers p to the members of a group key. A group nobody belongs
-// to has no actor, and the payload goes nowhere.
+// to has no actor, and the payload goes nowhere. A sender on this node
+// waits while the group is far behind (see groupqueue.go).
 func (e *Engine) SendKey(key string, p *Payload) {
-	if pid, ok := e.groups.Load(key); ok {
-		e.send(pid.(*actor.PID), p)
+	if v, ok := e.groups.Load(key); ok {
+		g := v.(*groupRef)
+		g.accept(e, p)
+		e.send(g.pid, p)
 	}
 }
 
@@ -314,9 +375,9 @@ func (e *Engine) AddToGroup(ctx context.Context, id, key string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	done, _ := e.join(c, key, false)
+	done, _, err := e.join(c, key, false)
 	if done == nil {
-		return nil
+		return err
 	}
 	return e.wait(ctx, done)
 }
@@ -363,31 +424,43 @@ func (e *Engine) wait(ctx context.Context, done <-chan struct{}) (err error) {
 	return err
 }
 
+// ErrTooManyGroups: the connection is a member of
+// EngineConfig.MaxGroupsPerConnection named groups already.
+var ErrTooManyGroups = errors.New("actors: connection is a member of too many groups")
+
 // join adds c to a group. It returns nil when nothing was to be done, else a
 // channel closed once the membership is in effect. With notify the
 // connection's actor gets *memberAdded instead, and join returns nil.
-func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool) {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	if c.left {
-		return nil, false
+func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool, err error) {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	if c.groups.left || c.groups.keys.has(key) {
+		return nil, false, nil
 	}
-	if !c.groups.add(key) {
-		return nil, false
+	named := isGroupKey(key)
+	if named && e.cfg.MaxGroupsPerConnection > 0 && c.groups.named >= e.cfg.MaxGroupsPerConnection {
+		return nil, false, ErrTooManyGroups
+	}
+	c.groups.keys.add(key)
+	if named {
+		c.groups.named++
 	}
 	if !notify {
 		done = make(chan struct{})
 	}
-	// Sent under gmu: the joins and leaves of one connection stay in order.
+	// Sent under groups.mu: the joins and leaves of one connection stay in order.
 	e.send(e.hubPID, &joinGroup{key: key, conn: c, done: done, notify: notify})
-	return done, true
+	return done, true, nil
 }
 
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	if !c.groups.remove(key) {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	if !c.groups.keys.remove(key) {
 		return nil
+	}
+	if isGroupKey(key) {
+		c.groups.named--
 	}
 	done := make(chan struct{})
 	e.send(e.hubPID, &leaveGroup{key: key, conn: c, done: done})
@@ -396,28 +469,33 @@ func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
 
 // leaveAll takes c out of every group for good.
 func (e *Engine) leaveAll(c *Conn) {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
-	c.left = true
-	c.groups.each(func(key string) {
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
+	c.groups.left = true
+	c.groups.keys.each(func(key string) {
 		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
 	})
-	c.groups.clear()
+	c.groups.keys.clear()
+	c.groups.named = 0
 }
 
-// Shutdown sends every connection Close{allowReconnect: true}, waits until
-// they are gone or ctx ends, then stops the engine's actors and heartbeat.
-// A second call returns errShutdown.
+// Shutdown drains the engine, bounded by ctx: it stops taking connections
+// (and handshakes, and client messages not yet handled), lets every group
+// fan out what it was given before the call, then sends every connection
+// Close{allowReconnect: true} behind what its mailbox holds, so each
+// client gets everything sent to it before its Close, and waits until the
+// connections are gone. What is left when ctx ends is cut. Then it stops
+// the engine's actors and heartbeat. A second call returns errShutdown.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if !e.closing.CompareAndSwap(false, true) {
 		return errShutdown
 	}
+	err := e.drainGroups(ctx)
 	e.conns.each(func(c *Conn) {
 		c.Close("", true, errShutdown)
 	})
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var err error
 	for e.conns.len() > 0 && err == nil {
 		select {
 		case <-ctx.Done():
@@ -431,7 +509,56 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	close(e.stopBeat)
 	<-e.beatDone
 	e.sys.actors.Root.StopFuture(e.hubPID).Wait()
+	e.stopGroups()
 	return err
+}
+
+// drainGroups waits until every group has fanned out what it was given
+// before the call (into its members' mailboxes), or ctx ends. A group that
+// stops meanwhile (it emptied) has nobody to give anything to.
+func (e *Engine) drainGroups(ctx context.Context) error {
+	type drain struct {
+		g    *groupRef
+		done chan struct{}
+	}
+	var drains []drain
+	e.groups.Range(func(_, v any) bool {
+		d := drain{v.(*groupRef), make(chan struct{})}
+		e.send(d.g.pid, &drainGroup{done: d.done})
+		drains = append(drains, d)
+		return true
+	})
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, d := range drains {
+		for waiting := true; waiting; {
+			select {
+			case <-d.done:
+				waiting = false
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				waiting = !d.g.isStopped()
+			}
+		}
+	}
+	return nil
+}
+
+// stopGroups stops the group actors left once the hub actor, which made
+// them, has stopped.
+func (e *Engine) stopGroups() {
+	var stopping []*actor.Future
+	e.groups.Range(func(key, v any) bool {
+		g := v.(*groupRef)
+		g.wake(true)
+		stopping = append(stopping, e.sys.actors.Root.StopFuture(g.pid))
+		e.groups.Delete(key)
+		return true
+	})
+	for _, f := range stopping {
+		_ = f.Wait()
+	}
 }
 
 // MemberCounts is the number of members of every group key that has any

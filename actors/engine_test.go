@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/protocol"
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // memTransport records what a connection writes, as bare hub messages.
@@ -125,7 +124,13 @@ func testConfig(cfg EngineConfig) EngineConfig {
 			*d = time.Minute
 		}
 	}
-	for _, n := range []*int{&cfg.MaximumReceiveMessageSize, &cfg.MaxTransportMessageSize, &cfg.MaxBufferedBytes, &cfg.StatefulReconnectBufferSize} {
+	if cfg.MaxGroupsPerConnection == 0 {
+		cfg.MaxGroupsPerConnection = -1
+	}
+	if cfg.MaxInboundMessages == 0 {
+		cfg.MaxInboundMessages = 1 << 16
+	}
+	for _, n := range []*int{&cfg.MaximumReceiveMessageSize, &cfg.MaxTransportMessageSize, &cfg.MaxBufferedBytes, &cfg.StatefulReconnectBufferSize, &cfg.MaxInboundBytes} {
 		if *n == 0 {
 			*n = 1 << 20
 		}
@@ -479,12 +484,12 @@ func TestCoalescedWrites(t *testing.T) {
 // group has no actor).
 func members(t *testing.T, e *Engine, key string) int {
 	t.Helper()
-	pid, ok := e.groups.Load(key)
+	g, ok := e.groups.Load(key)
 	if !ok {
 		return 0
 	}
 	reply := make(chan int, 1)
-	e.send(pid.(*actor.PID), &countMembers{reply: reply})
+	e.send(g.(*groupRef).pid, &countMembers{reply: reply})
 	select {
 	case n := <-reply:
 		return n

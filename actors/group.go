@@ -1,6 +1,9 @@
 package actors
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -32,6 +35,9 @@ type (
 		conn *Conn
 		done chan struct{}
 	}
+	// drainGroup: done is closed once the group has fanned out every
+	// payload it had before it (Engine.Shutdown).
+	drainGroup struct{ done chan struct{} }
 	// countMembers asks a group for its member count (for tests and stats).
 	countMembers struct{ reply chan int }
 	// countAll asks the hub actor for the member count of every group key.
@@ -60,13 +66,20 @@ func (m *addMember) ack(ctx actor.Context) {
 // hubActor owns the map of group actors: it creates a group on its first
 // join and stops it when it is empty with no join on the way. Sends do not
 // pass through it: senders read Engine.groups, which only it writes.
+//
+// Group actors are spawned from the root, not as the hub actor's children:
+// protoactor keeps a parent's children in a set whose backing array holds
+// on to removed PIDs (and through their cached process, the whole stopped
+// actor), so a burst of groups would stay in memory after they are gone.
+// Engine.Shutdown stops the groups left.
 type hubActor struct {
 	e      *Engine
 	groups map[string]*groupEntry
+	peak   int // most entries groups held since it was last rebuilt
 }
 
 type groupEntry struct {
-	pid       *actor.PID
+	ref       *groupRef
 	joins     uint64 // joins forwarded to it
 	members   int64  // joins minus leaves: the connections join and leave only once each
 	permanent bool
@@ -85,22 +98,21 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		g := h.entry(ctx, m.key)
 		g.joins++
 		g.members++
-		ctx.Send(g.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
+		ctx.Send(g.ref.pid, &addMember{conn: m.conn, done: m.done, notify: m.notify})
 	case *leaveGroup:
 		if g, ok := h.groups[m.key]; ok {
 			g.members--
-			ctx.Send(g.pid, &removeMember{conn: m.conn, done: m.done})
+			ctx.Send(g.ref.pid, &removeMember{conn: m.conn, done: m.done})
 		} else if m.done != nil {
 			close(m.done)
 		}
 	case *groupIdle:
 		g, ok := h.groups[m.key]
-		if !ok || g.pid != m.pid || g.joins != m.joins || g.permanent {
+		if !ok || g.ref.pid != m.pid || g.joins != m.joins || g.permanent {
 			return // a join is on its way, or it is a group that always exists
 		}
-		delete(h.groups, m.key)
-		h.e.groups.Delete(m.key)
-		ctx.Stop(g.pid)
+		h.forget(m.key, g.ref)
+		ctx.Stop(g.ref.pid)
 		if f := h.e.cfg.OnGroupActive; f != nil {
 			f(m.key, false)
 		}
@@ -131,15 +143,44 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 	if g, ok := h.groups[key]; ok {
 		return g
 	}
-	ga := &groupActor{e: h.e, key: key, hub: ctx.Self()}
-	pid := ctx.Spawn(h.e.sys.coreProps(func() actor.Actor { return ga }))
-	g := &groupEntry{pid: pid}
+	ref := &groupRef{}
+	h.e.spawningGroup = &groupActor{e: h.e, key: key, hub: ctx.Self(), ref: ref}
+	ref.pid = h.e.sys.actors.Root.Spawn(h.e.groupProps)
+	h.e.spawningGroup = nil
+	h.e.stats.groups.Add(1)
+	g := &groupEntry{ref: ref}
 	h.groups[key] = g
-	h.e.groups.Store(key, pid)
+	h.peak = max(h.peak, len(h.groups))
+	h.e.groups.Store(key, ref)
 	if f := h.e.cfg.OnGroupActive; f != nil {
 		f(key, true)
 	}
 	return g
+}
+
+// forget drops a stopped group. A map keeps the room of its largest size:
+// once it holds a quarter of that, it is copied into one that fits, so a
+// burst of groups does not keep its memory.
+func (h *hubActor) forget(key string, ref *groupRef) {
+	delete(h.groups, key)
+	h.e.groups.Delete(key)
+	ref.wake(true)
+	if h.peak > shrinkMin && len(h.groups) < h.peak/4 {
+		h.groups = resized(h.groups)
+		h.peak = len(h.groups)
+	}
+}
+
+// shrinkMin: maps and slices smaller than this are never rebuilt to
+// release memory.
+const shrinkMin = 1024
+
+// resized copies m into a map sized for what it holds (maps.Clone would
+// keep m's room).
+func resized[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	maps.Copy(out, m)
+	return out
 }
 
 // groupActor holds a group's members and fans each payload out to them. A
@@ -149,6 +190,7 @@ type groupActor struct {
 	e      *Engine
 	key    string
 	hub    *actor.PID
+	ref    *groupRef
 	count  int
 	joins  uint64
 	local  memberSet    // members while not partitioned
@@ -157,6 +199,8 @@ type groupActor struct {
 
 func (g *groupActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopped:
+		g.e.stats.groups.Add(-1)
 	case *countMembers:
 		m.reply <- g.count
 	case *listMembers:
@@ -164,11 +208,16 @@ func (g *groupActor) Receive(ctx actor.Context) {
 	case *Payload:
 		if g.shards == nil {
 			g.local.fanOut(g.e, m)
+			g.ref.fannedOut(m)
 			return
 		}
-		for _, s := range g.shards {
-			ctx.Send(s, m)
+		g.toShards(ctx, &shardJob{p: m, g: g.ref})
+	case *drainGroup:
+		if g.shards == nil {
+			close(m.done)
+			return
 		}
+		g.toShards(ctx, &shardJob{done: m.done})
 	case *addMember:
 		g.count++
 		g.joins++
@@ -199,6 +248,14 @@ func (g *groupActor) Receive(ctx actor.Context) {
 		if g.count == 0 {
 			ctx.Send(g.hub, &groupIdle{key: g.key, pid: ctx.Self(), joins: g.joins})
 		}
+	}
+}
+
+// toShards hands a job to every shard; the last to do it finishes it.
+func (g *groupActor) toShards(ctx actor.Context, j *shardJob) {
+	j.left.Store(int32(len(g.shards)))
+	for _, s := range g.shards {
+		ctx.Send(s, j)
 	}
 }
 
@@ -233,8 +290,11 @@ type shardActor struct {
 
 func (s *shardActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *Payload:
-		s.set.fanOut(s.e, m)
+	case *shardJob:
+		if m.p != nil {
+			s.set.fanOut(s.e, m.p)
+		}
+		m.finish()
 	case *listMembers:
 		m.c.report(append([]*Conn(nil), s.set.members...))
 	case *addMember: // the group acknowledged it
@@ -245,10 +305,13 @@ func (s *shardActor) Receive(ctx actor.Context) {
 }
 
 // memberSet is a set of connections with O(1) add and remove and a dense
-// slice to range over when fanning out.
+// slice to range over when fanning out. A set that shrinks to a quarter of
+// its largest size is rebuilt, so that a burst of members leaves no memory
+// behind.
 type memberSet struct {
 	members []*Conn
 	index   map[*Conn]int
+	peak    int // most members since the set was last rebuilt
 }
 
 func (s *memberSet) add(c *Conn) {
@@ -260,6 +323,7 @@ func (s *memberSet) add(c *Conn) {
 	}
 	s.index[c] = len(s.members)
 	s.members = append(s.members, c)
+	s.peak = max(s.peak, len(s.members))
 }
 
 func (s *memberSet) remove(c *Conn) {
@@ -273,6 +337,11 @@ func (s *memberSet) remove(c *Conn) {
 	s.members[last] = nil
 	s.members = s.members[:last]
 	delete(s.index, c)
+	if s.peak > shrinkMin && len(s.members) < s.peak/4 {
+		s.members = slices.Clone(s.members)
+		s.index = resized(s.index)
+		s.peak = len(s.members)
+	}
 }
 
 // fanOutBatch is how many woken mailboxes a fan-out hands the pool at once.

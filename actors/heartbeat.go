@@ -28,31 +28,23 @@ func (e *Engine) heartbeat() {
 		e.conns.each(func(c *Conn) {
 			switch c.state.Load() {
 			case stateHandshake:
-				if now-c.created > handshake {
+				if now-c.life.created > handshake {
 					e.send(c.pid, &handshakeTimedOut{})
 				}
 			case stateConnected:
-				if at := c.detachedAt.Load(); at != 0 {
-					// Decided here, not in the actor, which may be blocked in
-					// hub code waiting on the gone client: ending the
-					// connection's context wakes that code.
-					if now-at > disconnect && c.reattachable.CompareAndSwap(true, false) {
-						c.end()
-						e.send(c.pid, &reattachTimedOut{})
-					}
+				if sf := c.stateful.Load(); sf != nil && sf.beat(c, now, disconnect) {
 					return
 				}
-				if c.ackPending.Load() && now-c.lastAck >= ackInterval {
-					c.ackPending.Store(false)
-					c.lastAck = now
-					e.send(c.pid, &ackDue{})
+				if c.opts.has(optNoKeepAlive) {
+					// Transports that keep themselves alive (long polling) have
+					// no client timeout either, as in ASP.NET: their client
+					// does not ping.
+					return
 				}
-				if !c.noKeepAlive && now-c.lastSend.Load() >= keepAlive {
+				if now-c.life.lastSend.Load() >= keepAlive {
 					e.send(c.pid, &keepAliveDue{})
 				}
-				// Transports that keep themselves alive (long polling) have no
-				// client timeout either, as in ASP.NET: their client does not ping.
-				if !c.noKeepAlive && c.pinged.Load() && !c.dispatching.Load() && now-c.lastRecv.Load() > clientTimeout {
+				if c.life.pinged.Load() && !c.life.dispatching.Load() && now-c.life.lastRecv.Load() > clientTimeout {
 					e.send(c.pid, &clientTimedOut{})
 				}
 			}

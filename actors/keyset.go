@@ -1,6 +1,9 @@
 package actors
 
-import "slices"
+import (
+	"slices"
+	"sync"
+)
 
 // keySetSmall is how many keys a keySet keeps in a slice before it moves
 // them to a map.
@@ -9,7 +12,7 @@ const keySetSmall = 16
 // keySet is the group keys of one connection. Most connections are in a
 // few groups (all connections, their user, a group or two): a short slice
 // holds those in a fraction of a map's size; past keySetSmall keys it
-// becomes a map. The zero value is empty. Guarded by its connection's gmu.
+// becomes a map. The zero value is empty. Guarded by its connection's groups.mu.
 type keySet struct {
 	small []string
 	big   map[string]struct{}
@@ -76,3 +79,13 @@ func (s *keySet) each(fn func(key string)) {
 }
 
 func (s *keySet) clear() { *s = keySet{} }
+
+// membership is a connection's group keys. Every field is guarded by mu;
+// joins and leaves are sent to the hub actor under it, so that one
+// connection's changes reach it in order.
+type membership struct {
+	mu    sync.Mutex
+	keys  keySet
+	named int  // keys of named groups (GroupKey), bounded by MaxGroupsPerConnection
+	left  bool // no more joins: the connection is gone
+}

@@ -18,18 +18,34 @@ var endOfBatch = &batchEnd{}
 // a batch ends, so it can do once what each message asked for (one write per
 // batch instead of one per message).
 type batchingMailbox struct {
-	mu        sync.Mutex
-	user      []any // guarded by mu
-	system    []any // guarded by mu
-	scheduled bool  // guarded by mu: a run is queued or running
-	suspended bool  // owned by the running turn
+	mu     sync.Mutex
+	user   []any // guarded by mu
+	system []any // guarded by mu
+	spare  []any // guarded by mu: the last batch's slice, reused
 
-	spare      []any // guarded by mu: the last batch's slice, reused
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	runFn      func()
-	notify     bool // deliver endOfBatch
+
+	// A connection's mailbox bounds the bytes of the payloads it holds
+	// (Payload.size): past maxPayload, set by the engine (mailboxBudget
+	// times the outgoing budget), a payload is not
+	// queued and the actor gets mailboxFull once, to close its connection
+	// as a slow consumer. A fan-out never waits for a connection.
+	payloads   int   // guarded by mu: bytes of the payloads queued
+	maxPayload int32 // 0: no bound
+	full       bool  // guarded by mu: over the bound; payloads are dropped
+
+	scheduled bool // guarded by mu: a run is queued or running
+	suspended bool // owned by the running turn
+	notify    bool // deliver endOfBatch
 }
+
+// mailboxFull tells a connection actor that its mailbox refused a payload:
+// it is behind by more than its outgoing budget.
+type mailboxFull struct{}
+
+var fullMailbox = &mailboxFull{}
 
 // newBatchingMailbox returns a producer of mailboxes. With notify, the actor
 // receives *batchEnd after each batch of user messages. made, when set, is
@@ -55,6 +71,18 @@ func (m *batchingMailbox) PostUserMessage(msg any) {
 // fan-out posts to many mailboxes this way and schedules them in batches.
 func (m *batchingMailbox) post(msg any) (schedule bool) {
 	m.mu.Lock()
+	if p, ok := msg.(*Payload); ok && m.maxPayload > 0 {
+		if m.full {
+			m.mu.Unlock()
+			return false
+		}
+		if m.payloads+p.size > int(m.maxPayload) {
+			m.full = true
+			msg = fullMailbox
+		} else {
+			m.payloads += p.size
+		}
+	}
 	m.user = append(m.user, msg)
 	schedule = !m.scheduled
 	m.scheduled = true
@@ -113,26 +141,13 @@ func (m *batchingMailbox) run() {
 		}
 		m.mu.Unlock()
 
-		for _, msg := range system {
-			switch msg.(type) {
-			case *actor.SuspendMailbox:
-				m.suspended = true
-			case *actor.ResumeMailbox:
-				m.suspended = false
-			default:
-				m.invokeSystem(msg)
-			}
-		}
-		for i, msg := range batch {
-			m.invoke(msg)
-			batch[i] = nil
-		}
-		if len(batch) > 0 && m.notify {
-			m.invoke(endOfBatch)
-		}
+		payloads := m.handle(system, batch)
 		handled += len(batch)
 
 		m.mu.Lock()
+		if m.maxPayload > 0 {
+			m.payloads -= payloads
+		}
 		if batch != nil && cap(batch) <= 64 && m.spare == nil {
 			m.spare = batch[:0]
 		}
@@ -146,6 +161,32 @@ func (m *batchingMailbox) run() {
 			return
 		}
 	}
+}
+
+// handle runs one batch: the system messages, then the user messages and
+// the end of the batch. It returns the bytes of the payloads it took.
+func (m *batchingMailbox) handle(system, batch []any) (payloads int) {
+	for _, msg := range system {
+		switch msg.(type) {
+		case *actor.SuspendMailbox:
+			m.suspended = true
+		case *actor.ResumeMailbox:
+			m.suspended = false
+		default:
+			m.invokeSystem(msg)
+		}
+	}
+	for i, msg := range batch {
+		if p, ok := msg.(*Payload); ok {
+			payloads += p.size
+		}
+		m.invoke(msg)
+		batch[i] = nil
+	}
+	if len(batch) > 0 && m.notify {
+		m.invoke(endOfBatch)
+	}
+	return payloads
 }
 
 func (m *batchingMailbox) invoke(msg any) {

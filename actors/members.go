@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -30,11 +29,11 @@ func (e *Engine) Members(ctx context.Context, key string) ([]*Conn, error) {
 // GroupKeys is the named groups' keys (GroupKey) the connection is a member
 // of; the keys of all connections and of its user are left out.
 func (c *Conn) GroupKeys() []string {
-	c.gmu.Lock()
-	defer c.gmu.Unlock()
+	c.groups.mu.Lock()
+	defer c.groups.mu.Unlock()
 	var keys []string
-	c.groups.each(func(key string) {
-		if strings.HasPrefix(key, "g:") {
+	c.groups.keys.each(func(key string) {
+		if isGroupKey(key) {
 			keys = append(keys, key)
 		}
 	})
@@ -83,7 +82,7 @@ func (h *hubActor) listMembers(m *listMembers) {
 		m.c.report(nil)
 		return
 	}
-	h.e.send(g.pid, m)
+	h.e.send(g.ref.pid, m)
 }
 
 // listMembers is the group's part: its own members, or its shards'.

@@ -24,6 +24,8 @@ type Payload struct {
 	exclude []string  // connection ids that must not receive it
 	seen    *sync.Map // set when it may reach a connection through several groups: who had it
 	skip    []string  // group keys whose members had it another way (see FromEncoded)
+	size    int       // bytes of its first encoding, once known (Prepare, FromEncoded): what queues count
+	remote  bool      // it came from another node: its delivery never waits (see groupqueue.go)
 	enc     [maxProtocols]encoding
 }
 
@@ -44,7 +46,8 @@ func NewPayload(msg protocol.Message, exclude ...string) *Payload {
 // that cannot be encoded is the sender's error rather than a loss at every
 // recipient. Recipients of that protocol reuse the bytes.
 func (e *Engine) Prepare(p *Payload) error {
-	_, err := p.bytes(0, e.cfg.Protocols[0], true)
+	b, err := p.bytes(0, e.cfg.Protocols[0], false)
+	p.size = len(b)
 	return err
 }
 
@@ -57,7 +60,7 @@ func (e *Engine) Prepare(p *Payload) error {
 func (e *Engine) FromEncoded(encoded map[string][]byte, exclude, skip []string) *Payload {
 	// Every message between nodes is an invocation; msg says so to the
 	// stateful reconnect tracking, the bytes come from the other node.
-	p := &Payload{msg: remoteInvocation, exclude: exclude, skip: skip}
+	p := &Payload{msg: remoteInvocation, exclude: exclude, skip: skip, remote: true}
 	for i, proto := range e.cfg.Protocols {
 		enc := &p.enc[i]
 		enc.once.Do(func() {
@@ -69,6 +72,9 @@ func (e *Engine) FromEncoded(encoded map[string][]byte, exclude, skip []string) 
 			enc.buf = append(make([]byte, wsHeaderRoom, wsHeaderRoom+len(b)), b...)
 			enc.start = putHeader(enc.buf, proto)
 		})
+		if p.size == 0 {
+			p.size = len(encoded[proto.Name()])
+		}
 	}
 	return p
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/actorhub/actorhub/protocol"
 
@@ -20,8 +21,9 @@ import (
 //
 // Both directions are bounded. Bytes fed and not yet received by the
 // application count against EngineConfig.MaxBufferedBytes; past it the
-// connection ends with errInputOverBudget (a reader that stops reading
-// would be better; the poller has no such pause yet). Bytes written count
+// connection ends with errInputOverBudget (pausing the reader, as a hub
+// connection's inbound budget does in conn_in.go, would be kinder). Bytes
+// written count
 // against the same budget twice over: while they wait for the actor, and
 // while they wait in the transport (as a hub connection's do); past either
 // the connection is closed as a slow consumer.
@@ -36,6 +38,14 @@ type RawApp interface {
 	Received(c *Conn, data []byte)
 	// Disconnected runs last, once; err is nil for a clean end.
 	Disconnected(c *Conn, err error)
+}
+
+// rawConn is a raw connection's state. Atomics: Feed, WriteRaw and the
+// actor share them.
+type rawConn struct {
+	inPending atomic.Int64 // bytes fed and not yet received by the application
+	pending   atomic.Int64 // bytes written and not yet queued by the actor
+	binary    atomic.Bool  // WebSocket messages go out binary
 }
 
 // errInputOverBudget ends a raw connection whose client sent more than the
@@ -55,15 +65,15 @@ type (
 
 // feedRaw is Feed for a raw connection.
 func (c *Conn) feedRaw(data []byte) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if c.readDone || len(data) == 0 {
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	if c.in.done || len(data) == 0 {
 		return
 	}
-	c.lastRecv.Store(c.engine.preciseNow())
+	c.life.lastRecv.Store(c.engine.preciseNow())
 	c.engine.stats.bytesIn.Add(uint64(len(data)))
-	if c.rawInPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
-		c.readDone = true
+	if c.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
+		c.in.finishLocked()
 		c.engine.send(c.pid, &protocolError{err: errInputOverBudget})
 		return
 	}
@@ -87,15 +97,15 @@ func (c *Conn) WriteRaw(data []byte) error {
 	// What waits in the mailbox is counted here; what the transport holds
 	// is checked by the actor after each write (flush), as for hub
 	// connections: each is bounded by MaxBufferedBytes.
-	if c.rawPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
-		c.rawPending.Add(-int64(len(data)))
+	if c.raw.pending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
+		c.raw.pending.Add(-int64(len(data)))
 		c.engine.send(c.pid, &rawClose{err: errSlowConsumer})
 		return errSlowConsumer
 	}
 	var frame []byte
-	if c.transport.Framed() {
+	if c.out.transport.Framed() {
 		op := ws.OpText
-		if c.rawBinary.Load() {
+		if c.raw.binary.Load() {
 			op = ws.OpBinary
 		}
 		h := ws.Header{Fin: true, OpCode: op, Length: int64(len(data))}
@@ -113,7 +123,7 @@ func (c *Conn) WriteRaw(data []byte) error {
 // SetBinary makes a raw connection's later WebSocket messages binary
 // (true) or text (false, the default, as ASP.NET Core's ActiveFormat).
 // The HTTP transports carry bytes either way.
-func (c *Conn) SetBinary(binary bool) { c.rawBinary.Store(binary) }
+func (c *Conn) SetBinary(binary bool) { c.raw.binary.Store(binary) }
 
 // CloseRaw ends a raw connection from the server side once what is queued
 // is written: a WebSocket gets a close frame (1000), an event stream ends,
@@ -130,26 +140,26 @@ func (c *Conn) receiveRaw(m any) bool {
 			return true
 		}
 		c.engine.stats.connected.Add(1)
-		c.engine.stats.byTransport[c.transportSlot].Add(1) // no hub protocol: not in byProtocol
+		c.engine.stats.byTransport[c.tslot].Add(1) // no hub protocol: not in byProtocol
 		var err error
 		c.call(func() { err = c.engine.cfg.Raw.Connected(c) })
 		if err != nil {
 			c.engine.log.Debug("raw connection refused", "conn", c.ID, "err", err)
-			c.connectFailed = true // as for hub connections: Disconnected does not run
+			c.life.connectFailed = true // as for hub connections: Disconnected does not run
 			c.serverClose(protocol.Close{}, err, reasonServer)
 		}
 	case *rawIn:
-		c.rawInPending.Add(-int64(len(m.data)))
+		c.raw.inPending.Add(-int64(len(m.data)))
 		if c.state.Load() != stateConnected {
 			return true
 		}
-		c.dispatching.Store(true)
+		c.life.dispatching.Store(true)
 		c.call(func() { c.engine.cfg.Raw.Received(c, m.data) })
-		c.dispatching.Store(false)
+		c.life.dispatching.Store(false)
 	case *rawOut:
-		c.rawPending.Add(-int64(m.n))
+		c.raw.pending.Add(-int64(m.n))
 		if c.state.Load() == stateConnected {
-			c.out = append(c.out, m.frame)
+			c.out.frames = append(c.out.frames, m.frame)
 		}
 	case *rawClose:
 		reason := reasonServer

@@ -2,9 +2,11 @@ package actors
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorhub/actorhub/protocol"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Stateful reconnect (ASP.NET Core 8+, WebSockets only).
@@ -54,6 +56,29 @@ func trackable(m protocol.Message) bool {
 		return true
 	}
 	return false
+}
+
+// statefulConn is the state of stateful reconnect, allocated by Feed at a
+// handshake that turns it on (before the actor hears of the handshake):
+// other connections pay one nil pointer for it.
+type statefulConn struct {
+	// Read side, guarded by Conn.in.mu.
+	inSeq         int64 // id of the last trackable message read
+	awaitSequence bool  // reattached: drop everything until the client's Sequence
+
+	// Shared by the transport's side, the heartbeat and the actor.
+	reattachable atomic.Bool  // detached, waiting for a reattach
+	detachedAt   atomic.Int64 // engine time of the drop; 0 while attached
+	recvSeq      atomic.Int64 // highest trackable message id received
+	ackPending   atomic.Bool  // something came in since the last Ack
+
+	lastAck int64 // owned by the heartbeat: when it last asked for an Ack
+
+	// Owned by the connection actor.
+	replay replay // sent, not acknowledged
+	// A reattach won the race against the end of the connection: the
+	// actor waits for its message before stopping.
+	reattachInFlight bool
 }
 
 // replay holds the frames a stateful connection sent and the client has not
@@ -108,8 +133,8 @@ func (r *replay) next() int64 {
 
 // track records an outgoing frame of m when the connection is stateful.
 func (c *Conn) track(m protocol.Message, frame []byte) {
-	if c.statefulOut && trackable(m) {
-		c.replay.add(frame)
+	if sf := c.stateful.Load(); sf != nil && trackable(m) {
+		sf.replay.add(frame)
 	}
 }
 
@@ -128,7 +153,7 @@ func (t detachedTransport) Close(graceful bool) {
 // Stateful reports whether stateful reconnect is in effect for the
 // connection (asked for in negotiate and handshake version >= 2). Safe from
 // any goroutine.
-func (c *Conn) Stateful() bool { return c.stateful.Load() }
+func (c *Conn) Stateful() bool { return c.stateful.Load() != nil }
 
 // reattach gives a detached connection a new transport (the client's
 // reconnected WebSocket, see ReattachWebSocket). It fails with ErrNotFound
@@ -136,22 +161,30 @@ func (c *Conn) Stateful() bool { return c.stateful.Load() }
 // The transport then feeds the connection as before; the connection answers
 // with Sequence and replays what the client has not acknowledged.
 func (c *Conn) reattach(t Transport) error {
-	if !c.reattachable.CompareAndSwap(true, false) {
+	sf := c.stateful.Load()
+	if sf == nil || !sf.reattachable.CompareAndSwap(true, false) {
 		return ErrNotFound
 	}
-	c.readMu.Lock()
-	c.readDone = false
-	c.partial = nil
-	c.awaitSequence = true
-	c.lastRecv.Store(c.engine.preciseNow())
-	c.readMu.Unlock()
+	c.in.mu.Lock()
+	// What the old socket left unread is dropped: the client sends again
+	// what the server has not acknowledged.
+	c.in.done = false
+	c.in.partial, c.in.backlog = nil, false
+	c.in.paused.Store(false)
+	c.in.socket, _ = t.(*socket)
+	sf.awaitSequence = true
+	c.life.lastRecv.Store(c.engine.preciseNow())
+	c.in.mu.Unlock()
 	c.engine.send(c.pid, &reattach{t: t})
 	return nil
 }
 
 // Waiting reports whether the connection is detached and waiting for its
 // client to reattach. Safe from any goroutine.
-func (c *Conn) Waiting() bool { return c.reattachable.Load() }
+func (c *Conn) Waiting() bool {
+	sf := c.stateful.Load()
+	return sf != nil && sf.reattachable.Load()
+}
 
 // Messages of stateful reconnect to the connection actor.
 type (
@@ -166,60 +199,143 @@ type (
 // already marked it detached (detachedAt, reattachable) from the transport
 // side; the actor swaps its transport for one that only buffers.
 func (c *Conn) detach() {
-	c.transport = detachedTransport{c}
-	clear(c.out)
-	c.out = c.out[:0]
+	c.out.transport = detachedTransport{c}
+	clear(c.out.frames)
+	c.out.frames = c.out.frames[:0]
 }
 
 // attach takes the reattached transport: Sequence first, then every
 // unacknowledged frame, in order.
-func (c *Conn) attach(t Transport) {
-	c.transport = t
-	c.detachedAt.Store(0)
-	clear(c.out)
-	c.out = c.out[:0]
-	c.appendOwnAlways(&protocol.Sequence{SequenceID: c.replay.next()})
-	c.out = append(c.out, c.replay.frames[c.replay.head:]...)
+func (c *Conn) attach(sf *statefulConn, t Transport) {
+	c.out.transport = t
+	sf.detachedAt.Store(0)
+	clear(c.out.frames)
+	c.out.frames = c.out.frames[:0]
+	c.appendOwnAlways(&protocol.Sequence{SequenceID: sf.replay.next()})
+	c.out.frames = append(c.out.frames, sf.replay.frames[sf.replay.head:]...)
 	c.flush()
-}
-
-// replayOverBudget reports whether the unacknowledged bytes exceed the budget.
-func (c *Conn) replayOverBudget() bool {
-	return c.statefulOut && c.replay.bytes > c.engine.cfg.StatefulReconnectBufferSize
 }
 
 // sequenceLocked applies stateful reconnect to a message read from the
 // client: it reports whether the message goes on (false: a duplicate, a
 // message before the client's Sequence after a reattach, or an Ack or
-// Sequence it handled). Called by Feed under readMu.
-func (c *Conn) sequenceLocked(m protocol.Message) (keep bool, err error) {
+// Sequence it handled). Called by Feed under in.mu.
+func (c *Conn) sequenceLocked(sf *statefulConn, m protocol.Message) (keep bool, err error) {
 	switch m := m.(type) {
 	case *protocol.Sequence:
-		if m.SequenceID > c.recvSeq.Load()+1 {
+		if m.SequenceID > sf.recvSeq.Load()+1 {
 			return false, errBadSequence
 		}
-		c.inSeq = m.SequenceID - 1
-		c.awaitSequence = false
+		sf.inSeq = m.SequenceID - 1
+		sf.awaitSequence = false
 		return false, nil
 	case *protocol.Close:
 		return true, nil
 	case *protocol.Ack:
-		if !c.awaitSequence {
+		if !sf.awaitSequence {
 			c.engine.send(c.pid, &ackIn{id: m.SequenceID})
 		}
 		return false, nil
 	}
-	if c.awaitSequence {
+	if sf.awaitSequence {
 		return false, nil
 	}
 	if !trackable(m) {
 		return true, nil
 	}
-	c.inSeq++
-	if c.inSeq <= c.recvSeq.Load() {
+	sf.inSeq++
+	if sf.inSeq <= sf.recvSeq.Load() {
 		return false, nil // seen before the reattach
 	}
-	c.recvSeq.Store(c.inSeq)
-	c.ackPending.Store(true)
+	sf.recvSeq.Store(sf.inSeq)
+	sf.ackPending.Store(true)
 	return true, nil
+}
+
+// receiveStateful handles the connection actor's messages of stateful
+// reconnect.
+func (c *Conn) receiveStateful(ctx actor.Context, msg any) {
+	sf := c.stateful.Load()
+	if sf == nil {
+		return
+	}
+	switch m := msg.(type) {
+	case *transportDropped:
+		c.dropped(ctx, sf, m.err)
+	case *reattach:
+		sf.reattachInFlight = false
+		if c.state.Load() != stateConnected {
+			// The connection ended while the client reattached.
+			m.t.Close(false)
+			if c.state.Load() == stateClosed {
+				c.engine.forget(c)
+				ctx.Stop(ctx.Self())
+			}
+			return
+		}
+		c.attach(sf, m.t)
+	case *ackIn:
+		sf.replay.ack(m.id)
+	case *ackDue:
+		if c.state.Load() == stateConnected && sf.detachedAt.Load() == 0 {
+			c.appendOwnAlways(&protocol.Ack{SequenceID: sf.recvSeq.Load()})
+		}
+	case *reattachTimedOut:
+		// The heartbeat took it off reattach and ended its context.
+		sf.detachedAt.Store(0)
+		if c.state.Load() != stateClosed {
+			c.disconnect(errReattachTimeout, reasonTransport)
+		}
+		c.engine.forget(c)
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// dropped handles the unclean end of a stateful connection's transport:
+// a live connection waits for a reattach, any other ends.
+func (c *Conn) dropped(ctx actor.Context, sf *statefulConn, err error) {
+	if c.state.Load() == stateConnected {
+		c.engine.log.Debug("stateful connection dropped; waiting for reattach", "conn", c.ID, "err", err)
+		c.detach()
+		return
+	}
+	// Not a connection that can wait: it ends. Closed had marked it
+	// reattachable; a reattach that took it meanwhile has its message on
+	// the way, which closes the new transport.
+	if !sf.reattachable.Swap(false) {
+		sf.reattachInFlight = true
+	}
+	sf.detachedAt.Store(0)
+	c.end()
+	if c.state.Load() != stateClosed {
+		c.disconnect(err, reasonTransport)
+	}
+	c.engine.forget(c)
+	if sf.reattachInFlight {
+		return // stops once the reattach message has closed its transport
+	}
+	ctx.Stop(ctx.Self())
+}
+
+// beat is the heartbeat's look at a stateful connection: it times out a
+// detached one, and asks for an Ack when something came in. It reports
+// whether the connection is detached (nothing else applies to it then).
+func (sf *statefulConn) beat(c *Conn, now, disconnect int64) (detached bool) {
+	e := c.engine
+	if at := sf.detachedAt.Load(); at != 0 {
+		// Decided here, not in the actor, which may be blocked in hub code
+		// waiting on the gone client: ending the connection's context
+		// wakes that code.
+		if now-at > disconnect && sf.reattachable.CompareAndSwap(true, false) {
+			c.end()
+			e.send(c.pid, &reattachTimedOut{})
+		}
+		return true
+	}
+	if sf.ackPending.Load() && now-sf.lastAck >= ackInterval {
+		sf.ackPending.Store(false)
+		sf.lastAck = now
+		e.send(c.pid, &ackDue{})
+	}
+	return false
 }

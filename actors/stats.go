@@ -24,10 +24,14 @@ var reasonNames = [numReasons]string{"client", "transport", "server", "protocol"
 
 type stats struct {
 	connected atomic.Int64
-	msgsIn    atomic.Uint64
-	bytesIn   atomic.Uint64
-	out       [outStripes]outStripe // written on every flush, so striped by connection
-	closes    [numReasons]atomic.Uint64
+	groups    atomic.Int64 // group actors alive
+	// readPauses counts the times a connection's reading was paused
+	// because its inbound budget was spent.
+	readPauses atomic.Uint64
+	msgsIn     atomic.Uint64
+	bytesIn    atomic.Uint64
+	out        [outStripes]outStripe // written on every flush, so striped by connection
+	closes     [numReasons]atomic.Uint64
 
 	// Connections past their handshake by protocol (the slot of the
 	// engine's protocol list) and by transport (a slot per transport name).
@@ -92,6 +96,14 @@ type Stats struct {
 	MessagesIn, MessagesOut uint64
 	// BytesIn and BytesOut count transport payload bytes.
 	BytesIn, BytesOut uint64
+	// Groups is the number of group actors alive: one per group with
+	// members, including the implicit groups of all connections and of
+	// each user (an empty group's actor is stopped).
+	Groups int64
+	// ReadPauses counts the times a connection's reading was paused because
+	// what it had sent and its actor had not handled yet reached its
+	// inbound budget.
+	ReadPauses uint64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
@@ -109,6 +121,8 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Connections: e.stats.connected.Load(),
 		Open:        e.conns.len(),
+		Groups:      e.stats.groups.Load(),
+		ReadPauses:  e.stats.readPauses.Load(),
 		MessagesIn:  e.stats.msgsIn.Load(),
 		BytesIn:     e.stats.bytesIn.Load(),
 		Closes:      make(map[string]uint64, numReasons),

@@ -19,9 +19,9 @@ import (
 // a poller worker reads the socket and feeds the connection
 // (socket.OnMessage), and the connection actor writes to it (socket.Write).
 //
-// This is also where the reading side of a connection meets its actor: an
-// inbound budget that stops reading a socket while its actor is behind
-// belongs here, between OnMessage and Conn.Feed.
+// This is also where the reading side of a connection meets its actor:
+// when Feed finds the connection's inbound budget spent, it pauses the
+// socket (netpoll.Conn.PauseReading) until the actor catches up.
 
 // SocketEnded hears that a WebSocket's socket has ended. token is the one
 // the transport gave with the socket; waiting reports that the connection
@@ -44,6 +44,9 @@ func (e *Engine) NewWebSocket(info ConnInfo, token string, ended SocketEnded) (W
 		return WebSocket{}, err
 	}
 	s.conn = c
+	c.in.mu.Lock()
+	c.in.socket = s
+	c.in.mu.Unlock()
 	return WebSocket{s}, nil
 }
 
@@ -171,6 +174,22 @@ func (s *socket) Close(graceful bool) {
 	if nc := s.nc.Load(); nc != nil {
 		s.applyClose(nc, how)
 	} // else setConn applies it
+}
+
+// pauseReading stops reading the socket (its connection's inbound budget
+// is spent); resumeReading reads on. Feed calls them under the
+// connection's in.mu, from OnMessage or from the actor, so they come in
+// order.
+func (s *socket) pauseReading() {
+	if nc := s.nc.Load(); nc != nil {
+		nc.PauseReading()
+	}
+}
+
+func (s *socket) resumeReading() {
+	if nc := s.nc.Load(); nc != nil {
+		nc.ResumeReading()
+	}
 }
 
 // MaxMessageSize bounds the socket's WebSocket messages: the hub's

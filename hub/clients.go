@@ -93,6 +93,15 @@ func (c CallerClients) OthersInGroup(name string) Proxy {
 // crosses it once per channel (the group, user or connection channel, or
 // all), and each node fans it out to its own clients.
 //
+// Send waits only when a target group on this node is far behind: 1,024
+// messages or 4 MiB handed to it and not yet fanned out to its members.
+// It then waits until the group has caught up by half, so that no sender
+// (a client flooding a hub method that sends to a large group, say)
+// makes the server queue without bound; a hub method that sends waits the
+// same way, its client's further messages wait unread, and TCP pushes back
+// on that client. A recipient that falls behind by more than four times
+// Config.MaxBufferedBytes is closed as a slow consumer.
+//
 // An error means args could not be encoded, or, with a backplane, that the
 // message is too large for it (ErrMessageTooLarge: nobody got it) or that
 // it could not reach the other nodes (an error wrapping

@@ -34,6 +34,27 @@ const (
 	// DefaultDisconnectTimeout is ASP.NET Core's
 	// ConnectionOptions.DisconnectTimeout.
 	DefaultDisconnectTimeout = 15 * time.Second
+	// DefaultMaxInboundBytes bounds, per connection, the bytes of the
+	// messages its client sent that the hub has not handled yet: ASP.NET
+	// Core's ApplicationMaxBufferSize (64 KB), past which Kestrel stops
+	// reading the socket. nats-server bounds a client's pending bytes by
+	// max_pending (64 MB, outbound) and disconnects past it; here reading
+	// pauses instead, and TCP flow control pushes back on the client.
+	DefaultMaxInboundBytes = 64 << 10
+	// DefaultMaxInboundMessages bounds, per connection, the messages its
+	// client sent that the hub has not handled yet. ASP.NET Core counts
+	// only bytes; a count also bounds the memory of many tiny messages
+	// (a few hundred bytes each once decoded). A client whose hub keeps up
+	// never has more than a few waiting.
+	DefaultMaxInboundMessages = 1024
+	// DefaultMaxGroupsPerConnection bounds the groups one connection is a
+	// member of. ASP.NET Core has no such bound; Centrifugo's
+	// client_channel_limit is 128. A SignalR server's joins are made by hub
+	// code (one group per room, document, topic), not asked for by the
+	// client, so the default leaves room: 1024 groups, each about 1.3 KB
+	// of Go heap while it exists only for that connection, bound what one
+	// connection can make the server hold to about 1.3 MB.
+	DefaultMaxGroupsPerConnection = 1024
 	// DefaultAckTimeout bounds a wait for the backplane.
 	DefaultAckTimeout = 10 * time.Second
 	// DefaultNodeExpiry is how long a node that died keeps counting.
@@ -52,6 +73,10 @@ const (
 	// unlimitedTransportMessageSize is a zero MaxTransportMessageSize's
 	// value when hub messages have no limit: transport messages keep one.
 	unlimitedTransportMessageSize = 64 << 20
+	// unlimitedInboundBytes and unlimitedInboundMessages are the inbound
+	// budget when Config says none: the largest the engine takes.
+	unlimitedInboundBytes    = 1 << 36
+	unlimitedInboundMessages = 1 << 20
 )
 
 // withDefaults returns c with every zero field set to its default, or an
@@ -94,6 +119,28 @@ func (c Config) withDefaults(impl any) (Config, error) {
 		case *d.v == 0:
 			*d.v = d.def
 		}
+	}
+	for _, d := range []struct {
+		v          *int
+		def, unset int
+	}{
+		{&c.MaxInboundBytes, DefaultMaxInboundBytes, unlimitedInboundBytes},
+		{&c.MaxInboundMessages, DefaultMaxInboundMessages, unlimitedInboundMessages},
+	} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			*d.v = d.unset
+		default:
+			*d.v = min(*d.v, d.unset)
+		}
+	}
+	switch {
+	case c.MaxGroupsPerConnection == 0:
+		c.MaxGroupsPerConnection = DefaultMaxGroupsPerConnection
+	case c.MaxGroupsPerConnection < 0:
+		c.MaxGroupsPerConnection = -1 // no limit
 	}
 	switch {
 	case c.MaximumReceiveMessageSize == 0:

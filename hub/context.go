@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -134,15 +135,23 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 		if err == actors.ErrNotFound {
 			return nil
 		}
-		return err
+		return groupError(err)
 	}
 	if _, ok := e.Conn(connectionID); ok {
 		err := s.addLocal(ctx, e, connectionID, group)
 		if err != actors.ErrNotFound {
-			return err
+			return groupError(err)
 		}
 	}
 	return s.groupCommand(ctx, backplane.GroupAdd, connectionID, group)
+}
+
+// groupError is the hub's error for what the engine reports of a join.
+func groupError(err error) error {
+	if errors.Is(err, actors.ErrTooManyGroups) {
+		return ErrTooManyGroups
+	}
+	return err
 }
 
 // Remove ends the connection's membership of group and returns once that is

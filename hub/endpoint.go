@@ -125,6 +125,9 @@ func NewEndpoint(app ConnectionHandler, cfg EndpointConfig) (*Endpoint, error) {
 		HandshakeTimeout:            DefaultHandshakeTimeout,
 		MaximumReceiveMessageSize:   -1,
 		StatefulReconnectBufferSize: DefaultStatefulReconnectBufferSize,
+		MaxInboundBytes:             DefaultMaxInboundBytes,
+		MaxInboundMessages:          DefaultMaxInboundMessages,
+		MaxGroupsPerConnection:      DefaultMaxGroupsPerConnection,
 		Logger:                      log,
 	})
 	if err != nil {

@@ -58,6 +58,13 @@ type TypeNamer interface {
 // with.
 var ErrUnauthorized = errors.New("hub: user is unauthorized")
 
+// ErrTooManyGroups is what Groups.Add returns when the connection is a
+// member of Config.MaxGroupsPerConnection groups already. A hub method that
+// returns it fails as any error does (the client reads "An unexpected error
+// occurred invoking 'M' on the server.", with the text only under
+// EnableDetailedErrors), and the connection stays open.
+var ErrTooManyGroups = errors.New("hub: connection is a member of too many groups")
+
 // ErrClosed is what Shutdown returns when the hub is already shut down.
 var ErrClosed = errors.New("hub: hub is shut down")
 

@@ -23,9 +23,17 @@ type Config struct {
 	// anything to for this long. 0 means DefaultKeepAliveInterval.
 	KeepAliveInterval time.Duration
 	// ClientTimeoutInterval: a connection that sent nothing for this long
-	// is closed (counted from its first Ping). 0 means
-	// DefaultClientTimeoutInterval.
+	// is closed (counted from its first Ping, as in ASP.NET Core, unless
+	// ClientTimeoutStrict). 0 means DefaultClientTimeoutInterval.
 	ClientTimeoutInterval time.Duration
+	// ClientTimeoutStrict arms the client timeout at the handshake instead
+	// of at the client's first Ping: a client that completes the handshake
+	// and then sends nothing, not even pings, is closed after
+	// ClientTimeoutInterval. ASP.NET Core (and so the default, false)
+	// never times out a client that has not pinged. Long polling has no
+	// client timeout either way (its clients do not ping; DisconnectTimeout
+	// ends a client that stops polling).
+	ClientTimeoutStrict bool
 	// HandshakeTimeout: a connection must complete the handshake within it.
 	// 0 means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -76,6 +84,24 @@ type Config struct {
 	// whose WebSocket dropped, waiting for its client to reattach (after
 	// it, OnDisconnected runs). 0 means DefaultDisconnectTimeout.
 	DisconnectTimeout time.Duration
+	// MaxInboundBytes and MaxInboundMessages bound, per connection, what its
+	// client sent and the hub has not handled yet (bytes and messages):
+	// once either is reached the server stops reading that client (a
+	// WebSocket is left unread, so TCP pushes back; a POST of Server-Sent
+	// Events or long polling waits before its body is read further) until
+	// the hub has handled half of it. A client whose hub methods keep up
+	// never reaches it. ASP.NET Core's counterpart is
+	// ApplicationMaxBufferSize. 0 means DefaultMaxInboundBytes and
+	// DefaultMaxInboundMessages; a negative value means no limit (in
+	// effect: 64 GiB and 1,048,576 messages, the most the engine counts).
+	MaxInboundBytes    int
+	MaxInboundMessages int
+	// MaxGroupsPerConnection bounds the groups (Groups.Add) one connection
+	// is a member of at a time: past it, Groups.Add returns
+	// ErrTooManyGroups and the connection stays as it was. The implicit
+	// groups of all connections and of a user do not count. 0 means
+	// DefaultMaxGroupsPerConnection; a negative value means no limit.
+	MaxGroupsPerConnection int
 	// Backplane connects the nodes (processes) that serve this hub, so that
 	// a send from any node reaches the clients of every node (see package
 	// backplane). nil means a single node: nothing is sent anywhere else.
@@ -200,6 +226,7 @@ func New(impl any, cfg Config) (*Hub, error) {
 		Protocols:                   cfg.Protocols,
 		KeepAliveInterval:           cfg.KeepAliveInterval,
 		ClientTimeoutInterval:       cfg.ClientTimeoutInterval,
+		ClientTimeoutStrict:         cfg.ClientTimeoutStrict,
 		HandshakeTimeout:            cfg.HandshakeTimeout,
 		MaximumReceiveMessageSize:   cfg.MaximumReceiveMessageSize,
 		MaxTransportMessageSize:     cfg.MaxTransportMessageSize,
@@ -207,6 +234,9 @@ func New(impl any, cfg Config) (*Hub, error) {
 		AllowStatefulReconnects:     cfg.AllowStatefulReconnects,
 		StatefulReconnectBufferSize: cfg.StatefulReconnectBufferSize,
 		DisconnectTimeout:           cfg.DisconnectTimeout,
+		MaxGroupsPerConnection:      cfg.MaxGroupsPerConnection,
+		MaxInboundBytes:             cfg.MaxInboundBytes,
+		MaxInboundMessages:          cfg.MaxInboundMessages,
 		OnGroupActive:               onGroup,
 		BeforeConnected:             beforeConnected,
 		Logger:                      log,
@@ -267,6 +297,14 @@ type Stats struct {
 	MessagesIn, MessagesOut uint64
 	// BytesIn and BytesOut count transport payload bytes.
 	BytesIn, BytesOut uint64
+	// Groups is the number of groups this node holds an actor for: every
+	// group with members here, and the implicit groups of all connections
+	// and of each user. A group that empties is released.
+	Groups int64
+	// ReadPauses counts the times a connection's reading was paused because
+	// what it sent and the hub had not handled yet reached
+	// Config.MaxInboundBytes or MaxInboundMessages.
+	ReadPauses uint64
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
@@ -283,9 +321,12 @@ type Stats struct {
 // Stats is a snapshot of the hub's counters.
 func (h *Hub) Stats() Stats { return Stats(h.engine.Stats()) }
 
-// Shutdown sends every client Close{allowReconnect: true} and waits for the
-// connections to end, or for ctx; then it stops the hub's actors.
-// A second call returns ErrClosed.
+// Shutdown drains the hub, bounded by ctx: it stops taking connections (and
+// client messages not yet handled), lets every send made before the call
+// reach its recipients on this node, then sends every client
+// Close{allowReconnect: true} after what it was sent, and waits for the
+// connections to end; what is left when ctx ends is cut. Then it stops the
+// hub's actors. A second call returns ErrClosed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	if !h.closed.CompareAndSwap(false, true) {
 		return ErrClosed

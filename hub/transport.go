@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -90,6 +91,24 @@ func (c Conn) ID() string { return c.c.ID }
 // (a WebSocket message, a POST body or part of one). data is only read
 // during the call. Calls may come from several goroutines, one at a time.
 func (c Conn) Feed(data []byte) { c.c.Feed(data) }
+
+// WaitRoom is for a transport that feeds the connection from requests
+// (the POSTs of Server-Sent Events and long polling): call it after each
+// Feed, before reading more of the request's body. It waits while what the
+// client sent and the hub has not handled yet is over the connection's
+// inbound budget (Config.MaxInboundBytes, MaxInboundMessages), so that the
+// body is left unread and TCP flow control pushes back on the client. It
+// returns nil at once when the hub keeps up, ctx's error when ctx ends
+// first, ErrDisconnected when the connection reads nothing more (it ended).
+func (c Conn) WaitRoom(ctx context.Context) error {
+	if err := c.c.WaitRoom(ctx); err != nil {
+		if errors.Is(err, actors.ErrConnClosed) {
+			return ErrDisconnected
+		}
+		return err
+	}
+	return nil
+}
 
 // Closed tells the connection that its transport has ended; err is nil for
 // a clean close. The transport calls it once.

@@ -24,12 +24,14 @@ type Conn struct {
 	fd  int32  // the socket's own descriptor (never dup'd); valid until released
 	seq uint32 // registration id, carried in epoll events to reject stale ones
 
-	flags atomic.Uint32 // flagClosing | flagDead; set under mu, read without it
+	flags atomic.Uint32 // flagClosing | flagDead | flagPaused; set under mu, read without it
 	max   int32         // largest message payload accepted (Config.MaxMessageSize or the Handler's Limiter); set by Register
 
-	// rd is the frame reader. Only the worker running the Conn touches it
-	// (running hands it from worker to worker under mu).
-	rd frameReader
+	// rd is the frame reader, and held what it read while reading was
+	// paused. Only the worker running the Conn touches them (running hands
+	// them from worker to worker under mu).
+	rd   frameReader
+	held *heldFrames
 
 	next *Conn // guarded by p.q.mu; run-queue link
 
@@ -52,6 +54,7 @@ type Conn struct {
 const (
 	flagClosing = 1 << iota // our close frame is queued
 	flagDead                // released
+	flagPaused              // PauseReading: the socket is not read, frames already read are held
 )
 
 // Write queues whole, already framed WebSocket frames (see AppendFrame) and
@@ -104,7 +107,45 @@ func (c *Conn) Drop() {
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // closing reports whether our close frame is queued or the socket is gone.
-func (c *Conn) closing() bool { return c.flags.Load() != 0 }
+func (c *Conn) closing() bool { return c.flags.Load()&(flagClosing|flagDead) != 0 }
+
+// paused reports whether reading is paused (PauseReading).
+func (c *Conn) paused() bool { return c.flags.Load()&flagPaused != 0 }
+
+// PauseReading stops reading the socket until ResumeReading, so that TCP
+// flow control pushes back on the peer: the socket is left out of epoll
+// for reading (written to as before), and no OnMessage comes after the one
+// in progress. Frames the worker already read are kept, as read, and
+// handed on (OnMessage, control frames in their order) before the socket is
+// read again: at most one read's worth. It may be called from any goroutine,
+// OnMessage included; a connection that is closing ignores it (it reads on,
+// for the peer's close frame).
+func (c *Conn) PauseReading() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.released {
+		return
+	}
+	c.flags.Or(flagPaused)
+}
+
+// ResumeReading undoes PauseReading: a worker hands on what was held, then
+// reads the socket again. It may be called from any goroutine.
+func (c *Conn) ResumeReading() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resumeLocked()
+}
+
+func (c *Conn) resumeLocked() {
+	if !c.paused() {
+		return
+	}
+	c.flags.And(^uint32(flagPaused))
+	if !c.released {
+		c.scheduleLocked(evResume)
+	}
+}
 
 // dead reports whether the socket was released.
 func (c *Conn) dead() bool { return c.flags.Load()&flagDead != 0 }
@@ -146,7 +187,7 @@ func (c *Conn) run(w *worker) {
 			c.flushLocked()
 			c.mu.Unlock()
 		}
-		if ev&(readEvents|evBuffered) != 0 {
+		if ev&(readEvents|evBuffered|evResume) != 0 && !c.paused() {
 			c.readPass(w)
 		}
 	}
@@ -162,7 +203,7 @@ func (c *Conn) run(w *worker) {
 		c.notified = true
 		err := c.err
 		c.mu.Unlock()
-		c.rd.st = nil
+		c.rd.st, c.held = nil, nil
 		c.h.OnClose(c, err)
 		c.p.live.Done()
 		return
@@ -180,12 +221,15 @@ func (c *Conn) run(w *worker) {
 // waiting, after the other ready connections.
 func (c *Conn) readPass(w *worker) {
 	max := int64(c.max)
+	if !c.deliverHeld() {
+		return // paused again
+	}
 	if st := c.rd.st; st != nil && st.pre != nil {
 		pre := st.pre
 		st.pre = nil
 		c.rd.feed(pre, max, c)
 	}
-	for budget := readBudget; budget > 0 && !c.dead(); {
+	for budget := readBudget; budget > 0 && !c.dead() && !c.paused(); {
 		n, err := w.readFrom(c)
 		switch {
 		case err == unix.EAGAIN:
@@ -243,11 +287,25 @@ func (c *Conn) message(op ws.OpCode, p []byte) bool {
 		c.fail(ws.StatusInvalidFramePayloadData, ErrInvalidUTF8)
 		return true
 	}
+	if c.paused() || c.held != nil {
+		c.hold(op, p)
+		return true
+	}
 	c.h.OnMessage(c, op, p)
 	return !c.dead()
 }
 
 func (c *Conn) control(op ws.OpCode, p []byte) bool {
+	if c.paused() || c.held != nil {
+		// In order with the data messages held before it; nothing valid
+		// follows a close frame.
+		c.hold(op, p)
+		return op != ws.OpClose
+	}
+	return c.controlNow(op, p)
+}
+
+func (c *Conn) controlNow(op ws.OpCode, p []byte) bool {
 	switch op {
 	case ws.OpPing:
 		c.mu.Lock()
@@ -261,6 +319,55 @@ func (c *Conn) control(op ws.OpCode, p []byte) bool {
 		return false
 	}
 	return true // pong
+}
+
+// heldFrames are the frames read while reading was paused: whole data
+// messages (joined, unmasked, valid) and control frames, in the order read,
+// their payloads one after the other in buf.
+type heldFrames struct {
+	buf    []byte
+	frames []heldFrame
+	next   int // frames[next] is the first not handed on
+	off    int // its payload's offset in buf
+}
+
+type heldFrame struct {
+	op ws.OpCode
+	n  int
+}
+
+// hold keeps a frame read while reading is paused.
+func (c *Conn) hold(op ws.OpCode, p []byte) {
+	if c.held == nil {
+		c.held = &heldFrames{}
+	}
+	c.held.buf = append(c.held.buf, p...)
+	c.held.frames = append(c.held.frames, heldFrame{op, len(p)})
+}
+
+// deliverHeld hands on the frames held while reading was paused, in order.
+// It reports false if reading was paused again (the rest stays held) or
+// the connection is gone.
+func (c *Conn) deliverHeld() bool {
+	h := c.held
+	for h != nil && h.next < len(h.frames) && !c.dead() {
+		if c.paused() {
+			return false
+		}
+		f := h.frames[h.next]
+		p := h.buf[h.off : h.off+f.n : h.off+f.n]
+		h.next++
+		h.off += f.n
+		if f.op.IsControl() {
+			if !c.controlNow(f.op, p) {
+				break // the peer's close frame: nothing valid follows
+			}
+		} else if !c.closing() {
+			c.h.OnMessage(c, f.op, p)
+		}
+	}
+	c.held = nil
+	return !c.dead()
 }
 
 // pongLocked queues a pong. While the peer does not read, a pong still
@@ -326,6 +433,7 @@ func (c *Conn) startCloseLocked(code ws.StatusCode, reason string, cause error) 
 	}
 	c.closeSent = true
 	c.flags.Or(flagClosing)
+	c.resumeLocked() // the peer's close frame is to be read
 	if err := c.writeLocked([][]byte{closeFrame(code, reason)}); err != nil {
 		return
 	}
@@ -489,10 +597,16 @@ func (c *Conn) armLocked() {
 		return
 	}
 	mask := uint32(readMask)
+	if c.paused() {
+		// Out of epoll for reading. Only EPOLLERR and EPOLLHUP, which
+		// epoll always reports, can fire, once: a connection that was
+		// disarmed by its last event stays so.
+		mask = unix.EPOLLONESHOT
+	}
 	if len(c.out) > 0 {
 		mask |= unix.EPOLLOUT
 	}
-	if c.armed == mask {
+	if c.armed == mask || (mask == unix.EPOLLONESHOT && c.armed == 0) {
 		return
 	}
 	ev := unix.EpollEvent{Events: mask, Fd: c.fd, Pad: int32(c.seq)}

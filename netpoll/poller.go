@@ -68,6 +68,7 @@ const (
 	// their bits are unused by epoll (events are 0x1-0x2000, flags 1<<28-31).
 	evBuffered = 1 << 24 // bytes handed to Register are waiting
 	evTimeout  = 1 << 25 // the close handshake's deadline passed
+	evResume   = 1 << 26 // ResumeReading: deliver what was held, then read the socket
 )
 
 // Config configures a Poller. The zero value works.

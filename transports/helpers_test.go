@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,16 @@ func (testHub) SendToGroup(ctx *hub.Context, group, msg string) error {
 
 func (testHub) SendToAll(ctx *hub.Context, msg string) error {
 	return ctx.Clients.All().Send("broadcast", msg)
+}
+
+// JoinGroups joins n groups named prefix0, prefix1, ...
+func (testHub) JoinGroups(ctx *hub.Context, prefix string, n int) error {
+	for i := range n {
+		if err := ctx.Groups.Add(ctx, ctx.ConnectionID, prefix+strconv.Itoa(i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // testTokens accepts "test:<user>" as user <user>; no token is anonymous;

@@ -52,6 +52,14 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			c.Feed(buf[:n])
+			// Over the inbound budget, the rest of the body waits in the
+			// socket: TCP pushes back on the client.
+			if err := c.WaitRoom(r.Context()); err != nil {
+				if errors.Is(err, hub.ErrDisconnected) {
+					break // the connection ended: nothing more is read
+				}
+				return // the client went away
+			}
 		}
 		if err == io.EOF {
 			break

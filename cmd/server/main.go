@@ -44,6 +44,10 @@ type options struct {
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
+	maxGroups         int
+	maxInboundBytes   int
+	maxInboundMsgs    int
+	strictTimeout     bool
 	metricsAddr       string
 	pprof             bool
 	logLevel          string
@@ -82,6 +86,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.conformance, "conformance", false, "mount the conformance hub at /hubs/conformance")
 	fs.DurationVar(&o.keepAlive, "keepalive", hub.DefaultKeepAliveInterval, "KeepAliveInterval: ping a client after this long without sending")
 	fs.DurationVar(&o.clientTimeout, "client-timeout", hub.DefaultClientTimeoutInterval, "ClientTimeoutInterval: close a client silent for this long")
+	fs.BoolVar(&o.strictTimeout, "client-timeout-strict", false, "arm -client-timeout at the handshake, not at the client's first ping (ASP.NET Core's behaviour, the default, never times out a client that does not ping)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", hub.DefaultHandshakeTimeout, "HandshakeTimeout")
 	fs.IntVar(&o.maxMessageSize, "max-message-size", hub.DefaultMaximumReceiveMessageSize, "MaximumReceiveMessageSize: bytes of one hub message from a client (0 = no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
@@ -91,6 +96,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
+	fs.IntVar(&o.maxInboundBytes, "max-inbound-bytes", hub.DefaultMaxInboundBytes, "bytes one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (ASP.NET Core's ApplicationMaxBufferSize; negative: no limit)")
+	fs.IntVar(&o.maxInboundMsgs, "max-inbound-messages", hub.DefaultMaxInboundMessages, "messages one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (negative: no limit)")
+	fs.IntVar(&o.maxGroups, "max-groups-per-connection", hub.DefaultMaxGroupsPerConnection, "groups one connection may be a member of at a time; past it Groups.Add fails (negative: no limit)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the operator pages (/metrics, pprof, /dashboard) on this address instead of -addr, to anyone who reaches it")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
 	fs.StringVar(&o.opsToken, "ops-token", "", "bearer token (16+ characters) that opens the operator pages (/metrics, pprof, /dashboard) to clients other than loopback when they share -addr; better from ACTORHUB_OPS_TOKEN")
@@ -354,6 +362,10 @@ func run(o *options) error {
 		MaximumReceiveMessageSize: o.hubMessageLimit(),
 		EnableDetailedErrors:      o.detailedErrors,
 		MaxBufferedBytes:          o.maxBuffered,
+		MaxGroupsPerConnection:    o.maxGroups,
+		MaxInboundBytes:           o.maxInboundBytes,
+		MaxInboundMessages:        o.maxInboundMsgs,
+		ClientTimeoutStrict:       o.strictTimeout,
 		Backplane:                 bp,
 		NodeID:                    o.nodeID,
 		NodeExpiry:                o.nodeExpiry,

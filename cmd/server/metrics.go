@@ -18,7 +18,7 @@ type metrics struct {
 	bp   backplane.StatsReporter // nil: a single node
 	kind string                  // bp's engine: redis, postgres, nats
 
-	connections, open, byTransport, byProtocol         *prometheus.Desc
+	connections, open, groups, byTransport, byProtocol *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, closes *prometheus.Desc
 
 	bpUp, bpPublished, bpPublishErrors, bpReceived, bpErrors, bpReconnects, bpLost, bpQueued, bpLag *prometheus.Desc
@@ -37,6 +37,7 @@ func newMetrics() *metrics {
 		reg:         prometheus.NewRegistry(),
 		connections: d("connections", "Connections past their handshake."),
 		open:        d("open_connections", "Connections held, handshake or not."),
+		groups:      d("groups", "Groups held: those with members on this node, and the implicit ones of all connections and of each user."),
 		byTransport: d("connections_by_transport", "Connections past their handshake, by transport.", "transport"),
 		byProtocol:  d("connections_by_protocol", "Connections past their handshake, by hub protocol.", "protocol"),
 		messagesIn:  d("messages_received_total", "Hub messages received from clients."),
@@ -72,7 +73,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connections, m.open, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes,
+	for _, d := range []*prometheus.Desc{m.connections, m.open, m.groups, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes,
 		m.bpUp, m.bpPublished, m.bpPublishErrors, m.bpReceived, m.bpErrors, m.bpReconnects, m.bpLost, m.bpQueued, m.bpLag} {
 		ch <- d
 	}
@@ -90,6 +91,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		g(m.connections, float64(s.Connections))
 		g(m.open, float64(s.Open))
+		g(m.groups, float64(s.Groups))
 		c(m.messagesIn, s.MessagesIn)
 		c(m.messagesOut, s.MessagesOut)
 		c(m.bytesIn, s.BytesIn)

@@ -1,0 +1,139 @@
+package netpoll
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// pausingHandler records the messages it gets, in order, and pauses
+// reading at a message "pause".
+type pausingHandler struct {
+	mu     sync.Mutex
+	conn   *Conn    // guarded by mu
+	msgs   []string // guarded by mu
+	closed chan error
+}
+
+func (h *pausingHandler) OnMessage(c *Conn, _ ws.OpCode, p []byte) {
+	h.mu.Lock()
+	h.conn = c
+	h.msgs = append(h.msgs, string(p))
+	h.mu.Unlock()
+	if string(p) == "pause" {
+		c.PauseReading()
+	}
+}
+
+func (h *pausingHandler) OnClose(_ *Conn, err error) { h.closed <- err }
+
+func (h *pausingHandler) got() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.msgs...)
+}
+
+func (h *pausingHandler) server() *Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conn
+}
+
+// fill writes frames of size bytes until the socket takes no more for a
+// while (the server does not read), and returns how many it wrote. It
+// fails the test if the server goes on reading past limit bytes.
+func fill(t *testing.T, cl *client, size, limit int) int {
+	t.Helper()
+	frame := clientFrame(ws.OpBinary, true, make([]byte, size))
+	n := 0
+	for written := 0; written < limit; written += len(frame) {
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		k, err := cl.conn.Write(frame)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			_ = cl.conn.SetWriteDeadline(time.Time{})
+			if k > 0 { // a partial frame: finish it, it counts
+				if _, err := cl.conn.Write(frame[k:]); err != nil {
+					t.Fatalf("client write: %v", err)
+				}
+				n++
+			}
+			return n
+		}
+		if err != nil {
+			t.Fatalf("client write: %v", err)
+		}
+		n++
+	}
+	t.Fatalf("the server read %d bytes while paused", limit)
+	return 0
+}
+
+// TestPauseReading: after PauseReading the socket is not read (the
+// client's writes block: TCP pushes back), messages and control frames
+// already read wait, the server still writes; after ResumeReading
+// everything arrives, in order, and the pong answers the held ping.
+func TestPauseReading(t *testing.T) {
+	p := newPoller(t, Config{})
+	h := &pausingHandler{closed: make(chan error, 1)}
+	cl := dial(t, serve(t, p, h))
+
+	// One write: "b", "c" and the ping come in the same read as "pause".
+	cl.send(clientFrame(ws.OpText, true, []byte("a")), clientFrame(ws.OpText, true, []byte("pause")),
+		clientFrame(ws.OpText, true, []byte("b")), clientFrame(ws.OpText, true, []byte("c")),
+		clientFrame(ws.OpPing, true, []byte("p1")))
+	waitFor(t, 5*time.Second, "the first two messages", func() bool { return len(h.got()) == 2 })
+	filled := fill(t, cl, 64<<10, 256<<20)
+	if got := h.got(); strings.Join(got, ",") != "a,pause" {
+		t.Fatalf("while paused the handler got %q", got)
+	}
+
+	srv := h.server()
+	if err := srv.Write([][]byte{AppendFrame(nil, ws.OpText, []byte("from server"))}); err != nil {
+		t.Fatal(err)
+	}
+	cl.expect(ws.OpText, []byte("from server")) // not the pong: the ping is held
+
+	srv.ResumeReading()
+	cl.expect(ws.OpPong, []byte("p1"))
+	waitFor(t, 10*time.Second, "every message", func() bool { return len(h.got()) == 4+filled })
+	if got := h.got()[:4]; strings.Join(got, ",") != "a,pause,b,c" {
+		t.Fatalf("after resuming the handler got %q first", got)
+	}
+	cl.sendMsg(ws.OpText, []byte("after"))
+	waitFor(t, 5*time.Second, "a message after resuming", func() bool { return len(h.got()) == 5+filled })
+}
+
+// TestCloseWhilePaused: a connection closed by the server while its
+// reading is paused still reads the peer's close frame: the close
+// handshake completes (OnClose gets nil), without waiting for a resume.
+func TestCloseWhilePaused(t *testing.T) {
+	p := newPoller(t, Config{CloseTimeout: time.Minute})
+	h := &pausingHandler{closed: make(chan error, 1)}
+	cl := dial(t, serve(t, p, h))
+	cl.sendMsg(ws.OpText, []byte("pause"))
+	waitFor(t, 5*time.Second, "the message", func() bool { return len(h.got()) == 1 })
+	cl.sendMsg(ws.OpText, []byte("held"))
+
+	h.server().CloseWith(ws.StatusNormalClosure, "bye")
+	if code := cl.expectClose(); code != ws.StatusNormalClosure {
+		t.Fatalf("close code %d", code)
+	}
+	cl.send(clientFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	select {
+	case err := <-h.closed:
+		if err != nil {
+			t.Fatalf("OnClose: %v, want a clean close", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the paused connection did not complete the close handshake")
+	}
+	if got := h.got(); len(got) != 1 {
+		t.Fatalf("a message reached the handler after the server closed: %q", got)
+	}
+}

@@ -1,0 +1,55 @@
+package transports_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/transports"
+)
+
+// TestClientTimeoutStrict: a client that completes the handshake and then
+// sends nothing, not even a ping, is never timed out by default (as in
+// ASP.NET Core, whose client timeout starts at the first ping): it still
+// gets the server's pings four client timeouts later. With
+// ClientTimeoutStrict it is closed with Close{allowReconnect: true} after
+// the client timeout, while a client that pings stays.
+func TestClientTimeoutStrict(t *testing.T) {
+	const keepAlive, timeout = 100 * time.Millisecond, 300 * time.Millisecond
+	for _, strict := range []bool{false, true} {
+		hubURL, h := startServer(t, hub.Config{KeepAliveInterval: keepAlive, ClientTimeoutInterval: timeout, ClientTimeoutStrict: strict}, transports.Config{})
+		silent := connect(t, hubURL)
+		pinging := connect(t, hubURL)
+		if !strict {
+			// The server's pings are the clock: 4 timeouts' worth of them,
+			// and nothing else.
+			for range 4 * int(timeout/keepAlive) {
+				if rec := silent.read(); rec != `{"type":6}` {
+					t.Fatalf("default: the silent client got %s", rec)
+				}
+			}
+			if h.Stats().Closes["timeout"] != 0 {
+				t.Fatal("default: a client that never pinged was timed out")
+			}
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if time.Now().After(deadline) {
+				t.Fatal("strict: the silent client was not timed out")
+			}
+			pinging.send(`{"type":6}`)
+			if rec, err := silent.next(keepAlive / 2); err == nil && rec != `{"type":6}` {
+				if !jsonEqual(rec, `{"type":7,"allowReconnect":true}`) {
+					t.Fatalf("strict: the silent client got %s", rec)
+				}
+				break
+			}
+		}
+		silent.expectCloseFrame()
+		pinging.echo("1")
+		if n := h.Stats().Closes["timeout"]; n != 1 {
+			t.Fatalf("strict: %d timeouts, want 1", n)
+		}
+	}
+}

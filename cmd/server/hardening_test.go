@@ -88,7 +88,10 @@ func TestStartupLogSaysWhatRuns(t *testing.T) {
 		{"level=INFO", "msg=timeouts", "keepalive=15s", "client_timeout=30s", "handshake_timeout=15s", "disconnect_timeout=15s",
 			"longpoll_timeout=1m30s", "http_idle_timeout=1m0s", "http_header_timeout=10s", "http_read_timeout=30s", "shutdown_timeout=10s"},
 		{"level=INFO", "msg=backplane", `kind="none (one node)"`},
-		{"level=INFO", `msg="operator pages"`, "metrics=http://" + metricsAddr + "/metrics", "pprof=http://" + metricsAddr + "/debug/pprof/"},
+		{"level=INFO", `msg="operator pages"`, "metrics=http://" + metricsAddr + "/metrics", "pprof=http://" + metricsAddr + "/debug/pprof/",
+			"dashboard=http://" + metricsAddr + "/dashboard", `open_to="every client of -metrics-addr"`},
+		{"level=INFO", `msg="health endpoints"`, "healthz=http://" + addr + "/healthz", "readyz=http://" + addr + "/readyz", "also_on=http://" + metricsAddr},
+		{"level=INFO", "msg=hub", "name=dashboard", "path=/hubs/dashboard"},
 		{"level=INFO", "msg=listening", "addr=" + addr},
 		{"listening on " + addr},
 	} {

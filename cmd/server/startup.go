@@ -80,7 +80,10 @@ func logStartup(log *slog.Logger, o *options, hubs []*mounted, lim *transports.L
 	} else {
 		log.Info("backplane", "kind", "none (one node)")
 	}
-	ops, who := "http://"+addr, "every client of -addr"
+	ops, who := "http://"+addr, "loopback clients"
+	if o.opsToken != "" {
+		who += " and -ops-token holders"
+	}
 	if metricsAddr != "" {
 		ops, who = "http://"+metricsAddr, "every client of -metrics-addr"
 	}
@@ -88,7 +91,15 @@ func logStartup(log *slog.Logger, o *options, hubs []*mounted, lim *transports.L
 	if o.pprof {
 		pages = append(pages, "pprof", ops+"/debug/pprof/")
 	}
+	if o.dashboard {
+		pages = append(pages, "dashboard", ops+"/dashboard")
+	}
 	log.Info("operator pages", append(pages, "open_to", who)...)
+	health := []any{"healthz", "http://" + addr + "/healthz", "readyz", "http://" + addr + "/readyz"}
+	if metricsAddr != "" {
+		health = append(health, "also_on", "http://"+metricsAddr)
+	}
+	log.Info("health endpoints", append(health, "open_to", "everyone")...)
 	log.Info("listening", "addr", addr)
 }
 

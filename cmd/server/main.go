@@ -25,6 +25,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -57,6 +58,8 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	accessKey         string
+	upstreams         upstreamHubs
 	opsToken          string
 	dashboard         bool
 
@@ -123,6 +126,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.Float64Var(&o.connectRatePerIP, "connect-rate-per-ip", 0, "new connections per second one client address may open, sustained; more get 429 with Retry-After (0: no limit)")
 	fs.IntVar(&o.connectBurstPerIP, "connect-burst-per-ip", 0, "connections one client address may open at once before -connect-rate-per-ip paces it (0: the rate rounded up)")
 	fs.IntVar(&o.maxPending, "max-pending-connections", transports.DefaultMaxPendingConnections, "negotiated connections no transport has taken up yet, per hub; more negotiates get 503 (0: no limit)")
+	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
+	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -266,7 +271,8 @@ type mounted struct {
 	hub      *hub.Hub
 	endpoint *hub.Endpoint // instead of hub
 	handlers []*transports.Handler
-	paths    []mountedPath // where each handler is, and how it serves
+	paths    []mountedPath     // where each handler is, and how it serves
+	upstream *service.Upstream // an -upstream-hub's
 }
 
 func (m *mounted) shutdown(ctx context.Context) error {
@@ -341,14 +347,24 @@ func run(o *options) error {
 		Logger:                    log,
 	}
 	mux := http.NewServeMux()
+	svc, err := newServiceSetup(o, log)
+	if err != nil {
+		return err
+	}
 	var hubs []*mounted
 	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
-		h, err := hub.New(impl, cfg)
+		var h *hub.Hub
+		up, _ := impl.(*service.Upstream)
+		if up != nil {
+			h, err = hub.NewDynamic(up, cfg)
+		} else {
+			h, err = hub.New(impl, cfg)
+		}
 		if err != nil {
 			return nil, err
 		}
-		m := &mounted{name: name, hub: h}
+		m := &mounted{name: name, hub: h, upstream: up}
 		hubs = append(hubs, m)
 		return m, nil
 	}
@@ -391,7 +407,31 @@ func run(o *options) error {
 		if err != nil {
 			return nil, err
 		}
-		return m.hub, serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth})
+		// An upstream hub sends its clients' query to the backend
+		// (X-ASRS-Client-Query): it keeps their requests.
+		keep := m.upstream != nil
+		if err := serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth, KeepRequests: keep}); err != nil {
+			return nil, err
+		}
+		if svc != nil {
+			// The same hub at /client/?hub=<name>, for clients that a
+			// negotiate redirect sends with an access key token.
+			tc := transports.Config{
+				Authenticator: svc.key.ClientAuthenticator(), Logger: log, LongPollTimeout: o.longPollTimeout,
+				AllowedOrigins: o.allowedOrigins, Transports: o.transports, KeepRequests: keep,
+				Limiter: limiter, MaxPendingConnections: o.pendingLimit(),
+			}
+			hd, err := transports.NewHandler(m.hub, tc)
+			if err != nil {
+				return nil, err
+			}
+			m.handlers = append(m.handlers, hd)
+			m.paths = append(m.paths, mountedPath{"/client/?hub=" + name, tc})
+			if err := svc.add(name, m.hub, hd); err != nil {
+				return nil, err
+			}
+		}
+		return m.hub, nil
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
@@ -409,6 +449,19 @@ func run(o *options) error {
 		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
 			return err
 		}
+	}
+	for _, u := range o.upstreams {
+		up, err := newUpstream(o, u, svc, log)
+		if err != nil {
+			return err
+		}
+		if _, err := mount(u.name, up, chatAuth, o.requireAuth); err != nil {
+			return err
+		}
+	}
+	if svc != nil {
+		svc.mount(mux)
+		log.Info("serving the REST API at /api/ and redirected clients at /client/")
 	}
 
 	pages, err := newSite()
@@ -531,6 +584,9 @@ func run(o *options) error {
 			}
 			for _, hd := range m.handlers {
 				_ = hd.Close()
+			}
+			if m.upstream != nil {
+				closeUpstream(ctx, m.upstream, m.name, log)
 			}
 		})
 	}

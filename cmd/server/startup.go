@@ -18,8 +18,9 @@ type mountedPath struct {
 
 // logStartup says at info level what is running: every hub and endpoint
 // with its path, transports and protocols; the limits and timeouts in
-// force; the backplane and node; where the operator pages are.
-func logStartup(log *slog.Logger, o *options, hubs []*mounted, lim *transports.Limiter, addr, metricsAddr string) {
+// force; the backplane (its kind, "" for none) and node; where the
+// operator pages are.
+func logStartup(log *slog.Logger, o *options, hubs []*mounted, lim *transports.Limiter, backplane, addr, metricsAddr string) {
 	for _, m := range hubs {
 		protocols := "raw" // an endpoint of raw connections: no hub protocol
 		var maxTransport int
@@ -75,8 +76,8 @@ func logStartup(log *slog.Logger, o *options, hubs []*mounted, lim *transports.L
 		"http_write_timeout", "none (10s per transport write)",
 		"shutdown_timeout", o.shutdownTimeout,
 	)
-	if o.redisURL != "" {
-		log.Info("backplane", "kind", "redis", "node", o.nodeID, "prefix", o.redisPrefix)
+	if backplane != "" {
+		log.Info("backplane", "kind", backplane, "node", o.nodeID, "prefix", o.backplanePrefix)
 	} else {
 		log.Info("backplane", "kind", "none (one node)")
 	}

@@ -40,6 +40,14 @@
 //     are out and not yet delivered to all; deliveries/s, fan-out latency.
 //   - group: N/S groups of S; SendToGroup round robin over the groups.
 //   - echo: N callers, each with one Echo in flight; calls/s and RTT.
+//   - flood: N connections send non-blocking invocations (SendToGroup to
+//     a group nobody is in, 64 per frame) as fast as their sockets take
+//     them for Duration, while one honest connection calls Echo, one call
+//     in flight (flood.go). Server RSS before (idle, after a GC), every
+//     250 ms during the flood and the drain after it, and after (once the
+//     server's received count stood still for 2 s, after a GC); the
+//     honest client's calls/s alone and during the flood. Stops early
+//     when MemAvailable falls under Settings.MemFloor.
 //   - rest: broadcast, but sent through the server's REST API (Azure
 //     SignalR Service's POST /api/hubs/conformance/:send, with a token of
 //     an access key Run gives the server in ACTORHUB_ACCESS_KEY) instead of
@@ -108,6 +116,14 @@
 //	kernel_per_conn_b                       idle: socket slab + TCP buffer growth per connection, both ends (loopback)
 //	goroutines_per_conn                     idle: server goroutine growth per connection
 //	server_rss_b, server_goroutines         at the end of the run
+//	rss_idle_b, rss_peak_b, rss_after_b     flood: server RSS before (N idle connections, after a GC), the
+//	rss_peak_ratio                          highest sample during the flood and drain, after (after a GC);
+//	rss_series_b, rss_step_s                peak / idle; every sample, rss_step_s apart from the flood's start
+//	flood_sent, server_received, drain_s    flood: invocations written, hub messages the server took in,
+//	                                        seconds it kept taking them in after the flood
+//	echo_alone_per_sec                      flood: the honest client's calls/s before the flood (echo_per_sec
+//	                                        and rtt_*: during it)
+//	flood_error                             flood: why a flooder stopped early (the server cut it)
 //	lost, dropped, failures                 missing deliveries, lost connections, failed sends
 //	server_cpu_s, client_cpu_s              CPU seconds over the measured phase, server and load side apart
 //	valid, invalid_reason, unsupported      validity; unsupported: the target does not speak the protocol

@@ -60,6 +60,19 @@ type Result struct {
 	NodeRSSB          []int64          `json:"node_rss_b,omitempty"`
 	ServerGoroutines  int              `json:"server_goroutines,omitempty"`
 
+	// Flood only.
+	RSSIdleB        int64   `json:"rss_idle_b,omitempty"`
+	RSSPeakB        int64   `json:"rss_peak_b,omitempty"`
+	RSSAfterB       int64   `json:"rss_after_b,omitempty"`
+	RSSPeakRatio    float64 `json:"rss_peak_ratio,omitempty"`
+	RSSSeries       []int64 `json:"rss_series_b,omitempty"`
+	RSSStepS        float64 `json:"rss_step_s,omitempty"`
+	FloodSent       int64   `json:"flood_sent,omitempty"`
+	ServerReceived  int64   `json:"server_received,omitempty"`
+	DrainS          float64 `json:"drain_s,omitempty"`
+	EchoAlonePerSec float64 `json:"echo_alone_per_sec,omitempty"`
+	FloodError      string  `json:"flood_error,omitempty"`
+
 	Lost          int64   `json:"lost"`
 	Dropped       int64   `json:"dropped"`
 	Failures      uint64  `json:"failures,omitempty"`
@@ -126,6 +139,9 @@ func WriteMarkdown(w io.Writer, rs []Result) {
 		}
 		if r.RSSPerConnB != 0 || r.HeapPerConnB != 0 {
 			mem = fmt.Sprintf("%.0f / %.0f / %.0f", r.RSSPerConnB, r.HeapPerConnB, r.KernelPerConnB)
+		}
+		if r.Scenario == "flood" {
+			mem = fmt.Sprintf("RSS MB idle %.0f / peak %.0f (%.2fx) / after %.0f", float64(r.RSSIdleB)/1e6, float64(r.RSSPeakB)/1e6, r.RSSPeakRatio, float64(r.RSSAfterB)/1e6)
 		}
 		if r.GoroutinesPerConn != nil {
 			gpc = fmt.Sprintf("%.3f", *r.GoroutinesPerConn)

@@ -13,7 +13,7 @@ import (
 )
 
 // Scenarios are the scenario names Run knows.
-var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet", "rest"}
+var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet", "rest", "flood"}
 
 // Settings describe one scenario run. Zero fields take the defaults given.
 type Settings struct {
@@ -136,8 +136,16 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 			s.PingInterval = -1
 		}
 	}
-	if s.Scenario == "echo" && s.Nodes > 1 {
-		return 0, 0, errors.New("bench: echo runs against one node: use -nodes 1")
+	if (s.Scenario == "echo" || s.Scenario == "flood") && s.Nodes > 1 {
+		return 0, 0, fmt.Errorf("bench: %s runs against one node: use -nodes 1", s.Scenario)
+	}
+	if s.Scenario == "flood" {
+		if s.MemFloor <= 0 {
+			s.MemFloor = defaultMemFloor
+		}
+		if s.PingInterval == 0 {
+			s.PingInterval = -1 // the drain ends when the server's received count stands still
+		}
 	}
 	if s.Payload <= 0 {
 		s.Payload = 100
@@ -186,8 +194,8 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	if agents > 0 && (s.Conns+agents-1)/agents > perAgent {
 		return 0, 0, fmt.Errorf("bench: %d connections over %d agents is %d per agent, more than the %d one process may hold: use -agents %d or more (or -conns-per-agent to split finer)", s.Conns, agents, (s.Conns+agents-1)/agents, perAgent, (s.Conns+perAgent-1)/perAgent)
 	}
-	if s.Scenario == "echo" && agents > 0 {
-		return 0, 0, fmt.Errorf("bench: echo runs its %d callers in this process, which may hold %d: use fewer -conns", s.Conns, limit)
+	if (s.Scenario == "echo" || s.Scenario == "flood") && agents > 0 {
+		return 0, 0, fmt.Errorf("bench: %s runs its %d clients in this process, which may hold %d: use fewer -conns", s.Scenario, s.Conns, limit)
 	}
 	if agents > 0 && len(s.AgentCommand) == 0 {
 		return 0, 0, errors.New("bench: agents are needed but Settings.AgentCommand is empty")
@@ -322,7 +330,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	if s.Scenario == "broadcast" || s.Scenario == "group" || s.Scenario == "rest" {
 		res.Window = s.Window
 	}
-	if s.Scenario == "echo" {
+	if s.Scenario == "echo" || s.Scenario == "flood" {
 		res.Window = 1
 	}
 	if t.NoMessagePack && s.Protocol == MessagePack {
@@ -390,6 +398,8 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		err = r.echo()
 	case "fleet":
 		err = r.fleet()
+	case "flood":
+		err = r.flood()
 	}
 	r.endCPU()
 	if ps, per, err := cl.Sample(); err == nil {
@@ -509,6 +519,9 @@ func (r *run) openSender(onCompletion func(*Conn, bool)) error {
 	cfg, err := LoaderConfig{URL: r.srv.URL(), Protocol: r.s.Protocol.String(), SourceAddrs: r.s.SourceAddrs, Loops: 1}.poolConfig()
 	if err != nil {
 		return err
+	}
+	if r.s.PingInterval != 0 {
+		cfg.PingInterval = r.s.PingInterval
 	}
 	cfg.OnCompletion = onCompletion
 	p, err := NewPool(cfg)

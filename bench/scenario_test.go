@@ -44,6 +44,7 @@ func TestScenariosSmall(t *testing.T) {
 		{"broadcast messagepack 2KB", Settings{Scenario: "broadcast", Protocol: MessagePack, Payload: 2048, Conns: 200, Duration: time.Second, Window: 4}},
 		{"group", Settings{Scenario: "group", Conns: 200, GroupSize: 20, Duration: time.Second}},
 		{"echo", Settings{Scenario: "echo", Conns: 50, Duration: time.Second}},
+		{"flood", Settings{Scenario: "flood", Conns: 10, Duration: time.Second, Settle: 100 * time.Millisecond}},
 		// Two agent processes hold the receivers.
 		{"broadcast agents", Settings{Scenario: "broadcast", Conns: 200, Agents: 2, Duration: time.Second, AgentCommand: cmd, AgentEnv: env}},
 	}
@@ -75,6 +76,14 @@ func TestScenariosSmall(t *testing.T) {
 			case "connect":
 				if res.ConnectsPerSec <= 0 {
 					t.Fatalf("no connect rate: %+v", res)
+				}
+			case "flood":
+				// The server took in every invocation the flooders wrote, its
+				// memory was sampled throughout, and the honest client got
+				// its answers before and during the flood.
+				if res.FloodSent == 0 || res.ServerReceived < res.FloodSent || res.RSSIdleB == 0 || res.RSSPeakB < res.RSSIdleB/2 ||
+					res.RSSAfterB == 0 || len(res.RSSSeries) < 4 || res.RSSPeakRatio <= 0 || res.EchoAlonePerSec <= 0 || res.EchoPerSec <= 0 {
+					t.Fatalf("flood figures missing: %+v", res)
 				}
 			}
 			if res.ServerCPUS <= 0 {
@@ -236,6 +245,8 @@ func TestPlanRefuses(t *testing.T) {
 		"fleet on too few nodes":      {Settings{Scenario: "fleet", Conns: 3 * limit, Nodes: 2}, "more -nodes"},
 		"payload too small for stamp": {Settings{Scenario: "broadcast", Conns: 1, Payload: 5}, "21 bytes"},
 		"echo on two nodes":           {Settings{Scenario: "echo", Conns: 10, Nodes: 2}, "-nodes 1"},
+		"flood on two nodes":          {Settings{Scenario: "flood", Conns: 10, Nodes: 2}, "-nodes 1"},
+		"flood over agents":           {Settings{Scenario: "flood", Conns: 10, Agents: 2, AgentCommand: []string{"x"}}, "in this process"},
 	} {
 		_, _, err := c.s.Plan()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -271,6 +271,16 @@ func (h *Hub) NodeID() string {
 	return h.scale.node
 }
 
+// Protocols are the names of the hub protocols the hub speaks ("json",
+// "messagepack"), as clients choose them in their handshake.
+func (h *Hub) Protocols() []string {
+	var names []string
+	for _, p := range h.engine.Config().Protocols {
+		names = append(names, p.Name())
+	}
+	return names
+}
+
 // ConnectionCount is the number of connected clients of the hub on every
 // node: this node's exactly, the others' as of their last report (see
 // Config.NodeExpiry). With the backplane unreachable it returns this

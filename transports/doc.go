@@ -60,6 +60,25 @@
 // Errors are answered as ASP.NET Core does: text/plain, its texts, no
 // trailing newline, and an empty 401.
 //
+// Connection limits (see limits.go): Config.Limiter, a Limiter that several
+// Handlers share, bounds their connections together and per client address
+// (concurrent connections, and new connections per second);
+// Config.MaxPendingConnections bounds the negotiated tokens no transport
+// has taken up. A request over a limit gets 503 (server-wide) or 429 (one
+// address over its share) with an empty body, before any token or
+// connection is made; a connection gives its place back once, when its
+// token is forgotten. The client address is the TCP peer's, never a
+// forwarded header.
+//
+// Timeouts: the handler serves under an http.Server with ReadTimeout and
+// WriteTimeout set (cmd/server sets ReadTimeout): net/http lifts the read
+// deadline of a request once its body is read and every deadline of an
+// upgraded connection, and SSE streams and long polls give each write its
+// own deadline (10 s, ASP.NET's TransportSendTimeout). A POST body must come
+// at 240 bytes per second or more after 5 s (Kestrel's
+// MinRequestBodyDataRate), counting only the time spent waiting for it;
+// slower gets 408.
+//
 // An Authenticator, when configured, resolves the user from the bearer token
 // of the Authorization header or the access_token query string on every
 // request; a refused token gets 401 with "WWW-Authenticate: Bearer", and so

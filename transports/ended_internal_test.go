@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -15,7 +16,7 @@ func TestEndedConnsForgotten(t *testing.T) {
 		kept: map[string]*entry{}, ended: map[string]*endedConn{},
 	}
 	for i, token := range []string{"a", "b"} {
-		tk.add(token, &entry{id: token, user: "ann", transport: lpName})
+		tk.open(token, &entry{id: token, user: "ann", transport: lpName}, netip.Addr{})
 		tk.finish(token, nil, time.Duration(i+1)*time.Second, false)
 	}
 	if _, ok := tk.lookup("a"); ok {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +61,15 @@ type Config struct {
 	// to read with hub.Context.Request, as ASP.NET Core's GetHttpContext.
 	// It costs the request's headers per connection. Default false.
 	KeepRequests bool
+	// Limiter, when set, bounds the connections of this Handler together
+	// with those of every other Handler that shares it: in total and per
+	// client address (see LimiterConfig). nil: no such limits.
+	Limiter *Limiter
+	// MaxPendingConnections bounds the connections negotiated that no
+	// transport has taken up yet (each holds its token, about 250 bytes,
+	// for up to the hub's DisconnectTimeout). Over it, negotiate gets 503.
+	// 0 means DefaultMaxPendingConnections; negative, no limit.
+	MaxPendingConnections int
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -146,6 +157,7 @@ func newHandler(h served, cfg Config) (*Handler, error) {
 	}
 	hd.socketEnded = hd.onSocketEnded
 	hd.claims, _ = cfg.Authenticator.(ClaimsAuthenticator)
+	hd.conns.lim, hd.conns.maxPending = cfg.Limiter, cfg.MaxPendingConnections
 	hd.conns.m = make(map[string]*entry)
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
@@ -179,6 +191,12 @@ func (c Config) withDefaults() (Config, error) {
 	case c.LongPollTimeout < 0:
 		return c, fmt.Errorf("transports: Config.LongPollTimeout is negative (%v)", c.LongPollTimeout)
 	}
+	switch {
+	case c.MaxPendingConnections == 0:
+		c.MaxPendingConnections = DefaultMaxPendingConnections
+	case c.MaxPendingConnections < 0:
+		c.MaxPendingConnections = 0 // no limit
+	}
 	if c.Transports == 0 {
 		c.Transports = AllTransports
 	}
@@ -199,6 +217,12 @@ func (h *Handler) Mount(mux *http.ServeMux, path string) {
 }
 
 // ServeHTTP routes a request of the SignalR HTTP protocol.
+//
+// The requests that stay open serve under an http.Server's ReadTimeout and
+// WriteTimeout too: net/http lifts the read deadline once a request's body
+// is read and every deadline of a hijacked (upgraded) connection, and SSE
+// streams and long polls set a write deadline of sendTimeout before each
+// write. A POST body is read at a least rate (see bodyReader).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.origins.admit(w, r) {
 		return
@@ -341,6 +365,7 @@ func (h *Handler) janitor() {
 			for _, lp := range h.conns.pollers() {
 				lp.end(errHandlerClosed, false)
 			}
+			h.conns.expire(math.MaxInt64) // tokens no transport took
 			return
 		case <-t.C:
 			cutoff := h.now() - h.timeout
@@ -384,6 +409,7 @@ type entry struct {
 	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
 	stateful  bool      // stateful reconnect negotiated
 	conn      hub.Conn  // set once a stateful WebSocket made the connection; guarded by tokens.mu
+	slot      *ipSlot   // its client address's record in tokens.lim, or nil
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
@@ -399,6 +425,9 @@ type httpConn struct {
 // has taken yet are also kept apart, so that the janitor's scan costs what
 // is waiting, not every live connection.
 type tokens struct {
+	lim        *Limiter // Config.Limiter, or nil: a place per entry of m
+	maxPending int      // Config.MaxPendingConnections; 0: no limit
+
 	mu        sync.Mutex
 	m         map[string]*entry     // guarded by mu
 	unclaimed map[string]*entry     // guarded by mu: negotiated, not yet taken
@@ -407,13 +436,28 @@ type tokens struct {
 	ended     map[string]*endedConn // guarded by mu: SSE and long polling connections that ended moments ago (ended.go)
 }
 
-func (t *tokens) add(token string, e *entry) {
+// open registers the token of a new connection from addr, within the
+// limits: the pending tokens' (for a negotiated one, e.transport "") and
+// the Limiter's. A refused connection leaves nothing behind.
+func (t *tokens) open(token string, e *entry, addr netip.Addr) refusal {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.transport == "" && t.maxPending > 0 && len(t.unclaimed) >= t.maxPending {
+		r := refuse(reasonPending)
+		t.lim.count(r)
+		return r
+	}
+	slot, r := t.lim.acquire(addr)
+	if r.refused {
+		t.lim.count(r)
+		return r
+	}
+	e.slot = slot
 	t.m[token] = e
 	if e.transport == "" {
 		t.unclaimed[token] = e
 	}
-	t.mu.Unlock()
+	return refusal{}
 }
 
 // lookup returns a copy of the token's entry.
@@ -481,7 +525,12 @@ func (t *tokens) remove(token string) {
 	t.mu.Unlock()
 }
 
+// removeLocked forgets the token; the first removal of a registered one
+// gives its place back to the Limiter.
 func (t *tokens) removeLocked(token string) {
+	if e, ok := t.m[token]; ok {
+		t.lim.release(e.slot)
+	}
 	delete(t.m, token)
 	delete(t.unclaimed, token)
 	delete(t.polling, token)
@@ -517,8 +566,7 @@ func (t *tokens) expire(cutoff time.Duration) {
 	defer t.mu.Unlock()
 	for k, e := range t.unclaimed {
 		if e.created < cutoff {
-			delete(t.unclaimed, k)
-			delete(t.m, k)
+			t.removeLocked(k)
 		}
 	}
 	for k, e := range t.kept {

@@ -245,6 +245,10 @@ func (lp *longPoll) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	lp.mu.Unlock()
 
+	// The answer gets its own time to be written, whatever the http.Server's
+	// WriteTimeout, which the wait may have used up.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(sendTimeout))
 	switch {
 	case gone: // nobody to answer; what is queued waits for the next poll
 	case dropped:
@@ -255,8 +259,6 @@ func (lp *longPoll) poll(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.Itoa(n))
 		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Now().Add(sendTimeout))
 		for _, b := range data {
 			if _, err := w.Write(b); err != nil {
 				break

@@ -65,7 +65,10 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	// As ASP.NET Core: stateful reconnect only when the client asks for it
 	// and the hub allows it; echoing it unasked makes the client fail.
 	stateful := strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true") && h.stateful
-	h.conns.add(token, &entry{id: id, user: user, created: h.now(), stateful: stateful})
+	if ref := h.conns.open(token, &entry{id: id, user: user, created: h.now(), stateful: stateful}, clientAddr(r)); ref.refused {
+		h.answerRefusal(w, r, ref)
+		return
+	}
 	reply := negotiateReply{ConnectionID: id, NegotiateVersion: version, UseStatefulReconnect: stateful, AvailableTransports: h.available}
 	if version >= 1 {
 		reply.ConnectionToken = token

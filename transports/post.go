@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/actorhub/actorhub/hub"
 )
@@ -12,6 +14,9 @@ import (
 // errBodyTooLarge closes a connection whose client POSTed more than a
 // transport message may carry.
 var errBodyTooLarge = errors.New("transports: POST body over the size limit")
+
+// errBodyTooSlow ends a POST whose body comes slower than minBodyRate.
+var errBodyTooSlow = errors.New("transports: POST body slower than 240 bytes per second")
 
 // postBufs holds the read buffers of POST bodies.
 var postBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -44,8 +49,9 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	bp := postBufs.Get().(*[]byte)
 	defer postBufs.Put(bp)
 	buf, total := *bp, 0
+	body := newBodyReader(w, r.Body)
 	for {
-		n, err := r.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if total += n; total > h.postMax {
 				h.tooLarge(w, e.http)
@@ -64,8 +70,9 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		if err == io.EOF {
 			break
 		}
-		if err != nil { // the client went away mid-body
+		if err != nil { // the client went away mid-body, or sent it too slowly
 			h.log.Debug("reading a POST body", "err", err)
+			body.answerTimeout(w, err)
 			return
 		}
 	}
@@ -79,4 +86,53 @@ func (h *Handler) tooLarge(w http.ResponseWriter, hc *httpConn) {
 		c.CloseWithError(errBodyTooLarge)
 	}
 	plainText(w, http.StatusRequestEntityTooLarge, "")
+}
+
+// Kestrel's MinRequestBodyDataRate: a request body must come at 240 bytes
+// per second or more, after a grace period of 5 s, counting only the time
+// the server waits to read (a POST held while its connection catches up
+// does not count against its client).
+const (
+	minBodyRate  = 240 // bytes per second
+	minBodyGrace = 5 * time.Second
+)
+
+// bodyReader reads a POST body with a read deadline set before each Read
+// from the least rate: a client that trickles its body (or stops) is cut
+// at the deadline, whatever the http.Server's ReadTimeout. When the body
+// ends, the answer gets sendTimeout to be written.
+type bodyReader struct {
+	rc      *http.ResponseController
+	body    io.Reader
+	n       int64         // bytes read
+	reading time.Duration // time spent in Read
+}
+
+func newBodyReader(w http.ResponseWriter, body io.Reader) *bodyReader {
+	return &bodyReader{rc: http.NewResponseController(w), body: body}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	allowed := minBodyGrace + time.Duration(b.n)*time.Second/minBodyRate - b.reading
+	if allowed <= 0 {
+		return 0, errBodyTooSlow
+	}
+	start := time.Now()
+	_ = b.rc.SetReadDeadline(start.Add(allowed))
+	n, err := b.body.Read(p)
+	b.reading += time.Since(start)
+	b.n += int64(n)
+	if err == io.EOF {
+		_ = b.rc.SetWriteDeadline(time.Now().Add(sendTimeout))
+	}
+	return n, err
+}
+
+// answerTimeout answers 408, as Kestrel does, when err is the body's
+// deadline passing.
+func (b *bodyReader) answerTimeout(w http.ResponseWriter, err error) {
+	if errors.Is(err, errBodyTooSlow) || errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = b.rc.SetWriteDeadline(time.Now().Add(sendTimeout))
+		plainText(w, http.StatusRequestTimeout, "")
+	}
 }

@@ -146,6 +146,8 @@ func (t *sseTransport) run(h *Handler, w http.ResponseWriter, r *http.Request) (
 		t.active = false
 		t.queue, t.queued = nil, 0
 		t.mu.Unlock()
+		// The end of the response (its last chunk) is written after this.
+		_ = t.rc.SetWriteDeadline(time.Now().Add(sendTimeout))
 	}()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")

@@ -28,7 +28,10 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if token == "" { // skipNegotiation: a connection with no negotiate
 		id = newID()
 		token = id
-		h.conns.add(token, &entry{id: id, user: user, created: h.now(), transport: wsName})
+		if ref := h.conns.open(token, &entry{id: id, user: user, created: h.now(), transport: wsName}, clientAddr(r)); ref.refused {
+			h.answerRefusal(w, r, ref)
+			return
+		}
 	} else {
 		e, reattach, status := h.conns.claim(token, wsName, user, nil)
 		if status != 0 {

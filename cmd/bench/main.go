@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.settings.Nodes, "nodes", 0, "actorhub server processes; 2 or more scale out on a -backplane server started for the run, receivers spread evenly, the sender on node 1 (0: 1; fleet: as many as -conns need)")
 	backplanes := fs.String("backplane", "redis", "what 2 nodes or more scale out on, a server started for each run; comma-separated for one run on each: "+strings.Join(bench.Backplanes, ", "))
 	fs.IntVar(&o.settings.Step, "step", 50000, "fleet: connections added per step")
-	memFloor := fs.Float64("mem-floor", 2, "fleet: GiB of MemAvailable never to go under (growth stops before)")
+	memFloor := fs.Float64("mem-floor", 2, "fleet, flood: GiB of MemAvailable never to go under (growth, or the flood, stops before)")
 	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
 	fs.IntVar(&o.settings.Broadcasts, "broadcasts", 3, "fleet: SendToAll broadcasts timed once grown")
 	fs.IntVar(&o.nodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of every node (0: Go's default; -1: 1 for fleet, else Go's default)")

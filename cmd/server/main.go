@@ -69,11 +69,23 @@ type options struct {
 	opsToken          string
 	dashboard         bool
 
+	httpIdleTimeout     time.Duration
+	httpHeaderTimeout   time.Duration
+	httpReadTimeout     time.Duration
+	maxHeaderBytes      int
+	maxConnections      int
+	maxConnectionsPerIP int
+	connectRatePerIP    float64
+	connectBurstPerIP   int
+	maxPending          int
+
 	// For tests: started hears the listeners' addresses once they accept
 	// (metricsAddr "" without -metrics-addr); closing quit shuts the server
 	// down as a signal does.
 	started func(addr, metricsAddr string)
 	quit    <-chan struct{}
+	// logOutput receives the log (nil: stderr).
+	logOutput io.Writer
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -117,6 +129,15 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "the same as -backplane-prefix (kept for existing deployments)")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.DurationVar(&o.httpIdleTimeout, "http-idle-timeout", defaultHTTPIdleTimeout, "close a keep-alive HTTP connection that sends no request for this long (Kestrel's KeepAliveTimeout); 0: never")
+	fs.DurationVar(&o.httpHeaderTimeout, "http-header-timeout", defaultHTTPHeaderTimeout, "time a client has to send a request's line and headers; 0: no limit")
+	fs.DurationVar(&o.httpReadTimeout, "http-read-timeout", defaultHTTPReadTimeout, "time a client has to send a whole request, body included (not SSE streams, long polls or WebSockets, which are read without it once they start); 0: no limit")
+	fs.IntVar(&o.maxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "bytes of a request's line and headers (Kestrel's 8 KiB line plus 32 KiB of headers); more gets 431")
+	fs.IntVar(&o.maxConnections, "max-connections", 0, "SignalR connections held at once, every hub together, negotiated or open; more get 503 at negotiate and at a WebSocket upgrade without negotiate (0: no limit but the file limit)")
+	fs.IntVar(&o.maxConnectionsPerIP, "max-connections-per-ip", 0, "connections held at once from one client address (the TCP peer's, never X-Forwarded-For; IPv6 by /64); more get 429 (0: no limit; leave it off behind a proxy, where every client has the proxy's address)")
+	fs.Float64Var(&o.connectRatePerIP, "connect-rate-per-ip", 0, "new connections per second one client address may open, sustained; more get 429 with Retry-After (0: no limit)")
+	fs.IntVar(&o.connectBurstPerIP, "connect-burst-per-ip", 0, "connections one client address may open at once before -connect-rate-per-ip paces it (0: the rate rounded up)")
+	fs.IntVar(&o.maxPending, "max-pending-connections", transports.DefaultMaxPendingConnections, "negotiated connections no transport has taken up yet, per hub; more negotiates get 503 (0: no limit)")
 	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
 	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -301,6 +322,7 @@ type mounted struct {
 	hub      *hub.Hub
 	endpoint *hub.Endpoint // instead of hub
 	handlers []*transports.Handler
+	paths    []mountedPath     // where each handler is, and how it serves
 	upstream *service.Upstream // an -upstream-hub's
 }
 
@@ -325,7 +347,15 @@ func run(o *options) error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logOut := o.logOutput
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	limiter, err := transports.NewLimiter(o.limiterConfig())
+	if err != nil {
+		return err
+	}
 
 	chatAuth, err := o.chatAuth()
 	if err != nil {
@@ -343,7 +373,6 @@ func run(o *options) error {
 		if o.nodeID == "" {
 			o.nodeID = defaultNodeID()
 		}
-		log.Info("scaling out", "backplane", backplaneKind(bp), "node", o.nodeID, "prefix", o.backplanePrefix)
 	}
 
 	// One runtime for every hub: their connections share its workers and
@@ -409,6 +438,7 @@ func run(o *options) error {
 	}
 	serve := func(m *mounted, path string, tc transports.Config) error {
 		tc.Logger, tc.LongPollTimeout, tc.AllowedOrigins = log, o.longPollTimeout, o.allowedOrigins
+		tc.Limiter, tc.MaxPendingConnections = limiter, o.pendingLimit()
 		if tc.Transports == 0 {
 			tc.Transports = o.transports
 		}
@@ -424,6 +454,7 @@ func run(o *options) error {
 		}
 		hd.Mount(mux, path)
 		m.handlers = append(m.handlers, hd)
+		m.paths = append(m.paths, mountedPath{path, tc})
 		return nil
 	}
 	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
@@ -440,14 +471,17 @@ func run(o *options) error {
 		if svc != nil {
 			// The same hub at /client/?hub=<name>, for clients that a
 			// negotiate redirect sends with an access key token.
-			hd, err := transports.NewHandler(m.hub, transports.Config{
+			tc := transports.Config{
 				Authenticator: svc.key.ClientAuthenticator(), Logger: log, LongPollTimeout: o.longPollTimeout,
 				AllowedOrigins: o.allowedOrigins, Transports: o.transports, KeepRequests: keep,
-			})
+				Limiter: limiter, MaxPendingConnections: o.pendingLimit(),
+			}
+			hd, err := transports.NewHandler(m.hub, tc)
 			if err != nil {
 				return nil, err
 			}
 			m.handlers = append(m.handlers, hd)
+			m.paths = append(m.paths, mountedPath{"/client/?hub=" + name, tc})
 			if err := svc.add(name, m.hub, hd); err != nil {
 				return nil, err
 			}
@@ -509,6 +543,7 @@ func run(o *options) error {
 			metrics.add(m.name, m.hub)
 		}
 	}
+	metrics.reg.MustRegister(newLimiterCollector(limiter))
 	ops.Handle("/metrics", metrics.handler())
 	if o.pprof {
 		ops.HandleFunc("/debug/pprof/", pprof.Index)
@@ -529,7 +564,9 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		hubs = append(hubs, &mounted{name: "dashboard", hub: h, handlers: []*transports.Handler{hd}})
+		// Not under the connection limits: an operator must see a full server.
+		hubs = append(hubs, &mounted{name: "dashboard", hub: h, handlers: []*transports.Handler{hd},
+			paths: []mountedPath{{dashboardHubPath, tcfg}}})
 		metrics.add("dashboard", h)
 		dash.add("dashboard", h)
 		dash.start()
@@ -552,7 +589,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: router{mux, around}, ReadHeaderTimeout: 10 * time.Second}
+	srv := o.httpServer(router{mux, around})
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var msrv *http.Server
@@ -562,12 +599,12 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		msrv = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+		msrv = o.httpServer(metricsMux)
 		go func() { errc <- msrv.Serve(mln) }()
-		log.Info("metrics", "addr", mln.Addr().String())
 		metricsAddr = mln.Addr().String()
 	}
-	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	logStartup(log, o, hubs, limiter, backplaneKind(bp), ln.Addr().String(), metricsAddr)
+	fmt.Fprintf(logOut, "listening on %s\n", ln.Addr())
 	if o.started != nil {
 		o.started(ln.Addr().String(), metricsAddr)
 	}

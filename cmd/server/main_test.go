@@ -62,6 +62,7 @@ func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
 		{"-max-buffered", o.maxBuffered, hub.DefaultMaxBufferedBytes},
 		{"-node-expiry", o.nodeExpiry, hub.DefaultNodeExpiry},
 		{"-longpoll-timeout", o.longPollTimeout, transports.DefaultLongPollTimeout},
+		{"-max-pending-connections", o.maxPending, transports.DefaultMaxPendingConnections},
 		{"-transports", o.transports, transports.AllTransports},
 	} {
 		if c.got != c.want {

@@ -647,9 +647,16 @@ func (r *run) fanout() error {
 	var profErr chan error
 	if r.s.ProfileDir != "" {
 		profErr = make(chan error, 1)
+		// Owner: this function. The profile lasts the sending time; it is
+		// received below, or on an early return by the deferred receive.
 		go func() {
 			path := fmt.Sprintf("%s/%s-%s-%s-%d.pprof", r.s.ProfileDir, r.res.Target, r.s.Scenario, r.s.Protocol, r.s.Payload)
 			profErr <- r.srv.Profile(path, r.s.Duration)
+		}()
+		defer func() {
+			if profErr != nil {
+				<-profErr
+			}
 		}()
 	}
 	// Agents are asked over a pipe: poll them less often.
@@ -722,6 +729,7 @@ func (r *run) fanout() error {
 		if err := <-profErr; err != nil {
 			fmt.Fprintf(errWriter(r.s.Progress), "\nprofile: %v\n", err)
 		}
+		profErr = nil
 	}
 	r.res.Sent = r.sent.Load()
 	r.res.Delivered = st.Delivered

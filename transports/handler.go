@@ -115,6 +115,7 @@ func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 			hd.available = append(hd.available, t)
 		}
 	}
+	// Owner: the Handler. Close closes stop and waits for done.
 	go hd.janitor()
 	return hd, nil
 }

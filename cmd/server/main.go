@@ -329,16 +329,23 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	var msrv *http.Server
+	var mln net.Listener
 	if o.metricsAddr != "" {
-		mln, err := net.Listen("tcp", o.metricsAddr)
-		if err != nil {
+		if mln, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			ln.Close()
 			return err
 		}
+	}
+	// Owner of the Serve goroutines: this function. Each ends when its
+	// server shuts down, and is waited for below (one errc value each).
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	serving := 1
+	go func() { errc <- srv.Serve(ln) }()
+	var msrv *http.Server
+	if mln != nil {
 		msrv = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+		serving++
 		go func() { errc <- msrv.Serve(mln) }()
 		log.Info("metrics", "addr", mln.Addr().String())
 	}
@@ -346,14 +353,14 @@ func run(o *options) error {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var serveErr error
 	select {
 	case s := <-sig:
 		signal.Stop(sig) // a second signal ends the process at once
 		log.Info("shutting down", "signal", s.String())
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
+	case serveErr = <-errc: // a listener failed: shut down all the same
+		serving--
+		log.Error("serving failed; shutting down", "err", serveErr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
@@ -375,5 +382,8 @@ func run(o *options) error {
 		})
 	}
 	wg.Wait()
-	return nil
+	for range serving {
+		<-errc // Serve returns ErrServerClosed once Shutdown began
+	}
+	return serveErr
 }

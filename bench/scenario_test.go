@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // TestMain lets the test binary serve as an agent process.
@@ -194,27 +198,31 @@ func TestServerDeathInvalidates(t *testing.T) {
 	tgt := builtServer
 	// The server's own -shutdown-timeout flag is irrelevant: kill it from
 	// the outside once connections are up.
-	s := Settings{Scenario: "idle", Conns: 50, Duration: 2 * time.Second, Settle: 100 * time.Millisecond}
+	var progress lockedBuffer
+	s := Settings{Scenario: "idle", Conns: 50, Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Progress: &progress}
 	done := make(chan struct{})
+	ran := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range 100 {
-			time.Sleep(50 * time.Millisecond)
-			childMu.Lock()
-			var pids []int
-			for pid := range children {
-				pids = append(pids, pid)
+		// Killed once the progress line shows every connection up: the
+		// run is holding them.
+		if testutil.Poll(30*time.Second, func() bool {
+			select {
+			case <-ran:
+				return true
+			default:
 			}
-			childMu.Unlock()
-			if len(pids) == 1 {
-				time.Sleep(700 * time.Millisecond) // connected and holding
-				KillChildren()
-				return
-			}
+			return strings.Contains(progress.String(), "up 50/50")
+		}) {
+			KillChildren()
 		}
 	}()
 	res, err := Run(context.Background(), tgt, s)
+	close(ran)
 	<-done
+	if !strings.Contains(progress.String(), "up 50/50") {
+		t.Fatalf("the run never had its 50 connections up: %q", progress.String())
+	}
 	t.Logf("err %v, result valid %v: %s", err, res.Valid, res.Reason)
 	if err == nil && res.Valid {
 		t.Fatalf("a run whose server was killed is valid: %+v", res)
@@ -246,4 +254,22 @@ func TestPlanRefuses(t *testing.T) {
 	if agents, per, err := s.Plan(); err != nil || agents != 3 || per != limit/3 {
 		t.Fatalf("automatic agents: %d × %d, %v", agents, per, err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer for one writer and one reader goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/gobwas/ws"
 )
 
@@ -148,7 +149,7 @@ func TestIdleConnsOwnNoGoroutine(t *testing.T) {
 	}
 
 	expectLine("ready")
-	waitFor(t, 20*time.Second, "10,000 registrations", func() bool { return p.Len() == idleConns })
+	testutil.EventuallyWithin(t, 20*time.Second, "10,000 registrations", func() bool { return p.Len() == idleConns })
 	t.Logf("%d connections dialed and registered in %v", idleConns, time.Since(start))
 
 	after := runtime.NumGoroutine()
@@ -169,7 +170,7 @@ func TestIdleConnsOwnNoGoroutine(t *testing.T) {
 	}
 
 	stdin.Close() // the helper hangs up all its connections
-	waitFor(t, 20*time.Second, "all connections to close", func() bool { return p.Len() == 0 })
+	testutil.EventuallyWithin(t, 20*time.Second, "all connections to close", func() bool { return p.Len() == 0 })
 	for range idleConns {
 		if ev := rec.waitClose(t, 10*time.Second); ev.err != io.EOF {
 			t.Fatalf("OnClose(%v), want io.EOF", ev.err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 )
@@ -55,7 +56,7 @@ func TestIdleConnectionsOwnNoGoroutine(t *testing.T) {
 	warm.send(`{"type":7}`)
 	warm.expectCloseFrame()
 	warm.expectEOF()
-	waitFor(t, 10*time.Second, "the first connection to end", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 10*time.Second, "the first connection to end", func() bool { return h.Stats().Open == 0 })
 
 	runtime.GC()
 	var before runtime.MemStats
@@ -86,7 +87,7 @@ func TestIdleConnectionsOwnNoGoroutine(t *testing.T) {
 		stdin.Close()
 		_ = cmd.Wait()
 		watchdog.Stop()
-		waitFor(t, 30*time.Second, "every connection to end", func() bool { return h.Stats().Open == 0 })
+		testutil.EventuallyWithin(t, 30*time.Second, "every connection to end", func() bool { return h.Stats().Open == 0 })
 	})
 	lines := bufio.NewScanner(stdout)
 	expectLine := func(prefix string) string {
@@ -105,16 +106,15 @@ func TestIdleConnectionsOwnNoGoroutine(t *testing.T) {
 	}
 
 	expectLine("ready")
-	waitFor(t, 30*time.Second, "10,000 connections", func() bool { return h.Stats().Connections == idleConns })
+	testutil.EventuallyWithin(t, 30*time.Second, "10,000 connections", func() bool { return h.Stats().Connections == idleConns })
 	t.Logf("%d connections upgraded and handshaken in %v", idleConns, time.Since(start))
 
 	at := runtime.NumGoroutine()
 	settled := at
-	deadline := time.Now().Add(15 * time.Second) // past the actor pool's idle timeout
-	for settled > baseline+goroutineSlack && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	testutil.Poll(15*time.Second, func() bool { // past the actor pool's idle timeout; checked below
 		settled = runtime.NumGoroutine()
-	}
+		return settled <= baseline+goroutineSlack
+	})
 	runtime.GC()
 	var held runtime.MemStats
 	runtime.ReadMemStats(&held)

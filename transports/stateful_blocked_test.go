@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // Sum reads an upload stream: it blocks its connection's turn while the
@@ -34,12 +35,8 @@ func TestStatefulDropWhileMethodWaits(t *testing.T) {
 	c.send(`{"type":1,"invocationId":"1","target":"Sum","arguments":[],"streamIds":["s1"]}`)
 	c.send(`{"type":2,"invocationId":"s1","item":1}`)
 	c.drop()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(h.Events(), "disconnected-error") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the connection never ended: events %v", h.Events())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return slices.Contains(h.Events(), "disconnected-error") }) {
+		t.Fatalf("the connection never ended: events %v", h.Events())
 	}
 	if !slices.Contains(h.Events(), "sum-returned") {
 		t.Fatalf("the waiting method was not woken: events %v", h.Events())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -186,7 +187,7 @@ func TestStatefulVersion1Disables(t *testing.T) {
 		t.Fatalf("got %+v, want the Completion unnumbered", r)
 	}
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach: %d, want 404", st)
 	}
@@ -200,7 +201,7 @@ func TestStatefulNotNegotiated(t *testing.T) {
 	c.send(`{"protocol":"json","version":2}`)
 	c.expect(`{}`)
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
 }
 
 // TestStatefulReattach: the server drops the socket; the client reattaches
@@ -245,7 +246,7 @@ func TestStatefulReattach(t *testing.T) {
 	other.completion("1")
 
 	var c2 *wsClient
-	waitFor(t, 5*time.Second, "reattach accepted", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "reattach accepted", func() bool {
 		var err error
 		c2, err = tryDial(t, hubURL, "id="+token, nil)
 		return err == nil
@@ -273,7 +274,7 @@ func TestStatefulReattach(t *testing.T) {
 	}
 	// Clean close ends it for good.
 	_ = wsutil.WriteClientMessage(c2.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 3 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 3 })
 	if ev := h.Events(); ev[2] != "disconnected" {
 		t.Fatalf("events %v", ev)
 	}
@@ -289,7 +290,7 @@ func TestStatefulBadSequence(t *testing.T) {
 	c, token := statefulConnect(t, hubURL, 2)
 	c.drop()
 	var c2 *wsClient
-	waitFor(t, 5*time.Second, "reattach accepted", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "reattach accepted", func() bool {
 		var err error
 		c2, err = tryDial(t, hubURL, "id="+token, nil)
 		return err == nil
@@ -309,7 +310,7 @@ func TestStatefulTimeout(t *testing.T) {
 	hubURL, h := startStateful(t, true, 300*time.Millisecond)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
 	if ev := h.Events(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
@@ -324,7 +325,7 @@ func TestStatefulHubClose(t *testing.T) {
 	hubURL, h := startStateful(t, true, 10*time.Second)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.send(`{"type":7}`)
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
 	c.drop()
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach after Close: %d, want 404", st)
@@ -342,11 +343,11 @@ func TestStatefulBufferBound(t *testing.T) {
 	c.send(invocation("1", "Burst", 200))
 	c.read() // the Burst is running: dropping now loses nothing the server has not read
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.Events()) == 2 })
 	if ev := impl.Events(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
-	waitFor(t, 5*time.Second, "token gone", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "token gone", func() bool {
 		return dialStatus(t, hubURL, "id="+token, nil) == http.StatusNotFound
 	})
 }
@@ -358,11 +359,11 @@ func TestStatefulShutdownWhileDetached(t *testing.T) {
 	hubURL, h, hd := startHandler(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
 		transports.Config{})
 	c, token := statefulConnect(t, hubURL, 2)
-	waitFor(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
 	c.send(invocation("1", "Id"))
 	c.completion("1")
 	c.drop()
-	waitFor(t, 5*time.Second, "detached", func() bool { return transports.Waiting(hd, token) })
+	testutil.EventuallyWithin(t, 5*time.Second, "detached", func() bool { return transports.Waiting(hd, token) })
 	if err := shutdownHub(t, h); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +43,12 @@ type ConnInfo struct {
 	// StatefulReconnect is set when the client negotiated stateful reconnect
 	// and the engine allows it; a handshake version >= 2 then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport ("WebSockets", "ServerSentEvents",
+	// "LongPolling"), or "" when the connection came some other way.
+	Transport string
+	// Request is the HTTP request that opened the connection, when the
+	// transport keeps it (nil otherwise). Nobody modifies it afterwards.
+	Request *http.Request
 }
 
 // Errors reported to OnDisconnected and by the engine.
@@ -92,7 +99,11 @@ type Conn struct {
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any
+	// Transport and Request are those of ConnInfo. Read-only.
+	Transport string
+	Request   *http.Request
 
+	raw           bool // a raw connection (raw.go): no handshake, no hub protocol
 	textOnly      bool // the transport carries no binary
 	noKeepAlive   bool // the transport keeps itself alive
 	allowStateful bool // stateful reconnect was negotiated
@@ -105,6 +116,13 @@ type Conn struct {
 	recvSeq      atomic.Int64 // highest trackable message id received
 	ackPending   atomic.Bool  // something came in since the last Ack
 	lastAck      int64        // owned by the heartbeat: when it last asked for an Ack
+
+	// Raw connections only: bytes fed and not yet received by the
+	// application, bytes written and not yet queued, the WebSocket
+	// message type.
+	rawInPending atomic.Int64
+	rawPending   atomic.Int64
+	rawBinary    atomic.Bool
 
 	// Read side, guarded by readMu (the transport's calls may come from
 	// different goroutines over time).
@@ -153,6 +171,10 @@ type Conn struct {
 // (a WebSocket message, a POST body). data is only read during the call.
 // Feed may be called again before the actor has handled the previous bytes.
 func (c *Conn) Feed(data []byte) {
+	if c.raw {
+		c.feedRaw(data)
+		return
+	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if c.readDone {

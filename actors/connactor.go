@@ -27,6 +27,9 @@ func (a connActor) Receive(ctx actor.Context) {
 			c.transport.Close(false)
 		}
 	}()
+	if c.raw && c.receiveRaw(ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		c.deliver(m)
@@ -367,7 +370,9 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	c.appendOwnAlways(&msg)
+	if !c.raw { // a raw connection has no Close message
+		c.appendOwnAlways(&msg)
+	}
 	c.flush()
 	c.disconnect(cause, reason)
 	c.transport.Close(true)
@@ -401,7 +406,11 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
-	if !c.connectFailed {
+	switch {
+	case c.connectFailed:
+	case c.raw:
+		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
+	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })
 	}
 	c.out = nil

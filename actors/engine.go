@@ -89,13 +89,17 @@ type EngineConfig struct {
 	// not block. The hub uses it to subscribe to a group's backplane
 	// channel only while the node has members.
 	OnGroupActive func(key string, active bool)
+	// Raw, when set, makes every connection of the engine a raw one (see
+	// raw.go): no handshake, no hub protocol, its bytes to Raw. Protocols
+	// may then be empty, and the Invoker is not used.
+	Raw RawApp
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
 
 // withDefaults checks the settings hub fills and fills the engine's own.
 func (c EngineConfig) withDefaults() (EngineConfig, error) {
-	if len(c.Protocols) == 0 || len(c.Protocols) > maxProtocols {
+	if (len(c.Protocols) == 0 && c.Raw == nil) || len(c.Protocols) > maxProtocols {
 		return c, fmt.Errorf("actors: EngineConfig.Protocols has %d protocols, want 1 to %d", len(c.Protocols), maxProtocols)
 	}
 	for _, d := range []struct {
@@ -211,9 +215,16 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, errShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
+	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, Transport: info.Transport, Request: info.Request,
+		textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
 		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
 	c.Items = make(map[string]any)
+	if e.cfg.Raw != nil {
+		// No handshake: connected from the start; its first message
+		// (rawStart, sent below) runs Connected.
+		c.raw, c.noKeepAlive = true, true
+		c.state.Store(stateConnected)
+	}
 	now := e.preciseNow()
 	c.created = now
 	c.lastRecv.Store(now)
@@ -223,6 +234,11 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.pid = e.sys.actors.Root.Spawn(e.connProps)
 	e.spawning = nil
 	e.spawnMu.Unlock()
+	if c.raw {
+		// First in its mailbox, before Shutdown can find it in conns and
+		// close it: Connected always runs before Disconnected.
+		e.send(c.pid, &rawStart{})
+	}
 	e.conns.put(c)
 	return c, nil
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
@@ -76,6 +77,20 @@ func membershipContext(ctx context.Context) context.Context {
 	}
 	return ctx
 }
+
+// Transport names the caller's transport: "WebSockets", "ServerSentEvents"
+// or "LongPolling" ("" for a connection made without package transports).
+func (c *Context) Transport() string { return c.conn.Transport }
+
+// Request is the HTTP request that opened the caller's connection (the
+// WebSocket upgrade, the Server-Sent Events GET, the first long poll), as
+// ASP.NET Core's Context.GetHttpContext(): its headers, URL and query,
+// cookies, Host and RemoteAddr; it has no body, and its context is not the
+// connection's. nil unless the transport keeps requests
+// (transports.Config.KeepRequests), since a request's headers cost memory
+// for as long as the connection lives. Read it, never modify it: every call
+// of the connection shares it.
+func (c *Context) Request() *http.Request { return c.conn.Request }
 
 // Abort ends the caller's connection once the current call returns. The
 // client gets a Close message that forbids reconnecting.

@@ -18,16 +18,30 @@ func (e *ValidationError) Error() string { return e.Field + " is required" }
 // failing has a method for each way a call can fail.
 type failing struct{ typed }
 
-func (failing) Throw() error                { return errors.New("secret detail") }
-func (failing) HubErr() error               { return &hub.Error{Message: "boom"} }
-func (failing) HubErrf(n int) error         { return hub.Errorf("boom %d", n) }
-func (failing) Wrapped() error              { return fmt.Errorf("while working: %w", hub.Errorf("boom")) }
-func (failing) Validate() (string, error)   { return "", &ValidationError{Field: "name"} }
-func (failing) Path() error                 { return &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist} }
-func (failing) Panic()                      { panic("kaboom") }
-func (failing) PanicErr() error             { panic(errors.New("kaboom")) }
-func (failing) PanicHubErr() (int, error)   { panic(hub.Errorf("from panic")) }
-func (failing) Echo(s string) string        { return s }
+func (failing) Throw() error              { return errors.New("secret detail") }
+func (failing) HubErr() error             { return &hub.Error{Message: "boom"} }
+func (failing) HubErrf(n int) error       { return hub.Errorf("boom %d", n) }
+func (failing) Wrapped() error            { return fmt.Errorf("while working: %w", hub.Errorf("boom")) }
+func (failing) Validate() (string, error) { return "", &ValidationError{Field: "name"} }
+func (failing) Path() error               { return &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist} }
+func (failing) Panic()                    { panic("kaboom") }
+func (failing) PanicErr() error           { panic(errors.New("kaboom")) }
+func (failing) PanicHubErr() (int, error) { panic(hub.Errorf("from panic")) }
+func (failing) Echo(s string) string      { return s }
+func (failing) Typed(msg string) error {
+	return &hub.TypedError{Type: "InvalidOperationException", Message: msg}
+}
+func (failing) TypedWrapped() error {
+	return fmt.Errorf("loading: %w", &hub.TypedError{Type: "KeyNotFoundException", Message: "no key"})
+}
+func (failing) Named() error { return namedError{} }
+
+// namedError names itself without being a TypedError.
+type namedError struct{}
+
+func (namedError) Error() string    { return "named" }
+func (namedError) TypeName() string { return "ArgumentException" }
+
 func (failing) Upload(ctx *hub.Context) int { return 0 }
 
 const (
@@ -58,6 +72,8 @@ func TestErrorTexts(t *testing.T) {
 		{"Panic", nil, "An unexpected error occurred invoking 'Panic' on the server."},
 		{"PanicErr", nil, "An unexpected error occurred invoking 'PanicErr' on the server."},
 		{"PanicHubErr", nil, "An unexpected error occurred invoking 'PanicHubErr' on the server."},
+		// A chosen type name shows only with detailed errors.
+		{"Typed", []any{"secret"}, "An unexpected error occurred invoking 'Typed' on the server."},
 	} {
 		if got := c.invoke(tc.target, tc.args...); got.Error != tc.want || got.Result != "" {
 			t.Errorf("%s%v:\n got %q (result %s)\nwant %q", tc.target, tc.args, got.Error, got.Result, tc.want)
@@ -85,6 +101,10 @@ func TestDetailedErrorTexts(t *testing.T) {
 		{"Path", nil, "An unexpected error occurred invoking 'Path' on the server. PathError: open /x: file does not exist", false},
 		{"HubErr", nil, "An unexpected error occurred invoking 'HubErr' on the server. HubException: boom", false},
 		{"Panic", nil, "An unexpected error occurred invoking 'Panic' on the server. Error: kaboom", false},
+		// ASP.NET's functional tests' ThrowException.
+		{"Typed", []any{"An error occurred."}, "An unexpected error occurred invoking 'Typed' on the server. InvalidOperationException: An error occurred.", false},
+		{"TypedWrapped", nil, "An unexpected error occurred invoking 'TypedWrapped' on the server. KeyNotFoundException: loading: no key", false},
+		{"Named", nil, "An unexpected error occurred invoking 'Named' on the server. ArgumentException: named", false},
 	} {
 		got := c.invoke(tc.target, tc.args...)
 		ok := got.Error == tc.want
@@ -159,6 +179,14 @@ func TestNonBlockingInvocationNeverAnswered(t *testing.T) {
 	c.invoke("Echo", "loud")
 	if got := c.received(); len(got) != 1 || got[0] != `{"type":3,"invocationId":"1","result":"loud"}` {
 		t.Fatalf("received %q, want only the blocking call's completion", got)
+	}
+}
+
+func TestTypedErrorValue(t *testing.T) {
+	var err error = &hub.TypedError{Type: "InvalidOperationException", Message: "m"}
+	var tn hub.TypeNamer
+	if !errors.As(err, &tn) || tn.TypeName() != "InvalidOperationException" || err.Error() != "m" {
+		t.Fatalf("TypedError gave %#v", err)
 	}
 }
 

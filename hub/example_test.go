@@ -99,3 +99,46 @@ func ExampleHub_Clients() {
 	// <nil>
 	// true
 }
+
+// Upper answers every message of a raw connection in upper case.
+type Upper struct{}
+
+func (Upper) OnConnected(hub.RawConn) error { return nil }
+
+func (Upper) OnReceive(c hub.RawConn, data []byte) { _ = c.Write(bytes.ToUpper(data)) }
+
+func (Upper) OnDisconnected(hub.RawConn, error) {}
+
+// A raw connection endpoint (ASP.NET Core's MapConnectionHandler): the
+// transport's bytes with no hub protocol, here over a WebSocket without
+// negotiate.
+func ExampleNewEndpoint() {
+	e, err := hub.NewEndpoint(Upper{}, hub.EndpointConfig{})
+	if err != nil {
+		panic(err)
+	}
+	handler, err := transports.NewConnectionHandler(e, transports.Config{})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	handler.Mount(mux, "/upper")
+	srv := httptest.NewServer(mux)
+	defer func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		_ = handler.Close()
+	}()
+
+	conn, _, _, err := ws.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/upper")
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	_ = wsutil.WriteClientText(conn, []byte("hello"))
+	reply, op, _ := wsutil.ReadServerData(conn)
+	fmt.Println(op == ws.OpText, string(reply))
+	// Output: true HELLO
+}

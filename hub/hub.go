@@ -434,7 +434,8 @@ func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation)
 		if _, isPanic := err.(panicError); isPanic {
 			h.log.Error("hub method panicked", "method", m.name, "conn", c.ID, "panic", err)
 		}
-		return fail(errorMessage(streamErrorText, err, h.detailed))
+		// No stream yet: the invocation failed, as ASP.NET words it.
+		return fail(errorMessage(unexpectedText(inv.Target), err, h.detailed))
 	}
 	st.add(inv.InvocationID, cancel)
 	started = true

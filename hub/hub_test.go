@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -371,5 +373,39 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	if !testutil.Poll(testutil.Wait, func() bool { return runtime.NumGoroutine() <= before }) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// connInfo answers with what a Context knows of the caller's transport.
+type connInfo struct{}
+
+func (connInfo) Transport(ctx *hub.Context) string { return ctx.Transport() }
+
+func (connInfo) Header(ctx *hub.Context, name string) any {
+	if r := ctx.Request(); r != nil {
+		if v, ok := r.Header[http.CanonicalHeaderKey(name)]; ok {
+			return v[0]
+		}
+	}
+	return nil
+}
+
+func TestContextTransportAndRequest(t *testing.T) {
+	h := newHub(t, connInfo{}, hub.Config{})
+	r := httptest.NewRequest(http.MethodGet, "/hub?id=x", nil)
+	r.Header.Set("X-Header", "VALUE")
+	c := dialInfo(t, h, hub.ConnInfo{ID: "c1", Transport: "ServerSentEvents", Request: r})
+	if got := c.invoke("Transport").Result; got != `"ServerSentEvents"` {
+		t.Fatalf("Transport: %s", got)
+	}
+	if got := c.invoke("Header", "x-header").Result; got != `"VALUE"` {
+		t.Fatalf("Header: %s", got)
+	}
+	bare := dial(t, h, "c2", "")
+	if got := bare.invoke("Header", "x-header").Result; got != `null` {
+		t.Fatalf("Header without a kept request: %s", got)
+	}
+	if got := bare.invoke("Transport").Result; got != `""` {
+		t.Fatalf("Transport of a connection made without one: %s", got)
 	}
 }

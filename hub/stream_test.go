@@ -296,8 +296,11 @@ func TestStreamErrors(t *testing.T) {
 			if want := "An error occurred on the server while streaming results. HubException: bad 1"; len(items) != 1 || done.Error != want {
 				t.Fatalf("items %q then %q, want 1 item then %q", items, done.Error, want)
 			}
+			// A method that fails before it has a stream fails the
+			// invocation, as ASP.NET Core words it (its functional tests'
+			// StreamThrowException).
 			_, done = waitStream(t, c, "f3")
-			if want := "An error occurred on the server while streaming results. HubException: not now"; done.Error != want {
+			if want := "An unexpected error occurred invoking 'Refuse' on the server. HubException: not now"; done.Error != want {
 				t.Fatalf("Refuse: %q, want %q", done.Error, want)
 			}
 			items, done = waitStream(t, c, "f4")
@@ -501,8 +504,11 @@ func TestUploadStream(t *testing.T) {
 func TestUploadStreamErrors(t *testing.T) {
 	h := newHub(t, &streamer{}, hub.Config{})
 	c := dial(t, h, "c1", "")
+	// ASP.NET completes the upload with a HubException of the client's
+	// text, so a method that returns it shows that text (its functional
+	// tests' StreamingConcat), detailed errors or not.
 	c.feed(invocationWithStreams("u1", "Sum", []string{"0"}), item("0", 1), complete("0", "x"))
-	if got, want := c.waitCompletion("u1").Error, "An unexpected error occurred invoking 'Sum' on the server."; got != want {
+	if got, want := c.waitCompletion("u1").Error, "An unexpected error occurred invoking 'Sum' on the server. HubException: x"; got != want {
 		t.Fatalf("failed upload: %q, want %q", got, want)
 	}
 	c.feed(invocationWithStreams("u3", "Why", []string{"2"}), complete("2", "Error: x"))

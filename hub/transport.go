@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/actorhub/actorhub/actors"
@@ -41,12 +42,20 @@ type ConnInfo struct {
 	// reconnect (see TransportOptions.AllowStatefulReconnects); a handshake
 	// of version 2 or more then turns it on.
 	StatefulReconnect bool
+	// Transport names the transport ("WebSockets", "ServerSentEvents",
+	// "LongPolling"), for Context.Transport.
+	Transport string
+	// Request is the HTTP request that opened the connection, for
+	// Context.Request, or nil when the transport does not keep it. Nobody
+	// modifies it afterwards.
+	Request *http.Request
 }
 
 func (i ConnInfo) engineInfo() actors.ConnInfo {
 	return actors.ConnInfo{
 		ID: i.ID, UserID: i.UserID, Claims: i.Claims,
 		TextOnly: i.TextOnly, NoKeepAlive: i.NoKeepAlive, StatefulReconnect: i.StatefulReconnect,
+		Transport: i.Transport, Request: i.Request,
 	}
 }
 

@@ -294,9 +294,15 @@ func (c *Conn) peerClose(p []byte) {
 	c.closeRecv = true
 	if !c.closeSent {
 		code, err := parseCloseBody(p)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.startCloseLocked(ws.StatusProtocolError, "", err)
-		} else {
+		case code == 0:
+			// A close with no status (1005 to the peer) is answered with
+			// 1000, as ASP.NET Core answers it: browsers and ws report the
+			// close as normal only then.
+			c.startCloseLocked(ws.StatusNormalClosure, "", nil)
+		default:
 			c.startCloseLocked(code, "", nil)
 		}
 	}

@@ -44,6 +44,22 @@
 // 413 and the connection closes) goes to the connection; POSTs to one
 // connection run one at a time.
 //
+// NewConnectionHandler serves a hub.Endpoint of raw connections the same
+// way (negotiate, every transport, WebSockets without negotiate, origins,
+// authentication), with no handshake and no hub framing: a WebSocket
+// message, or a POST body, goes to the endpoint's ConnectionHandler as it
+// is, and what it writes goes out as WebSocket messages, events or poll
+// answers.
+//
+// Browser origins (Config.AllowedOrigins): a request whose Origin header is
+// neither the server's own origin nor an allowed one gets 403 before
+// anything is made for it (the WebSocket upgrade, negotiate, every request
+// of the HTTP transports); allowed cross-origin requests get the CORS
+// headers with credentials, and their preflights 204. Requests without
+// Origin, from clients other than browsers, are not affected. See cors.go.
+// Errors are answered as ASP.NET Core does: text/plain, its texts, no
+// trailing newline, and an empty 401.
+//
 // An Authenticator, when configured, resolves the user from the bearer token
 // of the Authorization header or the access_token query string on every
 // request; a refused token gets 401 with "WWW-Authenticate: Bearer", and so

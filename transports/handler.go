@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,27 @@ type Config struct {
 	// means DefaultLongPollTimeout; keep it under the clients' 100 s
 	// request timeout.
 	LongPollTimeout time.Duration
+	// AllowedOrigins are the browser origins that may use the hub besides
+	// the server's own: "https://app.example.com", "https://*.example.com"
+	// (its subdomains), "*" (any origin but the opaque "null"; list "null"
+	// to allow it). A request that carries an Origin header not allowed gets
+	// 403: the WebSocket upgrade, negotiate and every request of the HTTP
+	// transports. Requests without Origin (clients other than browsers) are
+	// not affected. Allowed cross-origin requests get the CORS headers, with
+	// credentials, and preflights are answered with 204 (see cors.go). nil
+	// means the server's own origin only.
+	AllowedOrigins []string
+	// AllowedHeaders are request headers that pages of allowed origins may
+	// send besides those the SignalR clients send (Authorization,
+	// Content-Type, X-Requested-With, X-SignalR-User-Agent): the names of
+	// the headers a browser client adds with its headers option. nil means
+	// none.
+	AllowedHeaders []string
+	// KeepRequests keeps, for the life of each connection, the HTTP
+	// request that opened it (headers, URL, cookies; no body), for hub code
+	// to read with hub.Context.Request, as ASP.NET Core's GetHttpContext.
+	// It costs the request's headers per connection. Default false.
+	KeepRequests bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -59,13 +81,16 @@ type Handler struct {
 	epoch       time.Time
 	conns       tokens
 	socketEnded hub.SocketEnded // onSocketEnded, made once
+	origins     *originPolicy
+	keepReq     bool // Config.KeepRequests
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
-// served is what a Handler needs of what it serves: a *hub.Hub. Nothing
+// served is what a Handler needs of what it serves: a *hub.Hub or a
+// *hub.Endpoint (raw connections). Nothing
 // in it is specific to the hub protocol, so that a server of raw
 // connections can be served the same way.
 type served interface {
@@ -77,20 +102,43 @@ type served interface {
 	ConnectWebSocket(info hub.ConnInfo, token string, ended hub.SocketEnded) (hub.WebSocket, error)
 }
 
-var _ served = (*hub.Hub)(nil)
+var (
+	_ served = (*hub.Hub)(nil)
+	_ served = (*hub.Endpoint)(nil)
+)
 
 // NewHandler serves hub h over HTTP.
 func NewHandler(h *hub.Hub, cfg Config) (*Handler, error) {
 	if h == nil {
 		return nil, errors.New("transports: NewHandler needs a hub")
 	}
+	return newHandler(h, cfg)
+}
+
+// NewConnectionHandler serves the raw connections of endpoint e over HTTP,
+// as ASP.NET Core's MapConnectionHandler: negotiate, WebSockets (with or
+// without negotiate), Server-Sent Events and long polling, each as for a
+// hub, with no handshake and no hub framing (see hub.Endpoint).
+func NewConnectionHandler(e *hub.Endpoint, cfg Config) (*Handler, error) {
+	if e == nil {
+		return nil, errors.New("transports: NewConnectionHandler needs an endpoint")
+	}
+	return newHandler(e, cfg)
+}
+
+func newHandler(h served, cfg Config) (*Handler, error) {
 	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins, cfg.AllowedHeaders)
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	opts := h.TransportOptions()
 	hd := &Handler{
+		origins: origins, keepReq: cfg.KeepRequests,
 		srv: h, auth: cfg.Authenticator, required: cfg.RequireAuthentication, log: log,
 		timeout: opts.DisconnectTimeout, pollWait: cfg.LongPollTimeout, postMax: opts.MaxTransportMessageSize,
 		stateful: opts.AllowStatefulReconnects, enabled: cfg.Transports,
@@ -152,6 +200,9 @@ func (h *Handler) Mount(mux *http.ServeMux, path string) {
 
 // ServeHTTP routes a request of the SignalR HTTP protocol.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.origins.admit(w, r) {
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/negotiate") {
 		h.negotiate(w, r)
 		return
@@ -169,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.enabled&t == 0 {
 			if _, _, ok := h.authenticate(w, r); ok {
-				http.Error(w, t.String()+" transport not supported by this end point type", http.StatusNotFound)
+				plainText(w, http.StatusNotFound, t.String()+" transport not supported by this end point type")
 			}
 			return
 		}
@@ -186,19 +237,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		h.serveDelete(w, r)
 	default:
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "")
 	}
 }
 
-// claimError answers a refused claim of a connection token.
+// claimError answers a refused claim of a connection token with ASP.NET
+// Core's texts.
 func claimError(w http.ResponseWriter, status int) {
 	switch status {
 	case http.StatusNotFound:
-		http.Error(w, "No Connection with that ID", status)
+		plainText(w, status, "No Connection with that ID")
 	case http.StatusBadRequest:
-		http.Error(w, "Cannot change transports mid-connection", status)
-	default:
-		http.Error(w, http.StatusText(status), status)
+		plainText(w, status, "Cannot change transports mid-connection")
+	default: // 403 (another user's token), 409 (in use)
+		plainText(w, status, "")
 	}
 }
 
@@ -230,7 +282,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 func requestToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := queryValue(r, "id")
 	if token == "" {
-		http.Error(w, "Connection ID required", http.StatusBadRequest)
+		plainText(w, http.StatusBadRequest, "Connection ID required")
 		return "", false
 	}
 	return token, true
@@ -253,14 +305,27 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (user str
 	}
 	if err != nil {
 		h.log.Debug("request not authenticated", "path", r.URL.Path, "err", err)
+		// As ASP.NET Core's JWT bearer challenge: no body, so the
+		// JavaScript client reports "Unauthorized: Status code '401'".
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		plainText(w, http.StatusUnauthorized, "")
 		return "", nil, false
 	}
 	return user, claims, true
 }
 
 func (h *Handler) now() time.Duration { return time.Since(h.epoch) }
+
+// keep is what a new connection keeps of the request that opens it
+// (Config.KeepRequests): a copy with no body and no context of its own.
+func (h *Handler) keep(r *http.Request) *http.Request {
+	if !h.keepReq {
+		return nil
+	}
+	c := r.Clone(context.Background())
+	c.Body, c.GetBody = http.NoBody, nil
+	return c
+}
 
 // janitor forgets negotiated connections that no transport took up, and
 // closes long polling connections that nobody polls. On Close it ends the

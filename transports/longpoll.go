@@ -35,10 +35,10 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		claimError(w, status)
 		return
 	}
-	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true}, lp)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, NoKeepAlive: true, Transport: lpName, Request: h.keep(r)}, lp)
 	if err != nil { // shutting down
 		h.conns.remove(token)
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		plainText(w, http.StatusServiceUnavailable, "")
 		return
 	}
 	lp.mu.Lock()
@@ -60,7 +60,7 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e.transport != lpName {
-		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
+		plainText(w, http.StatusBadRequest, "Cannot terminate this connection using the DELETE endpoint.")
 		return
 	}
 	e.http.lp.end(nil, false)
@@ -75,13 +75,7 @@ func noCache(w http.ResponseWriter) {
 }
 
 // emptyReply answers with status and no body, as ASP.NET does (text/plain).
-func emptyReply(w http.ResponseWriter, status int) {
-	w.Header().Set("Content-Type", "text/plain")
-	if status != http.StatusNoContent {
-		w.Header().Set("Content-Length", "0")
-	}
-	w.WriteHeader(status)
-}
+func emptyReply(w http.ResponseWriter, status int) { plainText(w, status, "") }
 
 // longPoll is the transport of a long polling connection: frames wait in
 // queue until a poll takes them all. Between polls nothing runs for it; the

@@ -174,10 +174,10 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("WebSocket: %d", s)
 		}
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
-			if s, _, b := send(t, m, hubURL, "", nil); s != http.StatusBadRequest || string(b) != "Connection ID required\n" {
+			if s, _, b := send(t, m, hubURL, "", nil); s != http.StatusBadRequest || string(b) != "Connection ID required" {
 				t.Fatalf("%s without id: %d %q", m, s, b)
 			}
-			if s, _, b := send(t, m, hubURL+"?id=nope", "", nil); s != http.StatusNotFound || string(b) != "No Connection with that ID\n" {
+			if s, _, b := send(t, m, hubURL+"?id=nope", "", nil); s != http.StatusNotFound || string(b) != "No Connection with that ID" {
 				t.Fatalf("%s unknown id: %d %q", m, s, b)
 			}
 		}

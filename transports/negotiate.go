@@ -37,7 +37,7 @@ type negotiateReply struct {
 func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "")
 		return
 	}
 	user, _, ok := h.authenticate(w, r)
@@ -76,7 +76,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		plainText(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -26,7 +26,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e.transport == wsName {
-		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
+		plainText(w, http.StatusMethodNotAllowed, "POST requests are not allowed for WebSocket connections.")
 		return
 	}
 	c := e.http.connection()
@@ -70,5 +70,5 @@ func (h *Handler) tooLarge(w http.ResponseWriter, hc *httpConn) {
 	if c := hc.connection(); c != (hub.Conn{}) {
 		c.CloseWithError(errBodyTooLarge)
 	}
-	http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+	plainText(w, http.StatusRequestEntityTooLarge, "")
 }

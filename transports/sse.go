@@ -55,10 +55,10 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &sseTransport{wake: make(chan struct{}, 1), rc: http.NewResponseController(w), active: true}
-	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true}, t)
+	c, err := h.srv.Connect(hub.ConnInfo{ID: e.id, UserID: user, Claims: claims, TextOnly: true, Transport: sseName, Request: h.keep(r)}, t)
 	if err != nil { // shutting down
 		h.conns.remove(token)
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		plainText(w, http.StatusServiceUnavailable, "")
 		return
 	}
 	hc.setConnection(c)

@@ -70,7 +70,7 @@ func TestSSE(t *testing.T) {
 	})
 	t.Run("other transports 400", func(t *testing.T) {
 		s, _, b := send(t, http.MethodGet, hubURL+"?"+id, "", nil)
-		if s != http.StatusBadRequest || string(b) != "Cannot change transports mid-connection\n" {
+		if s != http.StatusBadRequest || string(b) != "Cannot change transports mid-connection" {
 			t.Fatalf("long poll: %d %q", s, b)
 		}
 		if s := dialStatus(t, hubURL, id, nil); s != http.StatusBadRequest {

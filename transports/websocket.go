@@ -47,7 +47,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		h.conns.remove(token)
 		return
 	}
-	ws, err := h.srv.ConnectWebSocket(hub.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful}, token, h.socketEnded)
+	ws, err := h.srv.ConnectWebSocket(hub.ConnInfo{ID: id, UserID: user, Claims: claims, StatefulReconnect: stateful, Transport: wsName, Request: h.keep(r)}, token, h.socketEnded)
 	if err != nil { // shutting down
 		h.conns.remove(token)
 		_ = conn.Close()
@@ -84,7 +84,7 @@ func (h *Handler) reattachWebSocket(w http.ResponseWriter, r *http.Request, toke
 	// connection writes meanwhile waits until the socket is started.
 	ws, err := c.ReattachWebSocket(token, h.socketEnded)
 	if err != nil {
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		claimError(w, http.StatusNotFound)
 		return
 	}
 	conn, buffered, err := h.upgrade(w, r)

@@ -39,6 +39,7 @@ type options struct {
 	statefulReconnect bool
 	disconnectTimeout time.Duration
 	transports        transports.TransportType
+	allowedOrigins    []string
 	longPollTimeout   time.Duration
 	detailedErrors    bool
 	maxBuffered       int
@@ -73,6 +74,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
 	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", hub.DefaultDisconnectTimeout, "DisconnectTimeout: how long a connection that no transport request holds is kept (a negotiated connection waiting for its transport, a long polling connection between polls, a dropped stateful connection waiting for its client)")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")
+	origins := fs.String("allowed-origins", "", "browser origins allowed besides the server's own, comma-separated: https://app.example.com, https://*.example.com (subdomains), * (any); other origins get 403 (requests without Origin, from clients other than browsers, are not affected)")
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
@@ -101,6 +103,11 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-transports: %w", err)
 	}
 	o.transports = t
+	for _, v := range strings.Split(*origins, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			o.allowedOrigins = append(o.allowedOrigins, v)
+		}
+	}
 	return o, nil
 }
 
@@ -221,6 +228,31 @@ func main() {
 	}
 }
 
+// mounted is a hub, or an endpoint of raw connections, and the handlers
+// that serve it.
+type mounted struct {
+	name     string
+	hub      *hub.Hub
+	endpoint *hub.Endpoint // instead of hub
+	handlers []*transports.Handler
+}
+
+func (m *mounted) shutdown(ctx context.Context) error {
+	if m.endpoint != nil {
+		return m.endpoint.Shutdown(ctx)
+	}
+	return m.hub.Shutdown(ctx)
+}
+
+// mounter makes hubs and endpoints and mounts their handlers.
+type mounter struct {
+	newHub      func(name string, impl any, cfg hub.Config) (*mounted, error)
+	newEndpoint func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error)
+	// serve mounts a handler of m at path; tc gets the flags' settings
+	// where it leaves them zero.
+	serve func(m *mounted, path string, tc transports.Config) error
+}
+
 func run(o *options) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -270,33 +302,60 @@ func run(o *options) error {
 		Logger:                    log,
 	}
 	mux := http.NewServeMux()
-	type mounted struct {
-		name    string
-		hub     *hub.Hub
-		handler *transports.Handler
-	}
-	var hubs []mounted
-	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
-		cfg := hubCfg
+	var hubs []*mounted
+	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
 		h, err := hub.New(impl, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd, err := transports.NewHandler(h, transports.Config{
-			Authenticator: auth, RequireAuthentication: requireAuth, Logger: log,
-			Transports: o.transports, LongPollTimeout: o.longPollTimeout,
-		})
+		m := &mounted{name: name, hub: h}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	newEndpoint := func(name string, app hub.ConnectionHandler, cfg hub.EndpointConfig) (*mounted, error) {
+		cfg.Runtime, cfg.Logger = rt, log
+		if cfg.DisconnectTimeout == 0 {
+			cfg.DisconnectTimeout = o.disconnectTimeout
+		}
+		e, err := hub.NewEndpoint(app, cfg)
 		if err != nil {
 			return nil, err
 		}
-		hd.Mount(mux, "/hubs/"+name)
-		hubs = append(hubs, mounted{name, h, hd})
-		return h, nil
+		m := &mounted{name: name, endpoint: e}
+		hubs = append(hubs, m)
+		return m, nil
+	}
+	serve := func(m *mounted, path string, tc transports.Config) error {
+		tc.Logger, tc.LongPollTimeout, tc.AllowedOrigins = log, o.longPollTimeout, o.allowedOrigins
+		if tc.Transports == 0 {
+			tc.Transports = o.transports
+		}
+		var hd *transports.Handler
+		var err error
+		if m.endpoint != nil {
+			hd, err = transports.NewConnectionHandler(m.endpoint, tc)
+		} else {
+			hd, err = transports.NewHandler(m.hub, tc)
+		}
+		if err != nil {
+			return err
+		}
+		hd.Mount(mux, path)
+		m.handlers = append(m.handlers, hd)
+		return nil
+	}
+	mount := func(name string, impl any, auth transports.Authenticator, requireAuth bool) (*hub.Hub, error) {
+		m, err := newHub(name, impl, hubCfg)
+		if err != nil {
+			return nil, err
+		}
+		return m.hub, serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth})
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
 	}
+	var around func(http.Handler) http.Handler
 	if o.conformance {
 		// The conformance hubs keep their test tokens whatever the JWT flags.
 		if _, err := mount("conformance", &conformance{}, testTokens, false); err != nil {
@@ -306,11 +365,16 @@ func run(o *options) error {
 		if c.hub, err = mount("cluster", c, testTokens, false); err != nil {
 			return err
 		}
+		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
+			return err
+		}
 	}
 
 	metrics := newMetrics()
 	for _, m := range hubs {
-		metrics.add(m.name, m.hub)
+		if m.hub != nil {
+			metrics.add(m.name, m.hub)
+		}
 	}
 	metricsMux := mux
 	if o.metricsAddr != "" {
@@ -338,7 +402,7 @@ func run(o *options) error {
 	}
 	// Owner of the Serve goroutines: this function. Each ends when its
 	// server shuts down, and is waited for below (one errc value each).
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: router{mux, around}, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	serving := 1
 	go func() { errc <- srv.Serve(ln) }()
@@ -375,10 +439,12 @@ func run(o *options) error {
 	}
 	for _, m := range hubs {
 		wg.Go(func() {
-			if err := m.hub.Shutdown(ctx); err != nil {
+			if err := m.shutdown(ctx); err != nil {
 				log.Warn("hub shutdown", "hub", m.name, "err", err)
 			}
-			_ = m.handler.Close()
+			for _, hd := range m.handlers {
+				_ = hd.Close()
+			}
 		})
 	}
 	wg.Wait()

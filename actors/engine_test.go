@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,16 +17,13 @@ import (
 // echoInvoker answers every invocation with its first argument and logs
 // lifecycle events.
 type echoInvoker struct {
-	mu     sync.Mutex
-	events []string
+	events testutil.Events
 	block  chan struct{} // when set, "Block" waits on it
 }
 
-func (i *echoInvoker) log(s string) { i.mu.Lock(); i.events = append(i.events, s); i.mu.Unlock() }
-
-func (i *echoInvoker) OnConnected(c *Conn) error { i.log("connected:" + c.ID); return nil }
+func (i *echoInvoker) OnConnected(c *Conn) error { i.events.Add("connected:" + c.ID); return nil }
 func (i *echoInvoker) OnDisconnected(c *Conn, err error) {
-	i.log(fmt.Sprintf("disconnected:%s:%v", c.ID, err != nil))
+	i.events.Add(fmt.Sprintf("disconnected:%s:%v", c.ID, err != nil))
 }
 func (i *echoInvoker) Invoke(c *Conn, inv *protocol.Invocation) *protocol.Completion {
 	if inv.Target == "Block" {
@@ -171,8 +167,8 @@ func TestHandshakeAndInvoke(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if inv.events[0] != "connected:c1" {
-		t.Fatalf("events %v", inv.events)
+	if inv.events.All()[0] != "connected:c1" {
+		t.Fatalf("events %v", inv.events.All())
 	}
 }
 
@@ -214,9 +210,9 @@ func TestKeepAliveAndClientTimeout(t *testing.T) {
 	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
 		t.Fatalf("no Close with allowReconnect: %q", tr.Messages())
 	}
-	testutil.Eventually(t, "connected and disconnected", func() bool { inv.mu.Lock(); defer inv.mu.Unlock(); return len(inv.events) == 2 })
-	if inv.events[1] != "disconnected:k:true" {
-		t.Fatalf("events %v", inv.events)
+	testutil.Eventually(t, "connected and disconnected", func() bool { return inv.events.Len() == 2 })
+	if inv.events.All()[1] != "disconnected:k:true" {
+		t.Fatalf("events %v", inv.events.All())
 	}
 }
 

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"errors"
-	"slices"
 	"testing"
 
 	"github.com/actorhub/actorhub/internal/testutil"
@@ -84,9 +83,7 @@ func TestOnlyLiveConnectionsWait(t *testing.T) {
 	ended := open("ended")
 	ended.Feed([]byte(`{"type":7}` + "\x1e"))
 	testutil.Eventually(t, "ended to disconnect", func() bool {
-		inv.mu.Lock()
-		defer inv.mu.Unlock()
-		return slices.Contains(inv.events, "disconnected:ended:false")
+		return inv.events.Has("disconnected:ended:false")
 	})
 	ended.Closed(dropped)
 	if ended.Waiting() {

@@ -29,6 +29,16 @@ func newHub(t testing.TB, impl any, cfg hub.Config) *hub.Hub {
 	return h
 }
 
+// shutdown shuts h down, failing the test if that takes over 5 s.
+func shutdown(t testing.TB, h *hub.Hub) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 // client is one in-memory connection to a hub.
 type client struct {
 	t    testing.TB

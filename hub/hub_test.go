@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,30 +152,13 @@ func TestItemsPerConnection(t *testing.T) {
 
 // lifecycle records OnConnected and OnDisconnected.
 type lifecycle struct {
-	mu      sync.Mutex
-	events  []string     // guarded by mu
+	events  testutil.Events
 	refuse  func() error // OnConnected's error for connection "refused"
 	aborted atomic.Bool
 }
 
-func (l *lifecycle) log(s string) {
-	l.mu.Lock()
-	l.events = append(l.events, s)
-	l.mu.Unlock()
-}
-
-func (l *lifecycle) logged() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.events)
-}
-
-func (l *lifecycle) has(s string) func() bool {
-	return func() bool { return slices.Contains(l.logged(), s) }
-}
-
 func (l *lifecycle) OnConnected(ctx *hub.Context) error {
-	l.log("connected " + ctx.ConnectionID)
+	l.events.Add("connected " + ctx.ConnectionID)
 	if ctx.ConnectionID == "refused" {
 		return l.refuse()
 	}
@@ -184,7 +166,7 @@ func (l *lifecycle) OnConnected(ctx *hub.Context) error {
 }
 
 func (l *lifecycle) OnDisconnected(ctx *hub.Context, err error) {
-	l.log(fmt.Sprintf("disconnected %s %v", ctx.ConnectionID, err))
+	l.events.Add(fmt.Sprintf("disconnected %s %v", ctx.ConnectionID, err))
 }
 
 func (l *lifecycle) Abort(ctx *hub.Context) { ctx.Abort() }
@@ -253,7 +235,7 @@ func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
 	testutil.Eventually(t, "transport closed", c.tr.Closed)
 	// The engine forgets the connection after OnDisconnected would have run.
 	testutil.Eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
-	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
+	if got := l.events.All(); slices.Contains(got, "disconnected refused not today") {
 		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
 	}
 }
@@ -263,9 +245,9 @@ func TestOnDisconnectedCleanClose(t *testing.T) {
 	h := newHub(t, l, hub.Config{})
 	c := dial(t, h, "c1", "")
 	c.feed(`{"type":7}`)
-	testutil.Eventually(t, "OnDisconnected", l.has("disconnected c1 <nil>"))
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 <nil>"))
 	testutil.Eventually(t, "transport closed", c.tr.Closed)
-	if got := l.logged(); !slices.Equal(got, []string{"connected c1", "disconnected c1 <nil>"}) {
+	if got := l.events.All(); !slices.Equal(got, []string{"connected c1", "disconnected c1 <nil>"}) {
 		t.Fatalf("events %q", got)
 	}
 }
@@ -276,7 +258,7 @@ func TestOnDisconnectedClientCloseWithError(t *testing.T) {
 	c := dial(t, h, "c1", "")
 	c.feed(`{"type":7,"error":"client gave up"}`)
 	testutil.Eventually(t, "OnDisconnected", func() bool {
-		got := l.logged()
+		got := l.events.All()
 		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && strings.Contains(got[1], "client gave up")
 	})
 }
@@ -287,7 +269,7 @@ func TestOnDisconnectedTransportError(t *testing.T) {
 	c := dial(t, h, "c1", "")
 	c.tr.Drop()
 	c.conn.Closed(errors.New("connection reset by peer"))
-	testutil.Eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 connection reset by peer"))
 	testutil.Eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
 }
 
@@ -303,7 +285,7 @@ func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
 		t.Fatalf("received %q, want a last Close with no allowReconnect", msgs)
 	}
 	testutil.Eventually(t, "OnDisconnected", func() bool {
-		got := l.logged()
+		got := l.events.All()
 		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && !strings.HasSuffix(got[1], "<nil>")
 	})
 }
@@ -319,7 +301,7 @@ func TestCloseWithErrorAllowsReconnect(t *testing.T) {
 	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}` {
 		t.Fatalf("received %q", msgs)
 	}
-	testutil.Eventually(t, "OnDisconnected", l.has("disconnected c1 bad state"))
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 bad state"))
 }
 
 func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
@@ -330,11 +312,7 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 	}
 	a := dial(t, h, "a", "")
 	b := dial(t, h, "b", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, h)
 	for _, c := range []*client{a, b} {
 		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
 			t.Errorf("%s received %q", c.conn.ID(), got)
@@ -343,7 +321,7 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 			t.Errorf("%s: transport still open", c.conn.ID())
 		}
 	}
-	if got := l.logged(); len(got) != 4 {
+	if got := l.events.All(); len(got) != 4 {
 		t.Errorf("events %q, want two connects and two disconnects", got)
 	}
 	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, testutil.NewTransport()); err == nil {
@@ -365,11 +343,7 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, h)
 	if !testutil.Poll(testutil.Wait, func() bool { return runtime.NumGoroutine() <= before }) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])

@@ -386,11 +386,7 @@ func TestClusterShutdownLeavesNoSubscriptions(t *testing.T) {
 	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, h)
 	for _, ch := range []string{"app:all", "app:group:g", "app:user:u", "app:connection:a", "app:internal:groups", "app:internal:ack:n1", "app:internal:return:n1"} {
 		testutil.Eventually(t, ch+" unsubscribed", func() bool {
 			n := make(chan int, 1)
@@ -470,11 +466,7 @@ func TestClusterShutdownWaitsForGroupChanges(t *testing.T) {
 		}
 		return false
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := ha.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, ha)
 	returned.Store(true)
 	if left := scaleoutGoroutines(); len(left) > 0 {
 		t.Fatalf("%d scale-out goroutines outlive Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,24 +19,11 @@ import (
 
 // streamer is a hub of streaming, uploading and client-result methods.
 type streamer struct {
-	mu        sync.Mutex
-	cancelled []string     // guarded by mu: invocation ids whose stream saw its context end
-	yielded   atomic.Int64 // items Fast produced
-	summed    atomic.Int64 // upload items Sum took
-	asked     chan error   // what Ask's wait ended with, when set
+	cancelled testutil.Events // invocation ids whose stream saw its context end
+	yielded   atomic.Int64    // items Fast produced
+	summed    atomic.Int64    // upload items Sum took
+	asked     chan error      // what Ask's wait ended with, when set
 	hold      chan struct{}
-}
-
-func (s *streamer) record(id string) {
-	s.mu.Lock()
-	s.cancelled = append(s.cancelled, id)
-	s.mu.Unlock()
-}
-
-func (s *streamer) cancelledIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.cancelled)
 }
 
 func (s *streamer) Counter(n int) iter.Seq[int] {
@@ -85,12 +71,12 @@ func (s *streamer) Forever(ctx *hub.Context) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for i := 0; ; i++ {
 			if ctx.Err() != nil {
-				s.record(ctx.InvocationID)
+				s.cancelled.Add(ctx.InvocationID)
 				return
 			}
 			if !yield(i) {
 				if ctx.Err() != nil {
-					s.record(ctx.InvocationID)
+					s.cancelled.Add(ctx.InvocationID)
 				}
 				return
 			}
@@ -367,7 +353,7 @@ func TestStreamCancel(t *testing.T) {
 	if done.Error != "" {
 		t.Fatalf("a cancelled stream completes without error, got %q", done.Error)
 	}
-	testutil.Eventually(t, "the producer to see the cancellation", func() bool { return slices.Equal(s.cancelledIDs(), []string{"f"}) })
+	testutil.Eventually(t, "the producer to see the cancellation", func() bool { return slices.Equal(s.cancelled.All(), []string{"f"}) })
 	// The Echo's Completion comes after anything the stream could still
 	// have sent: one connection, one mailbox, in order.
 	if got := c.invoke("Echo", "ok").Result; got != `"ok"` {
@@ -406,7 +392,7 @@ func TestStreamsEndWithTheConnection(t *testing.T) {
 	}
 	c.tr.Close(false)
 	testutil.Eventually(t, "the stream goroutines to end", func() bool { return streamGoroutines() == 0 })
-	got := s.cancelledIDs()
+	got := s.cancelled.All()
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("cancelled %q", got)

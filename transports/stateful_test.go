@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +18,20 @@ import (
 
 // statefulHub logs lifecycle events and what clients record.
 type statefulHub struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (h *statefulHub) log(e string) {
-	h.mu.Lock()
-	h.events = append(h.events, e)
-	h.mu.Unlock()
-}
-
-func (h *statefulHub) Events() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string{}, h.events...)
+	events testutil.Events
 }
 
 func (h *statefulHub) OnConnected(ctx *hub.Context) error {
-	h.log("connected")
+	h.events.Add("connected")
 	return nil
 }
 
 func (h *statefulHub) OnDisconnected(ctx *hub.Context, err error) {
 	if err != nil {
-		h.log("disconnected-error")
+		h.events.Add("disconnected-error")
 		return
 	}
-	h.log("disconnected")
+	h.events.Add("disconnected")
 }
 
 // Record appends v to the connection's log item.
@@ -187,7 +173,7 @@ func TestStatefulVersion1Disables(t *testing.T) {
 		t.Fatalf("got %+v, want the Completion unnumbered", r)
 	}
 	c.drop()
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach: %d, want 404", st)
 	}
@@ -201,7 +187,7 @@ func TestStatefulNotNegotiated(t *testing.T) {
 	c.send(`{"protocol":"json","version":2}`)
 	c.expect(`{}`)
 	c.drop()
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 }
 
 // TestStatefulReattach: the server drops the socket; the client reattaches
@@ -269,13 +255,13 @@ func TestStatefulReattach(t *testing.T) {
 	if r.Type != 3 || fmt.Sprint(r.Result) != "[3 4 5]" {
 		t.Fatalf("Log: %+v, want [3 4 5]", r)
 	}
-	if ev := h.Events(); len(ev) != 2 { // both connected, nobody left
+	if ev := h.events.All(); len(ev) != 2 { // both connected, nobody left
 		t.Fatalf("events %v", ev)
 	}
 	// Clean close ends it for good.
 	_ = wsutil.WriteClientMessage(c2.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 3 })
-	if ev := h.Events(); ev[2] != "disconnected" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 3 })
+	if ev := h.events.All(); ev[2] != "disconnected" {
 		t.Fatalf("events %v", ev)
 	}
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
@@ -310,8 +296,8 @@ func TestStatefulTimeout(t *testing.T) {
 	hubURL, h := startStateful(t, true, 300*time.Millisecond)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.drop()
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
-	if ev := h.Events(); ev[1] != "disconnected-error" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
+	if ev := h.events.All(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
@@ -325,7 +311,7 @@ func TestStatefulHubClose(t *testing.T) {
 	hubURL, h := startStateful(t, true, 10*time.Second)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.send(`{"type":7}`)
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 	c.drop()
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach after Close: %d, want 404", st)
@@ -343,8 +329,8 @@ func TestStatefulBufferBound(t *testing.T) {
 	c.send(invocation("1", "Burst", 200))
 	c.read() // the Burst is running: dropping now loses nothing the server has not read
 	c.drop()
-	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.Events()) == 2 })
-	if ev := impl.Events(); ev[1] != "disconnected-error" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.events.All()) == 2 })
+	if ev := impl.events.All(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
 	testutil.EventuallyWithin(t, 5*time.Second, "token gone", func() bool {
@@ -367,7 +353,7 @@ func TestStatefulShutdownWhileDetached(t *testing.T) {
 	if err := shutdownHub(t, h); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if ev := impl.Events(); len(ev) != 2 || ev[1] != "disconnected-error" {
+	if ev := impl.events.All(); len(ev) != 2 || ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
 }

@@ -103,10 +103,11 @@ type Conn struct {
 	Transport string
 	Request   *http.Request
 
-	raw           bool // a raw connection (raw.go): no handshake, no hub protocol
-	textOnly      bool // the transport carries no binary
-	noKeepAlive   bool // the transport keeps itself alive
-	allowStateful bool // stateful reconnect was negotiated
+	raw           bool  // a raw connection (raw.go): no handshake, no hub protocol
+	transportSlot uint8 // index of ConnInfo.Transport in the engine's transport counters
+	textOnly      bool  // the transport carries no binary
+	noKeepAlive   bool  // the transport keeps itself alive
+	allowStateful bool  // stateful reconnect was negotiated
 
 	// Stateful reconnect (stateful.go). stateful is set by Feed at the
 	// handshake, before the actor hears of it.

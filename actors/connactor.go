@@ -271,6 +271,8 @@ func (c *Conn) ready() {
 	}
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
+	e.stats.byTransport[c.transportSlot].Add(1)
+	e.stats.byProtocol[c.slot].Add(1)
 	c.out = append(c.out, handshakeOK(c.proto, c.transport.Framed()))
 	var err error
 	c.call(func() { err = e.invoker.OnConnected(c) })
@@ -406,6 +408,10 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 		return
 	}
 	c.engine.stats.connected.Add(-1)
+	c.engine.stats.byTransport[c.transportSlot].Add(-1)
+	if !c.raw {
+		c.engine.stats.byProtocol[c.slot].Add(-1)
+	}
 	switch {
 	case c.connectFailed:
 	case c.raw:

@@ -217,7 +217,8 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	}
 	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, Transport: info.Transport, Request: info.Request,
 		textOnly: info.TextOnly, noKeepAlive: info.NoKeepAlive,
-		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1)}
+		allowStateful: info.StatefulReconnect && e.cfg.AllowStatefulReconnects, engine: e, transport: t, seq: e.seq.Add(1),
+		transportSlot: uint8(e.stats.transportSlot(info.Transport))}
 	c.Items = make(map[string]any)
 	if e.cfg.Raw != nil {
 		// No handshake: connected from the start; its first message

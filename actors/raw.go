@@ -130,6 +130,7 @@ func (c *Conn) receiveRaw(m any) bool {
 			return true
 		}
 		c.engine.stats.connected.Add(1)
+		c.engine.stats.byTransport[c.transportSlot].Add(1) // no hub protocol: not in byProtocol
 		var err error
 		c.call(func() { err = c.engine.cfg.Raw.Connected(c) })
 		if err != nil {

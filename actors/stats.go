@@ -1,6 +1,9 @@
 package actors
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // closeReason says why a connection ended, for the counters.
 type closeReason int
@@ -25,7 +28,43 @@ type stats struct {
 	bytesIn   atomic.Uint64
 	out       [outStripes]outStripe // written on every flush, so striped by connection
 	closes    [numReasons]atomic.Uint64
+
+	// Connections past their handshake by protocol (the slot of the
+	// engine's protocol list) and by transport (a slot per transport name).
+	byProtocol  [maxProtocols]atomic.Int64
+	byTransport [maxTransports]atomic.Int64
+
+	transportMu    sync.Mutex
+	transportNames []string // guarded by transportMu: slot -> name; slot 0 is "other"
 }
+
+// maxTransports bounds the transport names counted apart; a name past
+// them, or "", counts as "other".
+const maxTransports = 8
+
+// transportSlot is name's slot in byTransport, given at its first use.
+func (s *stats) transportSlot(name string) int {
+	if name == "" || name == otherTransport {
+		return 0
+	}
+	s.transportMu.Lock()
+	defer s.transportMu.Unlock()
+	if len(s.transportNames) == 0 {
+		s.transportNames = append(s.transportNames, otherTransport)
+	}
+	for i, n := range s.transportNames {
+		if n == name {
+			return i
+		}
+	}
+	if len(s.transportNames) == maxTransports {
+		return 0
+	}
+	s.transportNames = append(s.transportNames, name)
+	return len(s.transportNames) - 1
+}
+
+const otherTransport = "other"
 
 // outStripes spreads the outgoing counters over cache lines, so that
 // workers flushing different connections do not fight over one.
@@ -56,6 +95,13 @@ type Stats struct {
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
+	// Transports splits Connections by transport (ConnInfo.Transport): every
+	// transport that has had a connection is listed, and "other" (no name,
+	// or past maxTransports names) when it has connections.
+	Transports map[string]int64
+	// Protocols splits Connections by hub protocol ("json", "messagepack"):
+	// every protocol the engine speaks is listed.
+	Protocols map[string]int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -73,6 +119,21 @@ func (e *Engine) Stats() Stats {
 	}
 	for i := range e.stats.closes {
 		s.Closes[reasonNames[i]] = e.stats.closes[i].Load()
+	}
+	s.Protocols = make(map[string]int64, len(e.cfg.Protocols))
+	for i, p := range e.cfg.Protocols {
+		s.Protocols[p.Name()] = e.stats.byProtocol[i].Load()
+	}
+	e.stats.transportMu.Lock()
+	s.Transports = make(map[string]int64, len(e.stats.transportNames))
+	for i, name := range e.stats.transportNames {
+		if i > 0 { // "other" only when it has connections (below)
+			s.Transports[name] = e.stats.byTransport[i].Load()
+		}
+	}
+	e.stats.transportMu.Unlock()
+	if n := e.stats.byTransport[0].Load(); n != 0 {
+		s.Transports[otherTransport] = n
 	}
 	return s
 }

@@ -259,6 +259,14 @@ type Stats struct {
 	// Closes counts ended connections by reason: client, transport, server,
 	// protocol, timeout, slow_consumer, shutdown, handshake.
 	Closes map[string]uint64
+	// Transports splits Connections by transport (ConnInfo.Transport, as
+	// package transports names them: WebSockets, ServerSentEvents,
+	// LongPolling). Every transport that has had a connection is listed,
+	// and "other" (a transport that gave no name) when it has connections.
+	Transports map[string]int64
+	// Protocols splits Connections by hub protocol ("json",
+	// "messagepack"); every protocol the hub speaks is listed.
+	Protocols map[string]int64
 }
 
 // Stats is a snapshot of the hub's counters.

@@ -150,6 +150,7 @@ func newHandler(h served, cfg Config) (*Handler, error) {
 	hd.conns.unclaimed = make(map[string]*entry)
 	hd.conns.polling = make(map[string]*longPoll)
 	hd.conns.kept = make(map[string]*entry)
+	hd.conns.ended = make(map[string]*endedConn)
 	// Only what is served, in the order clients should try it (ASP.NET's:
 	// WebSockets, ServerSentEvents, LongPolling). A client that cannot use
 	// any of these fails at once with a clear error instead of trying
@@ -254,9 +255,10 @@ func claimError(w http.ResponseWriter, status int) {
 	}
 }
 
-// ownedEntry authenticates the request and finds the connection its ?id=
-// names, which must belong to the request's user. Otherwise it answers
-// (401, 400, 404 or 403) and reports false.
+// ownedEntry authenticates the request (a POST or DELETE) and finds the
+// connection its ?id= names, which must belong to the request's user.
+// Otherwise it answers (401, 400, 404 or 403, or what afterEnd answers for
+// a connection that ended moments ago) and reports false.
 func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, bool) {
 	user, _, ok := h.authenticate(w, r)
 	if !ok {
@@ -269,7 +271,7 @@ func (h *Handler) ownedEntry(w http.ResponseWriter, r *http.Request) (entry, boo
 	e, ok := h.conns.lookup(token)
 	switch {
 	case !ok:
-		claimError(w, http.StatusNotFound)
+		h.afterEnd(w, r, token, user) // it may have ended moments ago
 		return entry{}, false
 	case e.user != user:
 		claimError(w, http.StatusForbidden)
@@ -399,10 +401,11 @@ type httpConn struct {
 // is waiting, not every live connection.
 type tokens struct {
 	mu        sync.Mutex
-	m         map[string]*entry    // guarded by mu
-	unclaimed map[string]*entry    // guarded by mu: negotiated, not yet taken
-	polling   map[string]*longPoll // guarded by mu: long polling connections
-	kept      map[string]*entry    // guarded by mu: stateful, WebSocket dropped
+	m         map[string]*entry     // guarded by mu
+	unclaimed map[string]*entry     // guarded by mu: negotiated, not yet taken
+	polling   map[string]*longPoll  // guarded by mu: long polling connections
+	kept      map[string]*entry     // guarded by mu: stateful, WebSocket dropped
+	ended     map[string]*endedConn // guarded by mu: SSE and long polling connections that ended moments ago (ended.go)
 }
 
 func (t *tokens) add(token string, e *entry) {
@@ -484,6 +487,7 @@ func (t *tokens) removeLocked(token string) {
 	delete(t.unclaimed, token)
 	delete(t.polling, token)
 	delete(t.kept, token)
+	delete(t.ended, token)
 }
 
 // keep holds on to the token of a stateful connection whose WebSocket
@@ -523,6 +527,7 @@ func (t *tokens) expire(cutoff time.Duration) {
 			t.removeLocked(k)
 		}
 	}
+	t.expireEndedLocked(cutoff)
 }
 
 // connection returns the connection, or the zero Conn when hc is nil or the

@@ -25,6 +25,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	noCache(w)
 	lp := &longPoll{h: h, token: token, idle: h.now()}
 	hc := &httpConn{lp: lp}
+	lp.hc = hc
 	e, _, status := h.conns.claim(token, lpName, user, hc)
 	switch status {
 	case 0:
@@ -53,7 +54,8 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveDelete answers DELETE <hub>?id=T: the long polling client's stop.
-// The connection ends (a pending poll gets 204) and its token is forgotten.
+// The connection ends (a pending poll gets 204); see ended.go for what its
+// token answers afterwards.
 func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 	e, ok := h.ownedEntry(w, r)
 	if !ok {
@@ -63,8 +65,8 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 		plainText(w, http.StatusBadRequest, "Cannot terminate this connection using the DELETE endpoint.")
 		return
 	}
-	e.http.lp.end(nil, false)
-	w.WriteHeader(http.StatusAccepted)
+	e.http.lp.stop()
+	emptyReply(w, http.StatusAccepted)
 }
 
 func noCache(w http.ResponseWriter) {
@@ -83,6 +85,7 @@ func emptyReply(w http.ResponseWriter, status int) { plainText(w, status, "") }
 type longPoll struct {
 	h     *Handler
 	token string
+	hc    *httpConn
 
 	mu       sync.Mutex
 	conn     hub.Conn      // guarded by mu: set once the first poll made it
@@ -149,6 +152,17 @@ func (lp *longPoll) Close(graceful bool) {
 // the connection hears err.
 func (lp *longPoll) end(err error, drop bool) {
 	lp.h.conns.remove(lp.token)
+	lp.close(err, drop)
+}
+
+// stop is end for the client's DELETE: the token is kept a while as ended
+// (see ended.go), its DELETE answered.
+func (lp *longPoll) stop() {
+	lp.h.conns.finish(lp.token, lp.hc, lp.h.now(), true)
+	lp.close(nil, false)
+}
+
+func (lp *longPoll) close(err error, drop bool) {
 	lp.mu.Lock()
 	lp.closing = true
 	lp.dropped = lp.dropped || drop
@@ -250,7 +264,7 @@ func (lp *longPoll) poll(w http.ResponseWriter, r *http.Request) {
 		}
 		clear(data)
 	case closing:
-		h.conns.remove(lp.token)
+		h.conns.finish(lp.token, lp.hc, h.now(), false)
 		emptyReply(w, http.StatusNoContent)
 	default: // poll timeout (or the handler closing): come again
 		emptyReply(w, http.StatusOK)

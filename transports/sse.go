@@ -63,11 +63,13 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	hc.setConnection(c)
 	err = t.run(h, w, r)
-	h.conns.remove(token)
-	c.Closed(err)
 	if errors.Is(err, errDropped) {
+		h.conns.remove(token)
+		c.Closed(err)
 		panic(http.ErrAbortHandler) // cut the TCP connection: the client sees an error
 	}
+	h.conns.finish(token, hc, h.now(), false) // the client's Close may still come (ended.go)
+	c.Closed(err)
 }
 
 // How a transport was asked to close (sseTransport.closing).

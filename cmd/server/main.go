@@ -57,6 +57,14 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	opsToken          string
+	dashboard         bool
+
+	// For tests: started hears the listeners' addresses once they accept
+	// (metricsAddr "" without -metrics-addr); closing quit shuts the server
+	// down as a signal does.
+	started func(addr, metricsAddr string)
+	quit    <-chan struct{}
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -78,8 +86,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (and pprof) on this address instead of -addr")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the operator pages (/metrics, pprof, /dashboard) on this address instead of -addr, to anyone who reaches it")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ beside /metrics")
+	fs.StringVar(&o.opsToken, "ops-token", "", "bearer token (16+ characters) that opens the operator pages (/metrics, pprof, /dashboard) to clients other than loopback when they share -addr; better from ACTORHUB_OPS_TOKEN")
+	fs.BoolVar(&o.dashboard, "dashboard", true, "serve the live dashboard at /dashboard (an operator page, beside /metrics)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
@@ -370,23 +380,64 @@ func run(o *options) error {
 		}
 	}
 
+	pages, err := newSite()
+	if err != nil {
+		return err
+	}
+	pages.mountPages(mux)
+	ready := &readiness{}
+	if c, ok := bp.(backplaneChecker); ok {
+		ready.backplane = c.Ready
+	}
+	ready.mountHealth(mux)
+
+	// The operator pages: on their own listener with -metrics-addr, else on
+	// -addr for loopback clients and -ops-token holders only.
+	access, err := newOpsAccess(o.opsToken, o.metricsAddr != "")
+	if err != nil {
+		return err
+	}
+	ops := http.NewServeMux()
 	metrics := newMetrics()
 	for _, m := range hubs {
 		if m.hub != nil {
 			metrics.add(m.name, m.hub)
 		}
 	}
+	ops.Handle("/metrics", metrics.handler())
+	if o.pprof {
+		ops.HandleFunc("/debug/pprof/", pprof.Index)
+		ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ops.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if o.dashboard {
+		dash := newDashboard(ready, o.nodeID, backplaneName(o))
+		for _, m := range hubs {
+			if m.hub != nil { // raw endpoints have no hub stats
+				dash.add(m.name, m.hub)
+			}
+		}
+		tcfg := transports.Config{Logger: log, Transports: o.transports, LongPollTimeout: o.longPollTimeout}
+		h, hd, err := mountDashboard(ops, pages, dash, hubCfg, tcfg)
+		if err != nil {
+			return err
+		}
+		hubs = append(hubs, &mounted{name: "dashboard", hub: h, handlers: []*transports.Handler{hd}})
+		metrics.add("dashboard", h)
+		dash.add("dashboard", h)
+		dash.start()
+		defer dash.close()
+	}
 	metricsMux := mux
 	if o.metricsAddr != "" {
 		metricsMux = http.NewServeMux()
+		ready.mountHealth(metricsMux)
+		metricsMux.Handle("GET /static/", pages.static())
 	}
-	metricsMux.Handle("/metrics", metrics.handler())
-	if o.pprof {
-		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
-		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, p := range opsPaths {
+		metricsMux.Handle(p, access.guard(ops))
 	}
 
 	ln, err := o.listen()
@@ -394,6 +445,7 @@ func run(o *options) error {
 		return err
 	}
 	var mln net.Listener
+	var metricsAddr string
 	if o.metricsAddr != "" {
 		if mln, err = net.Listen("tcp", o.metricsAddr); err != nil {
 			ln.Close()
@@ -412,8 +464,12 @@ func run(o *options) error {
 		serving++
 		go func() { errc <- msrv.Serve(mln) }()
 		log.Info("metrics", "addr", mln.Addr().String())
+		metricsAddr = mln.Addr().String()
 	}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	if o.started != nil {
+		o.started(ln.Addr().String(), metricsAddr)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -422,10 +478,14 @@ func run(o *options) error {
 	case s := <-sig:
 		signal.Stop(sig) // a second signal ends the process at once
 		log.Info("shutting down", "signal", s.String())
+	case <-o.quit:
+		signal.Stop(sig)
+		log.Info("shutting down")
 	case serveErr = <-errc: // a listener failed: shut down all the same
 		serving--
 		log.Error("serving failed; shutting down", "err", serveErr)
 	}
+	ready.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	// The HTTP server stops accepting at once, then waits for its requests,

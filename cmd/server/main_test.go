@@ -181,6 +181,7 @@ func TestMetricsExposeHubCounters(t *testing.T) {
 		`actorhub_connections{hub="chat"} 0`,
 		`actorhub_messages_sent_total{hub="chat"} 0`,
 		`actorhub_closes_total{hub="chat",reason="slow_consumer"} 0`,
+		`actorhub_connections_by_protocol{hub="chat",protocol="messagepack"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {

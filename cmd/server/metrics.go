@@ -15,7 +15,7 @@ type metrics struct {
 	reg  *prometheus.Registry
 	hubs []namedHub
 
-	connections, open                                  *prometheus.Desc
+	connections, open, byTransport, byProtocol         *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, closes *prometheus.Desc
 }
 
@@ -32,6 +32,8 @@ func newMetrics() *metrics {
 		reg:         prometheus.NewRegistry(),
 		connections: d("connections", "Connections past their handshake."),
 		open:        d("open_connections", "Connections held, handshake or not."),
+		byTransport: d("connections_by_transport", "Connections past their handshake, by transport.", "transport"),
+		byProtocol:  d("connections_by_protocol", "Connections past their handshake, by hub protocol.", "protocol"),
 		messagesIn:  d("messages_received_total", "Hub messages received from clients."),
 		messagesOut: d("messages_sent_total", "Hub messages sent to clients."),
 		bytesIn:     d("bytes_received_total", "Transport payload bytes received."),
@@ -50,7 +52,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connections, m.open, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes} {
+	for _, d := range []*prometheus.Desc{m.connections, m.open, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes} {
 		ch <- d
 	}
 }
@@ -71,6 +73,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.messagesOut, s.MessagesOut)
 		c(m.bytesIn, s.BytesIn)
 		c(m.bytesOut, s.BytesOut)
+		for transport, n := range s.Transports {
+			ch <- prometheus.MustNewConstMetric(m.byTransport, prometheus.GaugeValue, float64(n), h.name, transport)
+		}
+		for proto, n := range s.Protocols {
+			ch <- prometheus.MustNewConstMetric(m.byProtocol, prometheus.GaugeValue, float64(n), h.name, proto)
+		}
 		for reason, n := range s.Closes {
 			ch <- prometheus.MustNewConstMetric(m.closes, prometheus.CounterValue, float64(n), h.name, reason)
 		}

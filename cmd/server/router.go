@@ -33,8 +33,28 @@ func (rt router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rt.otherMethod(r) {
+		rt.wrap(rt.mux).ServeHTTP(w, r) // the mux answers 405 with Allow
+		return
+	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNotFound)
+}
+
+// otherMethod reports whether r's path has a route for another method: the
+// request then gets 405, not 404.
+func (rt router) otherMethod(r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		if m == r.Method {
+			continue
+		}
+		r2 := *r
+		r2.Method = m
+		if _, pattern := rt.mux.Handler(&r2); pattern != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (rt router) wrap(h http.Handler) http.Handler {

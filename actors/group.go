@@ -104,6 +104,8 @@ func (h *hubActor) Receive(ctx actor.Context) {
 		if f := h.e.cfg.OnGroupActive; f != nil {
 			f(m.key, false)
 		}
+	case *listMembers:
+		h.listMembers(m)
 	case *countAll:
 		if len(m.keys) > 0 {
 			counts := make(map[string]int64, len(m.keys))
@@ -157,6 +159,8 @@ func (g *groupActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *countMembers:
 		m.reply <- g.count
+	case *listMembers:
+		g.listMembers(m)
 	case *Payload:
 		if g.shards == nil {
 			g.local.fanOut(g.e, m)
@@ -231,6 +235,8 @@ func (s *shardActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Payload:
 		s.set.fanOut(s.e, m)
+	case *listMembers:
+		m.c.report(append([]*Conn(nil), s.set.members...))
 	case *addMember: // the group acknowledged it
 		s.set.add(m.conn)
 	case *removeMember:

@@ -41,6 +41,11 @@
 //     are out and not yet delivered to all; deliveries/s, fan-out latency.
 //   - group: N/S groups of S; SendToGroup round robin over the groups.
 //   - echo: N callers, each with one Echo in flight; calls/s and RTT.
+//   - rest: broadcast, but sent through the server's REST API (Azure
+//     SignalR Service's POST /api/hubs/conformance/:send, with a token of
+//     an access key Run gives the server in ACTORHUB_ACCESS_KEY) instead of
+//     a hub method: at most Window calls in flight; the latency runs from
+//     the REST call to the client's receipt. actorhub only.
 //   - fleet: K nodes on one Redis, M agents (fleet.go). Connections grow
 //     in steps (Settings.Step, spread over every agent, each agent taking
 //     its share from few nodes) until Conns are held or growth stops: a
@@ -87,6 +92,8 @@
 //	duration_s                              the measured phase in seconds
 //	sent, delivered                         messages sent (echo: calls), deliveries received
 //	deliveries_per_sec                      delivered / duration_s
+//	sends_per_sec                           broadcast, group, rest: sent / the sending time
+//	rest_call_ms                            rest: the mean duration of a REST call (to its 202)
 //	lat_p50_ms, lat_p99_ms, lat_max_ms      send-to-delivery latency
 //	lat_hist, rtt_hist                      {"lower_us":[…],"counts":[…]}: non-empty buckets, each from its
 //	                                        lower edge to the next eighth of a power of two (BucketLowerUS)

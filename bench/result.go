@@ -30,6 +30,8 @@ type Result struct {
 	LatP99Ms         float64   `json:"lat_p99_ms,omitempty"`
 	LatMaxMs         float64   `json:"lat_max_ms,omitempty"`
 	LatHist          *HistJSON `json:"lat_hist,omitempty"`
+	SendsPerSec      float64   `json:"sends_per_sec,omitempty"` // broadcast, group, rest
+	RESTCallMs       float64   `json:"rest_call_ms,omitempty"`  // rest: the mean duration of a REST call
 
 	ConnectsPerSec float64 `json:"connects_per_sec,omitempty"`
 

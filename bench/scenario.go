@@ -12,7 +12,7 @@ import (
 )
 
 // Scenarios are the scenario names Run knows.
-var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet"}
+var Scenarios = []string{"idle", "connect", "broadcast", "group", "echo", "fleet", "rest"}
 
 // Settings describe one scenario run. Zero fields take the defaults given.
 type Settings struct {
@@ -196,6 +196,7 @@ type run struct {
 	loaders []Loader
 	parts   []part // which loader holds how many connections to which node
 	sender  *Pool
+	rest    *restSender  // the rest scenario's
 	phase   atomic.Value // string, for the progress line
 	sent    atomic.Int64
 
@@ -310,7 +311,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		res.GroupSize = s.GroupSize
 		res.Groups = (s.Conns + s.GroupSize - 1) / s.GroupSize
 	}
-	if s.Scenario == "broadcast" || s.Scenario == "group" {
+	if s.Scenario == "broadcast" || s.Scenario == "group" || s.Scenario == "rest" {
 		res.Window = s.Window
 	}
 	if s.Scenario == "echo" {
@@ -323,13 +324,22 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	if s.Nodes > 1 {
 		res.Nodes = s.Nodes
 	}
+	var rest *restSender
+	if s.Scenario == "rest" {
+		if t.Name != "actorhub" {
+			res.Unsupported, res.Valid, res.Reason = true, false, "the target has no REST API"
+			return res, nil
+		}
+		rest = newRESTSender()
+		s.NodeEnv = append(s.NodeEnv, rest.env())
+	}
 	cl, err := StartCluster(t, ClusterConfig{Nodes: s.Nodes, Env: s.NodeEnv})
 	if err != nil {
 		return res, err
 	}
 	defer cl.Stop()
 	srv := cl.Nodes[0]
-	r := &run{s: &s, cl: cl, srv: srv, res: &res}
+	r := &run{s: &s, cl: cl, srv: srv, res: &res, rest: rest}
 	r.phase.Store("starting")
 	defer r.closeLoaders()
 	stopProgress := func() {}
@@ -366,7 +376,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		err = r.idle()
 	case "connect":
 		err = r.connect()
-	case "broadcast", "group":
+	case "broadcast", "group", "rest":
 		err = r.fanout()
 	case "echo":
 		err = r.echo()
@@ -646,18 +656,27 @@ func (r *run) fanout() error {
 	if _, err := r.connectAll(groupSize); err != nil {
 		return err
 	}
-	if err := r.openSender(nil); err != nil {
-		return err
+	var sender *Conn
+	fanout := uint64(r.s.Conns + 1) // SendToAll reaches the sender too
+	if r.rest != nil {
+		fanout = uint64(r.s.Conns) // no sender connection
+		if err := r.rest.start(r.srv.Addr, int(r.s.Window)); err != nil {
+			return err
+		}
+		defer r.rest.stop()
+	} else {
+		if err := r.openSender(nil); err != nil {
+			return err
+		}
+		sender = r.sender.Conns()[0]
 	}
 	if err := r.reset(); err != nil {
 		return err
 	}
-	fanout := uint64(r.s.Conns + 1) // SendToAll reaches the sender too
 	groups := 0
 	if groupSize > 0 {
 		fanout, groups = uint64(groupSize), r.s.Conns/groupSize
 	}
-	sender := r.sender.Conns()[0]
 	window := int64(r.s.Window)
 	var profErr chan error
 	if r.s.ProfileDir != "" {
@@ -706,9 +725,12 @@ func (r *run) fanout() error {
 			continue
 		}
 		arg := payloadArg(time.Now().UnixNano(), r.s.Payload)
-		if groups > 0 {
+		switch {
+		case r.rest != nil:
+			err = r.rest.send("m", arg)
+		case groups > 0:
 			err = sender.InvokeTimed("SendToGroup", GroupName(int(sent)%groups), "m", arg)
-		} else {
+		default:
 			err = sender.InvokeTimed("SendToAll", "m", arg)
 		}
 		if err != nil {
@@ -750,9 +772,18 @@ func (r *run) fanout() error {
 	r.res.Delivered = st.Delivered
 	r.res.DurationS = round3(elapsed.Seconds())
 	r.res.DeliveriesPerSec = round3(float64(st.Delivered) / elapsed.Seconds())
+	r.res.SendsPerSec = round3(float64(r.sent.Load()) / sendEnd.Sub(start).Seconds())
 	r.res.LatP50Ms, r.res.LatP99Ms, r.res.LatMaxMs = ms(st.Latency.Quantile(0.5)), ms(st.Latency.Quantile(0.99)), float64(st.Latency.MaxUS)/1000
 	r.res.LatHist = histJSON(st.Latency)
 	r.res.Failures = st.Failures
+	if r.rest != nil {
+		r.rest.stop()
+		r.res.Failures += r.rest.failures.Load()
+		st.Failures = r.res.Failures
+		if calls := r.rest.calls.Load(); calls > 0 {
+			r.res.RESTCallMs = round3(float64(r.rest.callNanos.Load()) / float64(calls) / 1e6)
+		}
+	}
 	if st.Delivered < expected {
 		r.res.Lost = int64(expected - st.Delivered)
 		r.res.invalidate("%d of %d deliveries lost", r.res.Lost, expected)

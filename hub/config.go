@@ -41,6 +41,8 @@ const (
 	// DefaultMaxBackplaneMessageSize bounds one message across the
 	// backplane: 1 MiB.
 	DefaultMaxBackplaneMessageSize = 1 << 20
+	// DefaultMaxUserGroups bounds the user group memberships a hub keeps.
+	DefaultMaxUserGroups = 100_000
 )
 
 const (
@@ -83,6 +85,7 @@ func (c Config) withDefaults(impl any) (Config, error) {
 		{"MaxBufferedBytes", &c.MaxBufferedBytes, DefaultMaxBufferedBytes},
 		{"StatefulReconnectBufferSize", &c.StatefulReconnectBufferSize, DefaultStatefulReconnectBufferSize},
 		{"MaxBackplaneMessageSize", &c.MaxBackplaneMessageSize, DefaultMaxBackplaneMessageSize},
+		{"MaxUserGroups", &c.MaxUserGroups, DefaultMaxUserGroups},
 		{"MaxTransportMessageSize", &c.MaxTransportMessageSize, c.transportMessageSize()},
 	} {
 		switch {

@@ -11,7 +11,13 @@
 //     to (All, AllExcept, Client, Clients, Group, Groups, GroupExcept, User,
 //     Users, and from a hub method also Caller, Others and OthersInGroup) and
 //     send it;
-//   - Groups, which adds connections to groups and removes them;
+//   - Groups, which adds connections to groups and removes them, and a
+//     user's connections, now and later, with a TTL (AddUser, RemoveUser,
+//     RemoveUserFromAll, HasUser);
+//   - Proxy.Close and Proxy.Exists: close the clients of a proxy, or ask
+//     whether it has any, on every node;
+//   - NewDynamic and Dynamic, a hub whose methods are not Go methods: every
+//     invocation goes to one Invoke, which may answer later (Defer);
 //   - Error and Errorf, the errors whose text reaches the client, and
 //     TypedError, an error that names its type in detailed errors;
 //   - Connector and Disconnector, the optional OnConnected and

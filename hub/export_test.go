@@ -6,3 +6,12 @@ func Holds(h *Hub, id string) bool {
 	_, ok := h.engine.Conn(id)
 	return ok
 }
+
+// GroupsOf is the named groups a connection of this node is in.
+func GroupsOf(h *Hub, id string) []string {
+	c, ok := h.engine.Conn(id)
+	if !ok {
+		return nil
+	}
+	return c.GroupKeys()
+}

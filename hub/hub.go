@@ -100,6 +100,11 @@ type Config struct {
 	// backplane (every protocol's encoding together); a larger send fails
 	// with ErrMessageTooLarge. 0 means DefaultMaxBackplaneMessageSize.
 	MaxBackplaneMessageSize int
+	// MaxUserGroups bounds the user group memberships (Groups.AddUser) the
+	// hub keeps, ended ones remembered for a while included; past it
+	// AddUser fails with ErrTooManyUserGroups. 0 means
+	// DefaultMaxUserGroups.
+	MaxUserGroups int
 	// Runtime is what the hub runs on; several hubs may share one. nil
 	// means the hub starts its own and closes it in Shutdown.
 	Runtime *Runtime
@@ -118,6 +123,9 @@ type Hub struct {
 	authz     Authorizer
 	engine    *actors.Engine
 	scale     *scaleout // nil without a backplane
+	cmds      *commands // hub-wide commands; nil without a backplane
+	users     *userGroups
+	dyn       Dynamic // set for a hub of NewDynamic
 	rt        *Runtime
 	ownRT     bool
 	detailed  bool
@@ -209,8 +217,11 @@ func New(impl any, cfg Config) (*Hub, error) {
 		}
 		return nil, err
 	}
+	h.users = newUserGroups(h, cfg.MaxUserGroups)
 	if h.scale != nil {
 		h.scale.start(h.engine)
+		h.startCommands()
+		h.users.syncFromPeers(context.Background())
 	}
 	return h, nil
 }
@@ -287,6 +298,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	if werr := h.waitStreams(ctx); err == nil {
 		err = werr
 	}
+	h.users.close()
+	if h.cmds != nil {
+		h.cmds.close()
+	}
 	if h.scale != nil {
 		h.scale.close()
 	}
@@ -300,6 +315,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type dispatcher struct{ h *Hub }
 
 func (d dispatcher) OnConnected(c *actors.Conn) error {
+	if err := d.h.joinUserGroups(context.Background(), c.ID, c.UserID); err != nil {
+		d.h.log.Warn("hub: a new connection could not join its user's groups", "conn", c.ID, "user", c.UserID, "err", err)
+	}
 	if d.h.connector == nil {
 		return nil
 	}
@@ -348,6 +366,9 @@ func (d dispatcher) OnDisconnected(c *actors.Conn, err error) {
 func (d dispatcher) Invoke(c *actors.Conn, inv *protocol.Invocation) *protocol.Completion {
 	defer c.ReleaseUploads(inv.StreamIDs...) // its upload streams end with it
 	h := d.h
+	if h.dyn != nil {
+		return d.invokeDynamic(c, inv)
+	}
 	fail := func(text string) *protocol.Completion {
 		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
 	}
@@ -408,6 +429,9 @@ func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation)
 	}()
 	fail := func(text string) *protocol.Completion {
 		return &protocol.Completion{InvocationID: inv.InvocationID, Error: text}
+	}
+	if h.dyn != nil {
+		return fail("The client attempted to invoke the non-streaming '" + inv.Target + "' method with a streaming invocation.")
 	}
 	m, ok := h.methods[strings.ToLower(inv.Target)]
 	if !ok {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -57,6 +58,8 @@ type options struct {
 	redisPrefix       string
 	nodeID            string
 	nodeExpiry        time.Duration
+	accessKey         string
+	upstreams         upstreamHubs
 	opsToken          string
 	dashboard         bool
 
@@ -102,6 +105,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
+	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
+	fs.Var(&o.upstreams, "upstream-hub", "NAME=URLTEMPLATE: mount a hub at /hubs/NAME with no Go code whose clients' events and invocations are POSTed to URLTEMPLATE ({hub}, {category}, {event}); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -245,6 +250,7 @@ type mounted struct {
 	hub      *hub.Hub
 	endpoint *hub.Endpoint // instead of hub
 	handlers []*transports.Handler
+	upstream *service.Upstream // an -upstream-hub's
 }
 
 func (m *mounted) shutdown(ctx context.Context) error {
@@ -312,14 +318,24 @@ func run(o *options) error {
 		Logger:                    log,
 	}
 	mux := http.NewServeMux()
+	svc, err := newServiceSetup(o, log)
+	if err != nil {
+		return err
+	}
 	var hubs []*mounted
 	newHub := func(name string, impl any, cfg hub.Config) (*mounted, error) {
 		cfg.Name = name // the same on every node
-		h, err := hub.New(impl, cfg)
+		var h *hub.Hub
+		up, _ := impl.(*service.Upstream)
+		if up != nil {
+			h, err = hub.NewDynamic(up, cfg)
+		} else {
+			h, err = hub.New(impl, cfg)
+		}
 		if err != nil {
 			return nil, err
 		}
-		m := &mounted{name: name, hub: h}
+		m := &mounted{name: name, hub: h, upstream: up}
 		hubs = append(hubs, m)
 		return m, nil
 	}
@@ -360,7 +376,28 @@ func run(o *options) error {
 		if err != nil {
 			return nil, err
 		}
-		return m.hub, serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth})
+		// An upstream hub sends its clients' query to the backend
+		// (X-ASRS-Client-Query): it keeps their requests.
+		keep := m.upstream != nil
+		if err := serve(m, "/hubs/"+name, transports.Config{Authenticator: auth, RequireAuthentication: requireAuth, KeepRequests: keep}); err != nil {
+			return nil, err
+		}
+		if svc != nil {
+			// The same hub at /client/?hub=<name>, for clients that a
+			// negotiate redirect sends with an access key token.
+			hd, err := transports.NewHandler(m.hub, transports.Config{
+				Authenticator: svc.key.ClientAuthenticator(), Logger: log, LongPollTimeout: o.longPollTimeout,
+				AllowedOrigins: o.allowedOrigins, Transports: o.transports, KeepRequests: keep,
+			})
+			if err != nil {
+				return nil, err
+			}
+			m.handlers = append(m.handlers, hd)
+			if err := svc.add(name, m.hub, hd); err != nil {
+				return nil, err
+			}
+		}
+		return m.hub, nil
 	}
 	if _, err := mount("chat", chat{}, chatAuth, o.requireAuth); err != nil {
 		return err
@@ -378,6 +415,19 @@ func run(o *options) error {
 		if around, err = mountASPNETSuite(mux, hubCfg, mounter{newHub, newEndpoint, serve}); err != nil {
 			return err
 		}
+	}
+	for _, u := range o.upstreams {
+		up, err := newUpstream(o, u, svc, log)
+		if err != nil {
+			return err
+		}
+		if _, err := mount(u.name, up, chatAuth, o.requireAuth); err != nil {
+			return err
+		}
+	}
+	if svc != nil {
+		svc.mount(mux)
+		log.Info("serving the REST API at /api/ and redirected clients at /client/")
 	}
 
 	pages, err := newSite()
@@ -504,6 +554,9 @@ func run(o *options) error {
 			}
 			for _, hd := range m.handlers {
 				_ = hd.Close()
+			}
+			if m.upstream != nil {
+				closeUpstream(ctx, m.upstream, m.name, log)
 			}
 		})
 	}

@@ -302,3 +302,35 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-upstream-hub", "a=http://x/{event}", "-upstream-hub", "b_2=http://y/{hub}/{category}/{event}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.upstreams) != 2 || o.upstreams[1].name != "b_2" || o.upstreams[1].template != "http://y/{hub}/{category}/{event}" {
+		t.Fatalf("upstreams: %+v", o.upstreams)
+	}
+	for _, bad := range [][]string{
+		{"-upstream-hub", "noequals"},
+		{"-upstream-hub", "1bad=http://x"},
+		{"-upstream-hub", "a="},
+		{"-upstream-hub", "a=http://x", "-upstream-hub", "A=http://y"},
+	} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	t.Setenv("ACTORHUB_UPSTREAM_HUB", "one=http://x/1 two=http://x/2")
+	t.Setenv("ACTORHUB_ACCESS_KEY", "short")
+	o, err = parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.upstreams) != 2 || o.accessKey != "short" {
+		t.Fatalf("from the environment: %+v", o)
+	}
+	if _, err := newServiceSetup(o, nil); err == nil || !strings.Contains(err.Error(), "-access-key") {
+		t.Fatalf("a short key: %v", err)
+	}
+}

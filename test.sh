@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of actorhub: Go vet and tests (plain, then with the race
 # detector), then the conformance suite, where the official @microsoft/signalr
-# client on Node drives a real server: once on one node, once on two nodes
-# scaled out on Redis; then the browser tests, where Debian's Chromium (driven
-# by playwright-core) uses the demo chat page and the dashboard. Installs what
-# the tests need first (npm packages, redis-server, chromium).
+# client on Node drives a real server: once on one node, then on two nodes
+# scaled out on each backplane (Redis, PostgreSQL, NATS; the three runs side by
+# side); then the browser tests, where Debian's Chromium (driven by
+# playwright-core) uses the demo chat page and the dashboard. Installs what the
+# tests need first (npm packages, and Debian's redis-server, postgresql,
+# nats-server and chromium; the tests start the servers themselves on free
+# loopback ports and temporary directories).
 #
 # Quiet on success, loud on failure: every step runs through `step`, which
 # keeps the step's output in a file and prints one line when it passes; a step
@@ -13,12 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-work="$(mktemp -d)" # step logs and the server binary of the browser tests
+work="$(mktemp -d)" # step logs, the server binary of the node suites
 trap 'rm -rf "$work"' EXIT
 nsteps=0
 
 # step NAME COMMAND [ARGS...]: runs one step of the test run, as above. A
-# command with a cd or a pipe goes through bash -c '...'.
+# command with a cd or a pipe goes through bash -c '...' or a function.
 step() {
   local name=$1 start=$SECONDS rc=0
   shift
@@ -47,24 +50,28 @@ need go
 need node
 need npm
 
-# Debian packages: the scale-out tests start their own redis-server processes;
-# the browser tests drive Chromium (/usr/bin/chromium; no browser is downloaded).
+# Debian packages: the scale-out tests start their own redis-server, PostgreSQL
+# and nats-server processes (the packages may start system services on the
+# default ports; the tests use their own on free ports); the browser tests drive
+# Chromium (/usr/bin/chromium; no browser is downloaded).
+pg_bin() { # a PostgreSQL program: on PATH, else in the newest /usr/lib/postgresql/N/bin
+  command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+}
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=()
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  missing+=(redis-server)
-fi
-if [ ! -x /usr/bin/chromium ]; then
-  missing+=(chromium)
-fi
+{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
+{ [ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] && [ -n "$(pg_bin psql)" ]; } || missing+=(postgresql)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
-  # The redis package may start a system Redis on 6379; the tests use their own on free ports.
   step "installing ${missing[*]}" bash -c "$SUDO apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ${missing[*]}"
 fi
 need redis-server
 need redis-cli
+need nats-server
 need chromium
+[ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] || { echo "test.sh: PostgreSQL's initdb and postgres are required" >&2; exit 1; }
 
 step "npm packages for the conformance suite and the browser tests" bash -c '
   (cd conformance && npm ci --no-audit --no-fund --loglevel=error) &&
@@ -76,17 +83,43 @@ step "go test (every test, including the 10,000-connection ones)" go test -timeo
 
 step "go test -race (the scale tests skip themselves here)" go test -race -short -timeout 10m ./...
 
-# The spec reporter ends with the failing tests, each carrying the official
-# client's log and the servers' output while it ran (conformance/lib/harness.js).
-step "conformance suite (official SignalR client on Node)" \
+step "the server binary for the node suites" go build -o "$work/actorhub-server" ./cmd/server
+export ACTORHUB_SERVER_BIN="$work/actorhub-server"
+
+# The node suites use the spec reporter, which ends with the failing tests; a
+# failing conformance case carries the official client's log and the servers'
+# output while it ran (conformance/lib/harness.js).
+step "conformance suite (official SignalR client on Node; cluster.test.js on 3 nodes on Redis)" \
   bash -c 'cd conformance && node --test --test-reporter=spec test/'
 
-# (cluster.test.js starts its own deployments: once is enough)
-step "conformance suite again, on 2 nodes on one Redis, clients spread over both" \
-  bash -c 'cd conformance && CONFORMANCE_NODES=2 node --test --test-reporter=spec $(ls test/*.test.js | grep -v "/cluster\.test\.js$")'
+# conformance_backplanes: the suite on 2 nodes, clients spread over both, over
+# each backplane. The three runs are independent (each starts its own servers
+# on free ports) and mostly wait on timers, so they run side by side; the
+# output of those that fail is printed. cluster.test.js (3 nodes, its own
+# deployments) ran on Redis above; it runs again on PostgreSQL and NATS.
+conformance_backplanes() {
+  local b files failed=""
+  for b in redis postgres nats; do
+    files=$(cd conformance && ls test/*.test.js | { if [ "$b" = redis ]; then grep -v '/cluster\.test\.js$'; else cat; fi; })
+    (cd conformance && CONFORMANCE_NODES=2 CONFORMANCE_BACKPLANE=$b \
+      node --test --test-reporter=spec $files >"$work/$b.log" 2>&1; echo $? >"$work/$b.rc") &
+  done
+  wait
+  for b in redis postgres nats; do
+    if [ "$(cat "$work/$b.rc")" != 0 ]; then
+      echo "== conformance suite on 2 nodes over $b: FAILED"
+      cat "$work/$b.log"
+      failed="$failed $b"
+    fi
+  done
+  if [ -n "$failed" ]; then
+    echo "the 2-node conformance suite failed over:$failed"
+    return 1
+  fi
+}
+step "conformance suite again on 2 nodes over each backplane: redis, postgres, nats (side by side)" conformance_backplanes
 
 step "browser tests (Debian's Chromium: the demo chat page, the dashboard, the README's clients)" \
-  bash -c 'go build -o "$1/actorhub-server" ./cmd/server &&
-    cd browser && ACTORHUB_SERVER_BIN="$1/actorhub-server" node --test --test-reporter=spec --test-concurrency=1 test/' _ "$work"
+  bash -c 'cd browser && node --test --test-reporter=spec --test-concurrency=1 test/'
 
 echo "== all $nsteps steps passed"

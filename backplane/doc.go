@@ -23,13 +23,27 @@
 // messages.go); their hub payloads are encoded once, at the origin, for
 // every protocol the hub speaks.
 //
-// Two implementations: Memory, an in-process broker that lets several hubs
-// of one process act as nodes (tests, examples), and Redis, for real
-// deployments. A single node needs neither: a hub without a backplane sends
-// nothing anywhere.
+// Engines: Memory, an in-process broker that lets several hubs of one
+// process act as nodes (tests, examples); Redis (publish/subscribe, the
+// standard SignalR scale-out); Postgres (a table of messages read by id,
+// woken by NOTIFY, in the way of SignalR's SQL Server scale-out: ordered,
+// and a node that lost its connection reads what it missed); and NATS
+// (core NATS subjects, presence in JetStream key-value buckets). Open
+// picks one by URL scheme. Redis and NATS deliver at most once: what is
+// published while a node is cut off never reaches it. A single node needs
+// none: a hub without a backplane sends nothing anywhere. Every engine
+// reports Stats (StatsReporter) and passes one contract test suite
+// (contract_test.go) against its real server.
 //
-// Goroutines: Redis owns one goroutine that reads its subscriptions, one
-// that writes publishes (pipelined, in order), one that applies
-// subscription changes and, while Redis is unreachable, one that probes it.
-// Memory owns one delivery goroutine per node. Close stops them all.
+// Goroutines, each ended by Close: Redis owns one that reads its
+// subscriptions, one that pings them, one that writes publishes
+// (pipelined, in order), one that applies subscription changes and, while
+// Redis is unreachable, one that probes it. Postgres owns one that writes
+// publishes, one that reads the table (on its own connection), one that
+// writes subscriptions, one for upkeep (its node row, retention) and,
+// while the database is unreachable, one that probes it. NATS owns one
+// that hands publishes to the client, one that runs the handlers, one
+// that applies subscription changes, one for acknowledgement waits and
+// lag probes, plus the nats.go client's own. Memory owns one delivery
+// goroutine per node.
 package backplane

@@ -14,9 +14,9 @@ type Counter struct{}
 func (Counter) Ping() string { return "pong" }
 
 // Two nodes of one hub in one process, on the in-process broker: what one
-// node counts includes the other's connections. With Redis, each node
-// would use backplane.NewRedis(backplane.RedisConfig{URL: "redis://..."})
-// instead, in its own process.
+// node counts includes the other's connections. In a real deployment each
+// node, in its own process, would use backplane.Open("redis://...",
+// backplane.Options{}) instead (or postgres://..., nats://...).
 func Example() {
 	broker := backplane.NewMemory()
 	var nodes []*hub.Hub

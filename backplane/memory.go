@@ -58,9 +58,13 @@ type MemoryNode struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	closed  bool // guarded by m.mu
+	counters
 }
 
-var _ Backplane = (*MemoryNode)(nil)
+var (
+	_ Backplane     = (*MemoryNode)(nil)
+	_ StatsReporter = (*MemoryNode)(nil)
+)
 
 type delivery struct {
 	channel string
@@ -80,6 +84,7 @@ func (n *MemoryNode) run() {
 		batch := n.queue
 		n.queue = nil
 		n.m.mu.Unlock()
+		n.received.Add(uint64(len(batch)))
 		for _, d := range batch {
 			d.h(d.channel, d.msg)
 		}
@@ -96,8 +101,10 @@ func (n *MemoryNode) Publish(channel string, msg []byte, done func(int, error)) 
 	}
 	if m.down {
 		m.mu.Unlock()
+		n.publishErrors.Add(1)
 		return ErrUnavailable
 	}
+	n.published.Add(1)
 	msg = slices.Clone(msg)
 	receivers := 0
 	for node := range m.nodes {
@@ -181,6 +188,28 @@ func (n *MemoryNode) DropPresence(_ context.Context, set, node string) error {
 	defer m.mu.Unlock()
 	delete(m.presence[set], node)
 	return nil
+}
+
+// Ready is nil while the broker is up, ErrUnavailable while it is down,
+// ErrClosed after Close.
+func (n *MemoryNode) Ready(context.Context) error {
+	n.m.mu.Lock()
+	defer n.m.mu.Unlock()
+	switch {
+	case n.closed:
+		return ErrClosed
+	case n.m.down:
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// Stats implements StatsReporter.
+func (n *MemoryNode) Stats() Stats {
+	n.m.mu.Lock()
+	up := !n.m.down
+	n.m.mu.Unlock()
+	return n.snapshot(up, 0)
 }
 
 // Close implements Backplane: the node stops delivering and leaves the

@@ -1,29 +1,38 @@
 package backplane_test
 
 import (
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/actorhub/actorhub/backplane"
 )
 
-// A handler may publish, even while a flood fills its node's queue.
-func TestMemoryPublishFromHandler(t *testing.T) {
-	m := backplane.NewMemory()
-	a, b := m.Node(), m.Node()
-	defer a.Close()
-	defer b.Close()
-	<-a.Subscribe("ch", func(string, []byte) { _ = a.Publish("return", []byte("r"), nil) })
-	done := make(chan struct{})
-	go func() {
-		for range 5000 {
-			_ = b.Publish("ch", []byte("x"), nil)
+// startMemory is the in-process broker under the contract: a broker per
+// prefix, all of them down at once.
+func startMemory(t testing.TB) *server {
+	var mu sync.Mutex
+	brokers := map[string]*backplane.Memory{}
+	all := func(down bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range brokers {
+			m.SetDown(down)
 		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("publishing from a handler deadlocked the broker")
+	}
+	return &server{
+		node: func(t testing.TB, prefix string) backplane.Backplane {
+			mu.Lock()
+			m := brokers[prefix]
+			if m == nil {
+				m = backplane.NewMemory()
+				brokers[prefix] = m
+			}
+			mu.Unlock()
+			n := m.Node()
+			t.Cleanup(func() { n.Close() })
+			return n
+		},
+		stop:    func() { all(true) },
+		restart: func() { all(false) },
 	}
 }

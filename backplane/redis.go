@@ -62,13 +62,18 @@ type Redis struct {
 	waiters  map[string][]chan struct{} // full channel name -> Redis confirmations awaited, in order (nil: nobody waits); guarded by mu
 	probing  bool                       // guarded by mu
 
+	counters
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
 }
 
-var _ Backplane = (*Redis)(nil)
+var (
+	_ Backplane     = (*Redis)(nil)
+	_ StatsReporter = (*Redis)(nil)
+)
 
 type publish struct {
 	channel string
@@ -145,12 +150,14 @@ func (r *Redis) Publish(channel string, msg []byte, done func(int, error)) error
 		return ErrClosed
 	}
 	if r.down.Load() {
+		r.publishErrors.Add(1)
 		return ErrUnavailable
 	}
 	select {
 	case r.queue <- publish{channel: r.cfg.Prefix + channel, msg: msg, done: done}:
 		return nil
 	default:
+		r.publishErrors.Add(1)
 		return fmt.Errorf("%w: %d publishes waiting", ErrUnavailable, cap(r.queue))
 	}
 }
@@ -183,6 +190,7 @@ func (r *Redis) publishLoop() {
 
 func (r *Redis) publishBatch(batch []publish) {
 	if r.down.Load() {
+		r.publishErrors.Add(uint64(len(batch)))
 		for _, p := range batch {
 			if p.done != nil {
 				p.done(0, ErrUnavailable)
@@ -199,9 +207,15 @@ func (r *Redis) publishBatch(batch []publish) {
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && r.ctx.Err() == nil {
+		r.errors.Add(1)
 		r.log.Error("backplane: publish to redis failed; cross-node sends fail until it is back", "err", err, "messages", len(batch))
 		r.markDown()
 		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err != nil {
+		r.publishErrors.Add(uint64(len(batch)))
+	} else {
+		r.published.Add(uint64(len(batch)))
 	}
 	for i, p := range batch {
 		if p.done == nil {
@@ -351,6 +365,7 @@ func (r *Redis) apply(ops []subOp) {
 	defer cancel()
 	if !ops[0].sub {
 		if err := r.ps.Unsubscribe(ctx, channels...); err != nil && r.ctx.Err() == nil {
+			r.errors.Add(1)
 			r.log.Warn("backplane: redis unsubscribe failed; redone on reconnect", "err", err)
 		}
 		return
@@ -366,6 +381,7 @@ func (r *Redis) apply(ops []subOp) {
 	// subscribes to them again when it reconnects.
 	if err := r.ps.Subscribe(ctx, channels...); err != nil {
 		if r.ctx.Err() == nil {
+			r.errors.Add(1)
 			r.log.Warn("backplane: redis subscribe failed; redone on reconnect", "err", err)
 		}
 		r.releaseWaiters(channels)
@@ -389,6 +405,7 @@ func (r *Redis) releaseWaiters(channels []string) {
 func (r *Redis) receive() {
 	defer r.wg.Done()
 	backoff := 50 * time.Millisecond
+	failed := false
 	for {
 		// A deadline, with ping (below) keeping a live connection busy: a
 		// connection that answers nothing for 3 x OpTimeout is dropped
@@ -403,6 +420,12 @@ func (r *Redis) receive() {
 		if err != nil {
 			// go-redis reconnects (and subscribes again) on the next call.
 			r.log.Debug("backplane: redis subscription read failed", "err", err)
+			if !failed {
+				r.errors.Add(1)
+				r.log.Warn("backplane: lost the redis subscription connection; reconnecting", "err", err)
+			}
+			failed = true
+			r.probeSent.Store(0) // its PONG will not come
 			r.releaseAllWaiters()
 			select {
 			case <-r.ctx.Done():
@@ -413,12 +436,20 @@ func (r *Redis) receive() {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		if failed {
+			failed = false
+			r.reconnects.Add(1)
+			r.log.Info("backplane: redis subscription connection back")
+		}
 		switch m := m.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				r.confirmed(m.Channel)
 			}
+		case *redis.Pong:
+			r.probed(time.Now())
 		case *redis.Message:
+			r.received.Add(1)
 			r.mu.Lock()
 			h := r.handlers[m.Channel]
 			r.mu.Unlock()
@@ -442,6 +473,7 @@ func (r *Redis) ping() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.OpTimeout)
+		r.probe(time.Now())
 		_ = r.ps.Ping(ctx) // a failure shows in receive
 		cancel()
 	}
@@ -505,6 +537,9 @@ func (r *Redis) PutPresence(ctx context.Context, set, node string, counts map[st
 		p.SAdd(ctx, r.cfg.Prefix+set, node)
 		return nil
 	})
+	if err != nil {
+		r.errors.Add(1)
+	}
 	return err
 }
 
@@ -569,6 +604,11 @@ func (r *Redis) DropPresence(ctx context.Context, set, node string) error {
 		return nil
 	})
 	return err
+}
+
+// Stats implements StatsReporter.
+func (r *Redis) Stats() Stats {
+	return r.snapshot(!r.down.Load(), len(r.queue))
 }
 
 // Close implements Backplane: queued publishes fail with ErrClosed.

@@ -4,18 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/actorhub/actorhub/backplane/natstest"
+	"github.com/actorhub/actorhub/backplane/pgtest"
 )
 
-// Cluster is K nodes of a target scaled out on one Redis, every process
-// in a process group of its own. A cluster of one node has no Redis: it is
-// the single-node baseline.
+// Backplanes are the servers a cluster of two nodes or more can scale
+// out on.
+var Backplanes = []string{"redis", "postgres", "nats"}
+
+// Cluster is K nodes of a target scaled out on one backplane server,
+// every process in a process group of its own. A cluster of one node has
+// no backplane: it is the single-node baseline.
 type Cluster struct {
-	Redis *Server   // nil for one node
-	Nodes []*Server // Nodes[0] is node 1
+	Backplane *Server   // nil for one node
+	Kind      string    // the backplane's kind (Backplanes); "" for one node
+	Nodes     []*Server // Nodes[0] is node 1
 }
 
 // ClusterConfig says how to start a Cluster.
@@ -27,11 +36,14 @@ type ClusterConfig struct {
 	Addrs []string
 	// Env is added to every node's environment (e.g. GOMAXPROCS=1).
 	Env []string
+	// Backplane is the kind of server two nodes or more scale out on
+	// (Backplanes); default redis.
+	Backplane string
 }
 
-// StartCluster starts Redis (for two nodes or more) and the nodes, each
-// with -redis and -node-id nK added to the target's arguments. On an
-// error every process started is stopped.
+// StartCluster starts the backplane's server (for two nodes or more) and
+// the nodes, each with -backplane URL and -node-id nK added to the
+// target's arguments. On an error every process started is stopped.
 func StartCluster(t Target, cfg ClusterConfig) (*Cluster, error) {
 	k := max(cfg.Nodes, 1)
 	addrs := cfg.Addrs
@@ -47,11 +59,15 @@ func StartCluster(t Target, cfg ClusterConfig) (*Cluster, error) {
 		c.Nodes = []*Server{s}
 		return c, nil
 	}
-	r, err := StartRedis()
+	kind := cfg.Backplane
+	if kind == "" {
+		kind = "redis"
+	}
+	bp, url, err := StartBackplane(kind)
 	if err != nil {
 		return nil, err
 	}
-	c.Redis = r
+	c.Backplane, c.Kind = bp, kind
 	nodes := make([]*Server, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
@@ -61,7 +77,7 @@ func StartCluster(t Target, cfg ClusterConfig) (*Cluster, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			nt := t
-			nt.Args = append(append([]string{}, t.Args...), "-redis", "redis://"+r.Addr+"/0", "-node-id", "n"+strconv.Itoa(i+1))
+			nt.Args = append(append([]string{}, t.Args...), "-backplane", url(i+1), "-node-id", "n"+strconv.Itoa(i+1))
 			nodes[i], errs[i] = StartEnv(nt, addrs[i%len(addrs)], cfg.Env)
 		})
 	}
@@ -88,15 +104,15 @@ func (c *Cluster) URLs() []string {
 	return out
 }
 
-// Stop stops every node, then Redis.
+// Stop stops every node, then the backplane.
 func (c *Cluster) Stop() {
 	var wg sync.WaitGroup
 	for _, n := range c.Nodes {
 		wg.Go(n.Stop)
 	}
 	wg.Wait()
-	if c.Redis != nil {
-		c.Redis.Stop()
+	if c.Backplane != nil {
+		c.Backplane.Stop()
 	}
 }
 
@@ -114,20 +130,119 @@ func (c *Cluster) Sample() (total ProcSample, perNode []ProcSample, err error) {
 	return total, perNode, err
 }
 
-// Died is nil while every node (and Redis) runs; else it says which
-// ended first, how, and the last line it wrote.
+// Died is nil while every node (and the backplane) runs; else it says
+// which ended first, how, and the last line it wrote.
 func (c *Cluster) Died() error {
 	for i, n := range c.Nodes {
 		if done, err := n.Exited(); done {
 			return fmt.Errorf("node %d died: %v: %s", i+1, err, lastLine(n.StderrTail()))
 		}
 	}
-	if c.Redis != nil {
-		if done, err := c.Redis.Exited(); done {
-			return fmt.Errorf("redis-server died: %v: %s", err, lastLine(c.Redis.StderrTail()))
+	if c.Backplane != nil {
+		if done, err := c.Backplane.Exited(); done {
+			return fmt.Errorf("the %s server died: %v: %s", c.Kind, err, lastLine(c.Backplane.StderrTail()))
 		}
 	}
 	return nil
+}
+
+// StartBackplane starts a server of kind (Backplanes) on a free loopback
+// port; url gives the -backplane URL of node k (PostgreSQL's names the
+// node as application_name).
+func StartBackplane(kind string) (s *Server, url func(node int) string, err error) {
+	switch kind {
+	case "redis":
+		s, err = StartRedis()
+		return s, func(int) string { return "redis://" + s.Addr + "/0" }, err
+	case "postgres":
+		s, err = StartPostgres()
+		return s, func(k int) string { return pgtest.URL(port(s.Addr)) + "&application_name=n" + strconv.Itoa(k) }, err
+	case "nats":
+		s, err = StartNATS()
+		return s, func(int) string { return natstest.URL(port(s.Addr)) }, err
+	}
+	return nil, nil, fmt.Errorf("bench: unknown backplane %q (known: %s)", kind, strings.Join(Backplanes, ", "))
+}
+
+func port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// freeAddrs tries start on up to five free loopback ports (a port may be
+// taken between Listen and the server).
+func freeAddrs(start func(addr string, port int) (*Server, error)) (*Server, error) {
+	var last error
+	for range 5 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		s, err := start(addr, port(addr))
+		if err == nil {
+			return s, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// StartPostgres makes a PostgreSQL cluster in a temporary directory
+// (initdb, Debian's packages) and runs its server on a free loopback port
+// (as the postgres user when this process is root), without fsync. Its
+// CPU is its backends' too; Stop removes the directory.
+func StartPostgres() (*Server, error) {
+	dir, err := pgtest.Dir()
+	if err != nil {
+		return nil, err
+	}
+	if err := pgtest.InitDB(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s, err := freeAddrs(func(addr string, port int) (*Server, error) {
+		cmd, err := pgtest.Command(dir, port)
+		if err != nil {
+			return nil, err
+		}
+		return startProcess(Target{Name: "postgres", Bin: cmd.Path}, cmd, func(line string) (string, bool) {
+			return addr, strings.Contains(line, pgtest.Ready)
+		})
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.tree = true
+	s.cleanup = func() { os.RemoveAll(dir) }
+	return s, nil
+}
+
+// StartNATS runs nats-server with JetStream on a free loopback port, its
+// store in a temporary directory that Stop removes.
+func StartNATS() (*Server, error) {
+	dir, err := os.MkdirTemp("", "actorhub-bench-nats-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := freeAddrs(func(addr string, port int) (*Server, error) {
+		cmd, err := natstest.Command(dir, port)
+		if err != nil {
+			return nil, err
+		}
+		return startProcess(Target{Name: "nats-server", Bin: cmd.Path}, cmd, func(line string) (string, bool) {
+			return addr, strings.Contains(line, natstest.Ready)
+		})
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.cleanup = func() { os.RemoveAll(dir) }
+	return s, nil
 }
 
 // StartRedis runs redis-server on a free loopback port, without

@@ -63,7 +63,8 @@
 //     cost no CPU.
 //
 // With Settings.Nodes K >= 2 (any scenario but echo), Run starts a
-// redis-server on a free loopback port and K nodes with -redis and
+// backplane server (Settings.Backplane: redis-server, PostgreSQL or
+// nats-server) on a free loopback port and K nodes with -backplane and
 // -node-id nK, spreads the receivers evenly over the nodes and connects
 // the sender to node 1; every process is in its own process group,
 // ended by Run or by KillChildren.
@@ -77,9 +78,11 @@
 //	scenario, target, protocol, payload     what ran: payload is the argument size in bytes
 //	conns, groups, group_size, window       receivers (echo: callers), the groups, messages in flight
 //	agents                                  load processes (0: the coordinator itself)
-//	nodes                                   server processes on one Redis (absent: one node, no Redis)
+//	nodes                                   server processes on one backplane (absent: one node, none)
+//	backplane                               what they scale out on: redis, postgres or nats
 //	node_rss_b                              RSS of each node at the end (two nodes or more)
-//	redis_cpu_s                             Redis' CPU seconds over the measured phase
+//	backplane_cpu_s                         the backplane server's CPU seconds over the measured phase
+//	                                        (PostgreSQL: its backends too); redis_cpu_s in older results
 //	phase                                   fleet: step, broadcast or summary
 //	elapsed_s, stopped_by                   fleet: seconds since growth began; what ended the growth
 //	load_rss_b, kernel_b, mem_available_b   fleet: agents' RSS, kernel socket memory grown since the start,

@@ -148,9 +148,9 @@ func (r *run) fleet() error {
 	}
 	base := r.fleetSample()
 	baseMetrics := r.nodeMetrics()
-	redis := "no Redis"
-	if r.cl.Redis != nil {
-		redis = "Redis on " + r.cl.Redis.Addr
+	redis := "no backplane"
+	if r.cl.Backplane != nil {
+		redis = r.cl.Kind + " on " + r.cl.Backplane.Addr
 	}
 	logf("%d nodes, %d agents, %s; before: server RSS %s, load RSS %s, kernel sockets %s, available %s",
 		len(r.cl.Nodes), len(r.loaders), redis, gib(base.server), gib(base.load), gib(base.kernel), gib(base.avail))
@@ -295,7 +295,7 @@ func (r *run) fleet() error {
 	r.logNodeLines(logf)
 	growth := time.Since(start)
 	r.endCPU()
-	cpuServer, cpuClient, cpuRedis := r.res.ServerCPUS, r.res.ClientCPUS, r.res.RedisCPUS
+	cpuServer, cpuClient, cpuBackplane := r.res.ServerCPUS, r.res.ClientCPUS, r.res.BackplaneCPUS
 
 	// Broadcasts from node 1 to every connection.
 	var bres []Result
@@ -323,7 +323,7 @@ func (r *run) fleet() error {
 	res.ElapsedS = round3(time.Since(start).Seconds())
 	res.DurationS = round3(growth.Seconds())
 	res.ConnectsPerSec = round3(float64(held) / growth.Seconds())
-	res.ServerCPUS, res.ClientCPUS, res.RedisCPUS = cpuServer, cpuClient, cpuRedis
+	res.ServerCPUS, res.ClientCPUS, res.BackplaneCPUS = cpuServer, cpuClient, cpuBackplane
 	r.memFigures(&res, base, m, held)
 	res.StoppedBy = stop
 	r.serverCounts(&res, baseMetrics)
@@ -397,7 +397,7 @@ func (r *run) fleetResult(phase string, held int) Result {
 	res.Agents = len(r.loaders)
 	res.Date = time.Now().UTC().Format(time.RFC3339)
 	res.LatHist = nil
-	res.ServerCPUS, res.ClientCPUS, res.RedisCPUS = 0, 0, 0 // the summary has them
+	res.ServerCPUS, res.ClientCPUS, res.BackplaneCPUS = 0, 0, 0 // the summary has them
 	return res
 }
 

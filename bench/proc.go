@@ -110,3 +110,66 @@ func FileLimit() (soft, hard uint64) {
 	}
 	return lim.Cur, lim.Max
 }
+
+// ReadProcTree samples process pid and its descendants together (a
+// PostgreSQL server: the postmaster and its backends, which each lead a
+// process group of their own): the CPU of every live one, and of the
+// children each has reaped; RSS is their sum (shared memory counted in
+// each).
+func ReadProcTree(pid int) (ProcSample, error) {
+	type proc struct {
+		ppid  int
+		ticks int64
+		rss   int64
+	}
+	procs := map[int]proc{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return ProcSample{}, err
+	}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 22 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		var ticks int64
+		for _, k := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
+		}
+		rssPages, _ := strconv.ParseInt(f[21], 10, 64)
+		procs[p] = proc{ppid, ticks, rssPages * int64(os.Getpagesize())}
+	}
+	if _, ok := procs[pid]; !ok {
+		return ProcSample{}, fmt.Errorf("bench: no process %d", pid)
+	}
+	var total ProcSample
+	for p, pr := range procs {
+		for q, hops := p, 0; hops < 64; hops++ { // is pid an ancestor of p (or p itself)?
+			if q == pid {
+				total.CPUSeconds += float64(pr.ticks) / clockTicks
+				total.RSSBytes += pr.rss
+				break
+			}
+			parent, ok := procs[q]
+			if !ok || q <= 1 {
+				break
+			}
+			q = parent.ppid
+		}
+	}
+	return total, nil
+}

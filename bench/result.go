@@ -20,7 +20,8 @@ type Result struct {
 	GroupSize int     `json:"group_size,omitempty"`
 	Window    int     `json:"window,omitempty"`
 	Agents    int     `json:"agents"`
-	Nodes     int     `json:"nodes,omitempty"` // server processes on one Redis (absent: one, no Redis)
+	Nodes     int     `json:"nodes,omitempty"`     // server processes on one backplane (absent: one, none)
+	Backplane string  `json:"backplane,omitempty"` // what the nodes scale out on: redis, postgres, nats
 	DurationS float64 `json:"duration_s"`
 
 	Sent             int64     `json:"sent,omitempty"`
@@ -59,17 +60,17 @@ type Result struct {
 	NodeRSSB          []int64          `json:"node_rss_b,omitempty"`
 	ServerGoroutines  int              `json:"server_goroutines,omitempty"`
 
-	Lost        int64   `json:"lost"`
-	Dropped     int64   `json:"dropped"`
-	Failures    uint64  `json:"failures,omitempty"`
-	ServerCPUS  float64 `json:"server_cpu_s"`
-	ClientCPUS  float64 `json:"client_cpu_s"`
-	RedisCPUS   float64 `json:"redis_cpu_s,omitempty"`
-	Valid       bool    `json:"valid"`
-	Reason      string  `json:"invalid_reason,omitempty"`
-	Unsupported bool    `json:"unsupported,omitempty"`
-	StoppedBy   string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
-	ElapsedS    float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
+	Lost          int64   `json:"lost"`
+	Dropped       int64   `json:"dropped"`
+	Failures      uint64  `json:"failures,omitempty"`
+	ServerCPUS    float64 `json:"server_cpu_s"`
+	ClientCPUS    float64 `json:"client_cpu_s"`
+	BackplaneCPUS float64 `json:"backplane_cpu_s,omitempty"`
+	Valid         bool    `json:"valid"`
+	Reason        string  `json:"invalid_reason,omitempty"`
+	Unsupported   bool    `json:"unsupported,omitempty"`
+	StoppedBy     string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
+	ElapsedS      float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
 
 	Date    string `json:"date"`
 	Machine string `json:"machine"`
@@ -107,8 +108,8 @@ func (r *Result) invalidate(format string, args ...any) {
 
 // WriteMarkdown writes results as a markdown table.
 func WriteMarkdown(w io.Writer, rs []Result) {
-	fmt.Fprintln(w, "| scenario | target | protocol | payload | conns | window | deliveries/s | lat p50/p99/max ms | connects/s | echo/s | rtt p50/p99 ms | B/conn rss / heap / kernel | goroutines/conn | lost | server / client CPU s | valid |")
-	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "| scenario | target | nodes | protocol | payload | conns | window | deliveries/s | lat p50/p99/max ms | connects/s | echo/s | rtt p50/p99 ms | B/conn rss / heap / kernel | goroutines/conn | lost | server / client / backplane CPU s | valid |")
+	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	num := func(v float64, f string) string {
 		if v == 0 {
 			return ""
@@ -136,8 +137,12 @@ func WriteMarkdown(w io.Writer, rs []Result) {
 		case !r.Valid:
 			valid = "NO: " + strings.ReplaceAll(r.Reason, "|", "/")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f / %.1f | %s |\n",
-			r.Scenario, r.Target, r.Protocol, r.Payload, r.Conns, num(float64(r.Window), "%.0f"), num(r.DeliveriesPerSec, "%.0f"), lat,
-			num(r.ConnectsPerSec, "%.0f"), num(r.EchoPerSec, "%.0f"), rtt, mem, gpc, r.Lost, r.ServerCPUS, r.ClientCPUS, valid)
+		nodes := "1"
+		if r.Nodes > 1 {
+			nodes = fmt.Sprintf("%d on %s", r.Nodes, r.Backplane)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.1f / %.1f / %.2f | %s |\n",
+			r.Scenario, r.Target, nodes, r.Protocol, r.Payload, r.Conns, num(float64(r.Window), "%.0f"), num(r.DeliveriesPerSec, "%.0f"), lat,
+			num(r.ConnectsPerSec, "%.0f"), num(r.EchoPerSec, "%.0f"), rtt, mem, gpc, r.Lost, r.ServerCPUS, r.ClientCPUS, r.BackplaneCPUS, valid)
 	}
 }

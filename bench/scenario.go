@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,13 @@ type Settings struct {
 	// Settle is the pause before idle memory is sampled; default 2 s.
 	Settle time.Duration
 	// Nodes is K, the server processes; with two or more they scale out
-	// on a Redis that Run starts, and the receivers are spread evenly
-	// over them. Default 1 (no Redis); fleet: as many as Conns need.
+	// on a backplane server that Run starts, and the receivers are spread
+	// evenly over them. Default 1 (no backplane); fleet: as many as Conns
+	// need.
 	Nodes int
+	// Backplane is what two nodes or more scale out on: redis,
+	// postgres or nats (Backplanes). Default redis.
+	Backplane string
 	// NodeEnv is added to every node's environment.
 	NodeEnv []string
 	// Agents is how many load processes hold the connections; 0: this
@@ -99,6 +104,12 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 	}
 	if s.Nodes < 0 {
 		return 0, 0, errors.New("bench: -nodes must be 1 or more")
+	}
+	if s.Backplane == "" {
+		s.Backplane = "redis"
+	}
+	if !slices.Contains(Backplanes, s.Backplane) {
+		return 0, 0, fmt.Errorf("bench: unknown backplane %q (known: %s)", s.Backplane, strings.Join(Backplanes, ", "))
 	}
 	soft, _ := FileLimit()
 	limit := int(soft) - fdReserve
@@ -202,8 +213,8 @@ type run struct {
 
 	// CPU seconds at the start of the measured phase: the servers', Redis',
 	// this process's and the loaders' (agents report their own).
-	cpuServer, cpuRedis, cpuSelf, cpuLoaders float64
-	cpuMarked                                bool
+	cpuServer, cpuBackplane, cpuSelf, cpuLoaders float64
+	cpuMarked                                    bool
 }
 
 // part is n connections of one loader to one node, the first of them
@@ -250,15 +261,15 @@ func shares(total, k int) []int {
 	return out
 }
 
-// serverCPU is the CPU seconds of the nodes and of Redis.
-func (r *run) serverCPU() (nodes, redis float64) {
+// serverCPU is the CPU seconds of the nodes and of the backplane.
+func (r *run) serverCPU() (nodes, backplane float64) {
 	ps, _, _ := r.cl.Sample()
-	if r.cl.Redis != nil {
-		if rs, err := r.cl.Redis.Sample(); err == nil {
-			redis = rs.CPUSeconds
+	if r.cl.Backplane != nil {
+		if bs, err := r.cl.Backplane.Sample(); err == nil {
+			backplane = bs.CPUSeconds
 		}
 	}
-	return ps.CPUSeconds, redis
+	return ps.CPUSeconds, backplane
 }
 
 // loaderCPU is the CPU seconds the agents report.
@@ -274,7 +285,7 @@ func (r *run) loaderCPU() float64 {
 
 // markCPU starts the measured phase: CPU figures count from here.
 func (r *run) markCPU() {
-	r.cpuServer, r.cpuRedis = r.serverCPU()
+	r.cpuServer, r.cpuBackplane = r.serverCPU()
 	r.cpuSelf, r.cpuLoaders, r.cpuMarked = SelfCPU(), r.loaderCPU(), true
 }
 
@@ -283,10 +294,10 @@ func (r *run) endCPU() {
 	if !r.cpuMarked {
 		return
 	}
-	nodes, redis := r.serverCPU()
+	nodes, backplane := r.serverCPU()
 	r.res.ServerCPUS = round3(nodes - r.cpuServer)
-	if r.cl.Redis != nil {
-		r.res.RedisCPUS = round3(redis - r.cpuRedis)
+	if r.cl.Backplane != nil {
+		r.res.BackplaneCPUS = round3(backplane - r.cpuBackplane)
 	}
 	r.res.ClientCPUS = round3(SelfCPU() - r.cpuSelf + r.loaderCPU() - r.cpuLoaders)
 	r.cpuMarked = false
@@ -322,7 +333,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		return res, nil
 	}
 	if s.Nodes > 1 {
-		res.Nodes = s.Nodes
+		res.Nodes, res.Backplane = s.Nodes, s.Backplane
 	}
 	var rest *restSender
 	if s.Scenario == "rest" {
@@ -333,7 +344,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		rest = newRESTSender()
 		s.NodeEnv = append(s.NodeEnv, rest.env())
 	}
-	cl, err := StartCluster(t, ClusterConfig{Nodes: s.Nodes, Env: s.NodeEnv})
+	cl, err := StartCluster(t, ClusterConfig{Nodes: s.Nodes, Env: s.NodeEnv, Backplane: s.Backplane})
 	if err != nil {
 		return res, err
 	}

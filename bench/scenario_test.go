@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,27 +88,26 @@ func TestScenariosSmall(t *testing.T) {
 	}
 }
 
-// Two nodes on one Redis: the receivers are spread over both, the sender
-// is on node 1, and every broadcast reaches every receiver.
+// Two nodes on each backplane: the receivers are spread over both, the
+// sender is on node 1, and every broadcast reaches every receiver.
 func TestBroadcastTwoNodes(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts redis-server and two nodes")
-	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("no redis-server")
+		t.Skip("starts backplane servers and two nodes")
 	}
 	srv := actorhub(t)
 	srv.Stop()
-	for _, window := range []int{1, 8} {
-		res, err := Run(context.Background(), builtServer, Settings{Scenario: "broadcast", Conns: 200, Nodes: 2, Window: window, Duration: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.Valid || res.Lost != 0 || res.Dropped != 0 || res.Delivered == 0 {
-			t.Fatalf("window %d: %+v", window, res)
-		}
-		if res.Nodes != 2 || len(res.NodeRSSB) != 2 || res.NodeRSSB[1] == 0 {
-			t.Fatalf("window %d: no per-node or Redis figures: %+v", window, res)
+	for _, bp := range Backplanes {
+		for _, window := range []int{1, 8} {
+			res, err := Run(context.Background(), builtServer, Settings{Scenario: "broadcast", Conns: 200, Nodes: 2, Backplane: bp, Window: window, Duration: time.Second})
+			if err != nil {
+				t.Fatalf("%s: %v", bp, err)
+			}
+			if !res.Valid || res.Lost != 0 || res.Dropped != 0 || res.Delivered == 0 {
+				t.Fatalf("%s, window %d: %+v", bp, window, res)
+			}
+			if res.Nodes != 2 || res.Backplane != bp || len(res.NodeRSSB) != 2 || res.NodeRSSB[1] == 0 {
+				t.Fatalf("%s, window %d: no per-node or backplane figures: %+v", bp, window, res)
+			}
 		}
 	}
 	childMu.Lock()
@@ -272,4 +272,38 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A process is sampled with its descendants: a shell, its children, and
+// a grandchild that leads a process group of its own.
+func TestReadProcTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 5 & setsid sleep 5 & (sleep 5 & wait) & wait")
+	if err := startGroup(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		removeChild(cmd.Process.Pid)
+	}()
+	// The shell starts its children as it goes: wait until the tree adds
+	// up to at least twice the shell alone (four processes of about its
+	// size), or fail below.
+	var one, all ProcSample
+	var err error
+	testutil.Poll(testutil.Wait, func() bool {
+		if one, err = ReadProc(cmd.Process.Pid); err == nil {
+			all, err = ReadProcTree(cmd.Process.Pid)
+		}
+		return err != nil || all.RSSBytes >= 4*one.RSSBytes/2
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.RSSBytes < 4*one.RSSBytes/2 {
+		t.Fatalf("the tree's RSS %d is not the sum of its processes (the shell's is %d)", all.RSSBytes, one.RSSBytes)
+	}
+	if _, err := ReadProcTree(1 << 30); err == nil {
+		t.Fatal("a process that does not exist was sampled")
+	}
 }

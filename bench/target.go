@@ -102,9 +102,14 @@ func KillChildren() {
 	}
 }
 
-// startGroup starts cmd in a process group of its own and records it.
+// startGroup starts cmd in a process group of its own and records it
+// (keeping the user it may have been given to run as).
 func startGroup(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var cred *syscall.Credential
+	if cmd.SysProcAttr != nil {
+		cred = cmd.SysProcAttr.Credential
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -124,6 +129,9 @@ type Server struct {
 
 	mu   sync.Mutex
 	tail []string // the last lines of its stderr; guarded by mu
+
+	tree    bool   // Sample counts the process's descendants (PostgreSQL's backends)
+	cleanup func() // after Stop: remove what it kept on disk
 }
 
 // Start runs the target on addr ("127.0.0.1:0" picks a port) and waits
@@ -219,6 +227,12 @@ func (s *Server) Exited() (bool, error) {
 
 // Stop ends the server: SIGTERM to its process group, SIGKILL after 3 s.
 func (s *Server) Stop() {
+	defer func() {
+		if s.cleanup != nil {
+			s.cleanup()
+			s.cleanup = nil
+		}
+	}()
 	if done, _ := s.Exited(); done {
 		return
 	}
@@ -229,10 +243,16 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-s.PID, syscall.SIGKILL)
 		<-s.done
 	}
+	_ = syscall.Kill(-s.PID, syscall.SIGKILL) // what the leader left (a postmaster's backends)
 }
 
 // Sample reads the server's CPU and RSS from /proc.
-func (s *Server) Sample() (ProcSample, error) { return ReadProc(s.PID) }
+func (s *Server) Sample() (ProcSample, error) {
+	if s.tree {
+		return ReadProcTree(s.PID)
+	}
+	return ReadProc(s.PID)
+}
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 

@@ -166,8 +166,8 @@
 //
 // # Several nodes
 //
-// With Config.Backplane (package backplane: Redis, or an in-process broker
-// for tests), every node of a hub that uses the same backplane and
+// With Config.Backplane (package backplane: Redis, PostgreSQL or NATS,
+// or an in-process broker for tests), every node of a hub that uses the same backplane and
 // Config.Name is one hub. Every target of Clients reaches its clients on
 // every node; Groups.Add and Remove work on a connection of any node (the
 // node that holds it makes the change and acknowledges it); Proxy.Invoke
@@ -181,7 +181,9 @@
 //
 // When the backplane is unreachable, each node keeps serving its own
 // clients, and a send that must cross fails at once with an error wrapping
-// backplane.ErrUnavailable (its local recipients got it). A message larger
+// backplane.ErrUnavailable (its local recipients got it); a send that
+// the backplane accepted and then failed to deliver is logged and counted
+// by the backplane (backplane.Stats). A message larger
 // than Config.MaxBackplaneMessageSize is refused before anyone gets it
 // (ErrMessageTooLarge).
 //

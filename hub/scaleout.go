@@ -362,11 +362,10 @@ func (o *outbound) publish(channel string, skip []string) error {
 	msg := backplane.AppendInvocation(make([]byte, 0, o.size+64), &backplane.Invocation{
 		Excluded: o.exclude, Payloads: o.payloads, Origin: s.node, SkipGroups: skip,
 	})
-	err := s.bp.Publish(channel, msg, func(_ int, err error) {
-		if err != nil {
-			s.warnPublish(channel, err)
-		}
-	})
+	// No done: nothing here waits for the receivers, and asking for them
+	// costs some engines a round of acknowledgements (NATS). A publish
+	// that fails after the fact is the engine's to log and count.
+	err := s.bp.Publish(channel, msg, nil)
 	if err != nil {
 		s.warnPublish(channel, err)
 		return fmt.Errorf("hub: send to other nodes: %w", err)

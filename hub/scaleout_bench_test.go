@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/backplane"
+	"github.com/actorhub/actorhub/backplane/natstest"
+	"github.com/actorhub/actorhub/backplane/pgtest"
 	"github.com/actorhub/actorhub/backplane/redistest"
 	"github.com/actorhub/actorhub/hub"
 )
@@ -115,6 +117,32 @@ func BenchmarkClusterBroadcast(b *testing.B) {
 			}
 			b.Cleanup(func() { r.Close() })
 			bps = append(bps, r)
+		}
+		twoNodes(b, bps[0], bps[1])
+	})
+	b.Run("postgres/2x9000", func(b *testing.B) {
+		srv := pgtest.Start(b)
+		var bps []backplane.Backplane
+		for range 2 {
+			p, err := backplane.NewPostgres(backplane.PostgresConfig{URL: srv.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { p.Close() })
+			bps = append(bps, p)
+		}
+		twoNodes(b, bps[0], bps[1])
+	})
+	b.Run("nats/2x9000", func(b *testing.B) {
+		srv := natstest.Start(b)
+		var bps []backplane.Backplane
+		for range 2 {
+			n, err := backplane.NewNATS(backplane.NATSConfig{URL: srv.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { n.Close() })
+			bps = append(bps, n)
 		}
 		twoNodes(b, bps[0], bps[1])
 	})

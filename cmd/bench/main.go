@@ -66,6 +66,7 @@ type options struct {
 	protocols  []bench.Protocol
 	payloads   []int
 	md         bool
+	backplanes []string
 	nodeProcs  int
 	agentProcs int
 	nodeEnv    []string
@@ -91,7 +92,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.settings.Window, "window", 0, "messages sent but not yet delivered to all (0: 1 for broadcast, the group count up to 1000 for group)")
 	fs.DurationVar(&o.settings.Drain, "drain", 5*time.Second, "how long late deliveries are awaited before they count as lost")
 	fs.DurationVar(&o.settings.Settle, "settle", 2*time.Second, "idle: pause before memory is sampled")
-	fs.IntVar(&o.settings.Nodes, "nodes", 0, "actorhub server processes; 2 or more scale out on a redis-server started for the run, receivers spread evenly, the sender on node 1 (0: 1; fleet: as many as -conns need)")
+	fs.IntVar(&o.settings.Nodes, "nodes", 0, "actorhub server processes; 2 or more scale out on a -backplane server started for the run, receivers spread evenly, the sender on node 1 (0: 1; fleet: as many as -conns need)")
+	backplanes := fs.String("backplane", "redis", "what 2 nodes or more scale out on, a server started for each run; comma-separated for one run on each: "+strings.Join(bench.Backplanes, ", "))
 	fs.IntVar(&o.settings.Step, "step", 50000, "fleet: connections added per step")
 	memFloor := fs.Float64("mem-floor", 2, "fleet: GiB of MemAvailable never to go under (growth stops before)")
 	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
@@ -125,6 +127,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	o.backplanes = splitList(*backplanes)
+	if len(o.backplanes) == 0 {
+		return nil, errors.New("-backplane: none given")
+	}
+	if o.settings.Nodes <= 1 {
+		o.backplanes = o.backplanes[:1] // one node has none
+	}
+	for _, b := range o.backplanes {
+		if !contains(bench.Backplanes, b) {
+			return nil, fmt.Errorf("-backplane: unknown backplane %q (known: %s)", b, strings.Join(bench.Backplanes, ", "))
+		}
+	}
 	o.scenarios = splitList(*scenario)
 	o.targets = splitList(*targets)
 	for _, t := range o.targets {
@@ -132,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("-targets: unknown target %q (known: %s)", t, strings.Join(bench.TargetNames, ", "))
 		}
 		if o.settings.Nodes > 1 && t != "actorhub" {
-			return nil, fmt.Errorf("-nodes %d: only the actorhub target scales out on Redis (not %s)", o.settings.Nodes, t)
+			return nil, fmt.Errorf("-nodes %d: only the actorhub target scales out (not %s)", o.settings.Nodes, t)
 		}
 	}
 	for _, p := range splitList(*protocol) {
@@ -319,33 +333,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, sc := range o.scenarios {
 			for _, pr := range o.protocols {
 				for _, pl := range o.payloads {
-					s := o.settings
-					s.Scenario, s.Protocol, s.Payload = sc, pr, pl
-					s.AgentCommand = []string{exe, "agent"}
-					s.NodeEnv = append(gomaxprocsEnv(o.nodeProcs, sc), o.nodeEnv...)
-					s.AgentEnv = append(gomaxprocsEnv(o.agentProcs, sc), o.agentEnv...)
-					s.Emit = func(r bench.Result) {
-						r.Machine, r.Command = machine(), command
-						_ = enc.Encode(r)
-					}
-					if !o.quiet {
-						s.Progress = stderr
-					}
-					res, err := bench.Run(context.Background(), t, s)
-					if err != nil {
-						fmt.Fprintf(stderr, "bench: %s %s %s %dB: %v\n", name, sc, pr, pl, err)
-						res.Valid = false
-						if res.Reason == "" {
-							res.Reason = err.Error()
+					for _, bp := range o.backplanes {
+						s := o.settings
+						s.Scenario, s.Protocol, s.Payload, s.Backplane = sc, pr, pl, bp
+						s.AgentCommand = []string{exe, "agent"}
+						s.NodeEnv = append(gomaxprocsEnv(o.nodeProcs, sc), o.nodeEnv...)
+						s.AgentEnv = append(gomaxprocsEnv(o.agentProcs, sc), o.agentEnv...)
+						s.Emit = func(r bench.Result) {
+							r.Machine, r.Command = machine(), command
+							_ = enc.Encode(r)
 						}
-						code = 1
+						if !o.quiet {
+							s.Progress = stderr
+						}
+						res, err := bench.Run(context.Background(), t, s)
+						if err != nil {
+							fmt.Fprintf(stderr, "bench: %s %s %s %dB: %v\n", name, sc, pr, pl, err)
+							res.Valid = false
+							if res.Reason == "" {
+								res.Reason = err.Error()
+							}
+							code = 1
+						}
+						res.Machine, res.Command = machine(), command
+						if res.Date == "" {
+							res.Date = time.Now().UTC().Format(time.RFC3339)
+						}
+						_ = enc.Encode(res)
+						results = append(results, res)
 					}
-					res.Machine, res.Command = machine(), command
-					if res.Date == "" {
-						res.Date = time.Now().UTC().Format(time.RFC3339)
-					}
-					_ = enc.Encode(res)
-					results = append(results, res)
 				}
 			}
 		}

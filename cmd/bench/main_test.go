@@ -22,6 +22,7 @@ func TestRefusesImpossibleSettings(t *testing.T) {
 		{[]string{"-protocol", "xml"}, "unknown protocol"},
 		{[]string{"-scenario", "fleet", "-nodes", "1", "-conns", "100000"}, "more -nodes"},
 		{[]string{"-src", "127.0.0.9-127.0.1.2"}, "last byte"},
+		{[]string{"-nodes", "2", "-backplane", "redis,kafka"}, "unknown backplane"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(c.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
@@ -45,7 +46,7 @@ func TestRunBroadcast(t *testing.T) {
 	if r.Target != "actorhub" || !r.Valid || r.Delivered == 0 || r.Command == "" || r.Machine == "" {
 		t.Fatalf("%+v", r)
 	}
-	if !strings.Contains(out.String(), "| broadcast | actorhub | json | 100 | 100 | 1 |") {
+	if !strings.Contains(out.String(), "| broadcast | actorhub | 1 | json | 100 | 100 | 1 |") {
 		t.Fatalf("no markdown row:\n%s", out.String())
 	}
 }

@@ -346,11 +346,3 @@ func mountDashboard(ops *http.ServeMux, pages *site, d *dashboard, hubCfg hub.Co
 	d.hub = h
 	return h, hd, nil
 }
-
-// backplaneName says which backplane the node uses, for the dashboard.
-func backplaneName(o *options) string {
-	if o.redisURL != "" {
-		return "redis"
-	}
-	return ""
-}

@@ -54,6 +54,8 @@ type options struct {
 	jwtAudience       string
 	jwtUserClaim      string
 	requireAuth       bool
+	backplaneURL      string
+	backplanePrefix   string
 	redisURL          string
 	redisPrefix       string
 	nodeID            string
@@ -101,8 +103,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "the chat hub's JWTs must have this aud")
 	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "sub", "the JWT claim that holds the user id")
 	fs.BoolVar(&o.requireAuth, "require-auth", false, "refuse anonymous requests to the chat hub with 401 (needs a JWT key)")
-	fs.StringVar(&o.redisURL, "redis", "", "scale out on this Redis: redis://host:port/db (every node of a deployment uses the same); none means a single node")
-	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "goes in front of every Redis channel and key, so several deployments share one Redis")
+	fs.StringVar(&o.backplaneURL, "backplane", "", "scale out on this backplane, chosen by the URL's scheme: redis://host:port/db, postgres://user:password@host:port/db (or postgresql://), nats://host:port; every node of a deployment uses the same; none means a single node")
+	fs.StringVar(&o.backplanePrefix, "backplane-prefix", "", "keeps deployments that share one backplane server apart: Redis channel and key prefix, PostgreSQL table prefix (default actorhub), NATS subject and bucket prefix (default actorhub)")
+	fs.StringVar(&o.redisURL, "redis", "", "the same as -backplane with a redis:// URL (kept for existing deployments)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "the same as -backplane-prefix (kept for existing deployments)")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name on the backplane (default: host name, process id and a random suffix)")
 	fs.DurationVar(&o.nodeExpiry, "node-expiry", hub.DefaultNodeExpiry, "a node that dies stops counting in other nodes' group and connection counts after this long")
 	fs.StringVar(&o.accessKey, "access-key", "", "serve the Azure SignalR-compatible REST API at /api/ and redirected clients at /client/, with this access key (comma-separated keys rotate); better from ACTORHUB_ACCESS_KEY")
@@ -123,7 +127,28 @@ func parseFlags(args []string) (*options, error) {
 			o.allowedOrigins = append(o.allowedOrigins, v)
 		}
 	}
+	if err := o.resolveBackplane(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// resolveBackplane folds -redis and -redis-prefix into -backplane and
+// -backplane-prefix.
+func (o *options) resolveBackplane() error {
+	if o.redisURL != "" {
+		if o.backplaneURL != "" {
+			return errors.New("-redis and -backplane both given (or ACTORHUB_REDIS and ACTORHUB_BACKPLANE): -redis is the old name of -backplane with a redis:// URL; give one")
+		}
+		o.backplaneURL = o.redisURL
+	}
+	if o.redisPrefix != "" {
+		if o.backplanePrefix != "" && o.backplanePrefix != o.redisPrefix {
+			return errors.New("-redis-prefix and -backplane-prefix differ: -redis-prefix is the old name of -backplane-prefix; give one")
+		}
+		o.backplanePrefix = o.redisPrefix
+	}
+	return nil
 }
 
 // hubMessageLimit is -max-message-size as hub.Config takes it: the flag's
@@ -178,6 +203,24 @@ func (o *options) chatAuth() (transports.Authenticator, error) {
 func (o *options) listen() (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: o.tcpKeepAlive}
 	return lc.Listen(context.Background(), "tcp", o.addr)
+}
+
+// backplaneKind names a backplane's engine, for logs, metrics and the
+// dashboard; "" for none.
+func backplaneKind(bp backplane.Backplane) string {
+	switch bp.(type) {
+	case nil:
+		return ""
+	case *backplane.Redis:
+		return "redis"
+	case *backplane.Postgres:
+		return "postgres"
+	case *backplane.NATS:
+		return "nats"
+	case *backplane.MemoryNode:
+		return "memory"
+	}
+	return fmt.Sprintf("%T", bp)
 }
 
 // defaultNodeID names a node uniquely enough: host, process and a random
@@ -282,17 +325,17 @@ func run(o *options) error {
 	}
 
 	var bp backplane.Backplane
-	if o.redisURL != "" {
-		r, err := backplane.NewRedis(backplane.RedisConfig{URL: o.redisURL, Prefix: o.redisPrefix, Logger: log})
+	if o.backplaneURL != "" {
+		b, err := backplane.Open(o.backplaneURL, backplane.Options{Prefix: o.backplanePrefix, Logger: log})
 		if err != nil {
 			return err
 		}
-		defer r.Close() // after the hubs have shut down
-		bp = r
+		defer b.Close() // after the hubs have shut down
+		bp = b
 		if o.nodeID == "" {
 			o.nodeID = defaultNodeID()
 		}
-		log.Info("scaling out on redis", "node", o.nodeID, "prefix", o.redisPrefix)
+		log.Info("scaling out", "backplane", backplaneKind(bp), "node", o.nodeID, "prefix", o.backplanePrefix)
 	}
 
 	// One runtime for every hub: their connections share its workers and
@@ -463,7 +506,7 @@ func run(o *options) error {
 		ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	if o.dashboard {
-		dash := newDashboard(ready, o.nodeID, backplaneName(o))
+		dash := newDashboard(ready, o.nodeID, backplaneKind(bp))
 		for _, m := range hubs {
 			if m.hub != nil { // raw endpoints have no hub stats
 				dash.add(m.name, m.hub)
@@ -479,6 +522,9 @@ func run(o *options) error {
 		dash.add("dashboard", h)
 		dash.start()
 		defer dash.close()
+	}
+	if r, ok := bp.(backplane.StatsReporter); ok {
+		metrics.addBackplane(backplaneKind(bp), r)
 	}
 	metricsMux := mux
 	if o.metricsAddr != "" {

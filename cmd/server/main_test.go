@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 	"github.com/actorhub/actorhub/transports"
 	"golang.org/x/sys/unix"
@@ -259,6 +260,84 @@ func TestJWTFlagErrors(t *testing.T) {
 		}
 		if _, err := o.chatAuth(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestFlagBackplane(t *testing.T) {
+	o, err := parseFlags([]string{"-backplane", "nats://127.0.0.1:4222", "-backplane-prefix", "app"})
+	if err != nil || o.backplaneURL != "nats://127.0.0.1:4222" || o.backplanePrefix != "app" {
+		t.Fatalf("-backplane: %+v, %v", o, err)
+	}
+	// -redis keeps working, as -backplane with a redis:// URL.
+	o, err = parseFlags([]string{"-redis", "redis://127.0.0.1:6379/0", "-redis-prefix", "p:"})
+	if err != nil || o.backplaneURL != "redis://127.0.0.1:6379/0" || o.backplanePrefix != "p:" {
+		t.Fatalf("-redis: %+v, %v", o, err)
+	}
+	t.Setenv("ACTORHUB_BACKPLANE", "postgres://u@127.0.0.1/db")
+	o, err = parseFlags(nil)
+	if err != nil || o.backplaneURL != "postgres://u@127.0.0.1/db" {
+		t.Fatalf("ACTORHUB_BACKPLANE: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"-redis", "redis://127.0.0.1:6379/0"}); err == nil || !strings.Contains(err.Error(), "-redis and -backplane both given") {
+		t.Fatalf("-redis with ACTORHUB_BACKPLANE: %v", err)
+	}
+	t.Setenv("ACTORHUB_BACKPLANE", "")
+	if _, err := parseFlags([]string{"-backplane-prefix", "a", "-redis-prefix", "b"}); err == nil || !strings.Contains(err.Error(), "-redis-prefix and -backplane-prefix") {
+		t.Fatalf("two prefixes: %v", err)
+	}
+}
+
+// A backplane that does not answer, or a URL that names none, stops the
+// server at start within seconds, with an error that names the server
+// (never its password).
+func TestBackplaneUnreachableAtStart(t *testing.T) {
+	for url, want := range map[string]string{
+		"redis://:secret@127.0.0.1:1/0":                                   "redis at 127.0.0.1:1 unreachable",
+		"postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable": "postgres at 127.0.0.1:1 unreachable",
+		"postgresql://postgres:secret@127.0.0.1:1/postgres":               "postgres at 127.0.0.1:1 unreachable",
+		"nats://u:secret@127.0.0.1:1":                                     "nats at 127.0.0.1:1 unreachable",
+		"http://u:secret@127.0.0.1:1":                                     "not a backplane URL",
+		"postgres://127.0.0.1:notaport/db":                                "PostgresConfig.URL",
+	} {
+		o, err := parseFlags([]string{"-backplane", url, "-addr", "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = run(o)
+		if err == nil || !strings.Contains(err.Error(), want) || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %v after %v, want %q", url, err, time.Since(start), want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error shows the password: %v", url, err)
+		}
+	}
+}
+
+func TestMetricsExposeBackplane(t *testing.T) {
+	node := backplane.NewMemory().Node()
+	defer node.Close()
+	_ = node.Publish("x", []byte("m"), nil)
+	m := newMetrics()
+	m.addBackplane("memory", node)
+	srv := httptest.NewServer(m.handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`actorhub_backplane_up{backplane="memory"} 1`,
+		`actorhub_backplane_published_total{backplane="memory"} 1`,
+		`actorhub_backplane_errors_total{backplane="memory"} 0`,
+		`actorhub_backplane_lost_total{backplane="memory"} 0`,
+		`actorhub_backplane_lag_seconds{backplane="memory"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
 		}
 	}
 }

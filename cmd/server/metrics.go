@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,9 +15,13 @@ import (
 type metrics struct {
 	reg  *prometheus.Registry
 	hubs []namedHub
+	bp   backplane.StatsReporter // nil: a single node
+	kind string                  // bp's engine: redis, postgres, nats
 
 	connections, open, byTransport, byProtocol         *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, closes *prometheus.Desc
+
+	bpUp, bpPublished, bpPublishErrors, bpReceived, bpErrors, bpReconnects, bpLost, bpQueued, bpLag *prometheus.Desc
 }
 
 type namedHub struct {
@@ -40,11 +45,26 @@ func newMetrics() *metrics {
 		bytesOut:    d("bytes_sent_total", "Transport payload bytes sent."),
 		closes:      d("closes_total", "Connections ended, by reason.", "reason"),
 	}
+	b := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("actorhub_backplane_"+name, help, []string{"backplane"}, nil)
+	}
+	m.bpUp = b("up", "1 while the backplane's server answers and publishes are accepted, else 0.")
+	m.bpPublished = b("published_total", "Messages handed to the backplane's server.")
+	m.bpPublishErrors = b("publish_errors_total", "Publishes that failed (refused while the server is unreachable, or failed after).")
+	m.bpReceived = b("received_total", "Messages that reached this node through the backplane.")
+	m.bpErrors = b("errors_total", "Failed operations with the backplane's server: lost connections, failed reads, publishes, subscription changes, presence operations.")
+	m.bpReconnects = b("reconnects_total", "Connections to the backplane's server made again after a loss.")
+	m.bpLost = b("lost_total", "Messages known lost on their way to this node (PostgreSQL: past the retention; NATS: this node fell behind).")
+	m.bpQueued = b("queued", "Publishes waiting to be written to the backplane's server.")
+	m.bpLag = b("lag_seconds", "How far behind this node's backplane delivery is, as last measured (PostgreSQL: insert to read; Redis and NATS: a probe's round trip through the server).")
 	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) add(name string, h *hub.Hub) { m.hubs = append(m.hubs, namedHub{name, h}) }
+
+// addBackplane exposes the backplane's Stats, labelled with its engine.
+func (m *metrics) addBackplane(kind string, bp backplane.StatsReporter) { m.bp, m.kind = bp, kind }
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -52,7 +72,8 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connections, m.open, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes} {
+	for _, d := range []*prometheus.Desc{m.connections, m.open, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes,
+		m.bpUp, m.bpPublished, m.bpPublishErrors, m.bpReceived, m.bpErrors, m.bpReconnects, m.bpLost, m.bpQueued, m.bpLag} {
 		ch <- d
 	}
 }
@@ -83,4 +104,27 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.closes, prometheus.CounterValue, float64(n), h.name, reason)
 		}
 	}
+	if m.bp == nil {
+		return
+	}
+	s := m.bp.Stats()
+	g := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, m.kind)
+	}
+	c := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), m.kind)
+	}
+	up := 0.0
+	if s.Up {
+		up = 1
+	}
+	g(m.bpUp, up)
+	c(m.bpPublished, s.Published)
+	c(m.bpPublishErrors, s.PublishErrors)
+	c(m.bpReceived, s.Received)
+	c(m.bpErrors, s.Errors)
+	c(m.bpReconnects, s.Reconnects)
+	c(m.bpLost, s.Lost)
+	g(m.bpQueued, float64(s.Queued))
+	g(m.bpLag, s.Lag.Seconds())
 }

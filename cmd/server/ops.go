@@ -141,7 +141,7 @@ const (
 )
 
 // backplaneChecker is what a backplane offers to say whether it is
-// connected (backplane.Redis has it).
+// connected (every engine of package backplane has it).
 type backplaneChecker interface {
 	Ready(ctx context.Context) error
 }

@@ -9,9 +9,11 @@
 //
 // Environment:
 //   ACTORHUB_SERVER_BIN=path   use this server binary, skip `go build`
-//   CONFORMANCE_NODES=N        every startServer() is a deployment of N nodes on one Redis (a
-//                              redis-server started for it), and the clients that connect() makes
-//                              are spread over the nodes in turn
+//   CONFORMANCE_NODES=N        every startServer() is a deployment of N nodes on one backplane (a
+//                              server started for it), and the clients that connect() makes are
+//                              spread over the nodes in turn
+//   CONFORMANCE_BACKPLANE=K    the backplane of every deployment of several nodes: redis (default),
+//                              postgres or nats (see lib/backplanes.js)
 //   CONFORMANCE_DEBUG=1        client Trace logging with message content, client log and server
 //                              stderr echoed live
 //
@@ -25,6 +27,7 @@ const path = require('node:path');
 const nodeTest = require('node:test');
 const signalR = require('@microsoft/signalr');
 const WebSocket = require('ws');
+const backplanes = require('./backplanes');
 
 const { HttpTransportType, LogLevel, HubConnectionBuilder, HubConnectionState } = signalR;
 
@@ -163,82 +166,74 @@ function freePort() {
 }
 
 /**
- * Starts a redis-server on a free loopback port. Returns {url, port, stop(), process}.
+ * Starts a redis-server on a free loopback port. Returns {url, port, stop(), restart(), process}.
  * The test command installs redis-server when it is missing.
  */
-async function startRedis(fixedPort) {
-  const net = require('node:net');
-  for (let attempt = 0; ; attempt++) {
-    const port = fixedPort || await freePort();
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let exited = false;
-    const exit = new Promise((resolve) => child.on('exit', () => { exited = true; resolve(); }));
-    child.on('error', () => { exited = true; });
-    const up = await waitFor(() => exited ? 'exited' : new Promise((resolve) => {
-      const sock = net.connect(port, '127.0.0.1', () => { sock.end(); resolve('up'); });
-      sock.on('error', () => resolve(false));
-    }), 5000, `redis-server on ${port}`).catch(() => 'timeout');
-    if (up === 'up') {
-      const redis = {
-        port,
-        url: `redis://127.0.0.1:${port}/0`,
-        process: child,
-        async stop() { child.kill('SIGKILL'); await exit; liveRedis.delete(redis); },
-        /** Starts it again, empty, on the same port. */
-        async restart() {
-          const again = await startRedis(port);
-          Object.assign(redis, { process: again.process, stop: again.stop });
-          liveRedis.delete(again);
-          liveRedis.add(redis);
-        },
-      };
-      liveRedis.add(redis);
-      return redis;
-    }
-    child.kill('SIGKILL');
-    if (fixedPort) await sleep(200); // the port may linger a moment
-    if (attempt === (fixedPort ? 20 : 3)) throw new Error('redis-server would not start (is it installed? ./test.sh installs it)');
-  }
+async function startRedis() {
+  const r = await backplanes.startBackplane('redis');
+  r.url = r.url();
+  return r;
 }
 
-const liveRedis = new Set();
-process.on('exit', () => {
-  for (const r of liveRedis) {
-    try { r.process.kill('SIGKILL'); } catch { /* ignore */ }
-  }
-});
+/** The backplane of deployments of several nodes: CONFORMANCE_BACKPLANE, by default redis. */
+const BACKPLANE = process.env.CONFORMANCE_BACKPLANE || 'redis';
+if (!backplanes.KINDS.includes(BACKPLANE)) {
+  throw new Error(`CONFORMANCE_BACKPLANE=${BACKPLANE}: want one of ${backplanes.KINDS.join(', ')}`);
+}
 
 // Deployments by the URL of their first node: connect() spreads their clients over the nodes.
 const clusters = new Map();
 
+// The deployments that startServer() makes share one backplane server per kind and test file (a
+// PostgreSQL server is the costly one to start), each under a prefix of its own.
+const sharedBackplanes = new Map(); // kind -> Promise of its server
+let deployments = 0;
+
+function sharedBackplane(kind) {
+  if (!sharedBackplanes.has(kind)) {
+    const p = backplanes.startBackplane(kind);
+    p.catch(() => sharedBackplanes.delete(kind));
+    sharedBackplanes.set(kind, p);
+  }
+  return sharedBackplanes.get(kind);
+}
+
 /**
- * Starts a redis-server and n nodes on it (`-redis URL -node-id nodeK` plus flags). The result looks like
- * startServer's for its first node (url, hubUrl, process, exit), plus `nodes` (each node's server) and
- * `redis`; stop() stops every node, then Redis. With opts.spread, connect() spreads the clients of the
- * first node's URL over the nodes in turn.
+ * Starts n nodes on a backplane (opts.backplane, else CONFORMANCE_BACKPLANE, else redis): `-backplane URL
+ * -node-id nodeK` plus flags. With opts.spread (the deployments of startServer) the server is shared
+ * with the file's other deployments, each under its own -backplane-prefix; else it is the deployment's
+ * own, started for it (tests that stop it or cut its connections). The result looks like startServer's
+ * for its first node (url, hubUrl, process, exit), plus `nodes` (each node's server) and `backplane` (see
+ * lib/backplanes.js; also as `redis` when it is one); stop() stops every node, then its own backplane.
+ * With opts.spread, connect() spreads the clients of the first node's URL over the nodes in turn.
  */
 async function startCluster(n, flags = [], opts = {}) {
-  const redis = await startRedis();
-  let nodes;
-  try {
-    nodes = await Promise.all(Array.from({ length: n }, (_, k) =>
-      startNode(['-redis', redis.url, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
-  } catch (e) {
-    await redis.stop();
-    throw e;
+  const kind = opts.backplane || BACKPLANE;
+  const own = !opts.spread;
+  const backplane = own ? await backplanes.startBackplane(kind) : await sharedBackplane(kind);
+  const prefix = own ? [] : ['-backplane-prefix', `d${++deployments}`];
+  const started = await Promise.allSettled(Array.from({ length: n }, (_, k) =>
+    startNode(['-backplane', backplane.url(`node${k + 1}`), ...prefix, '-node-id', `node${k + 1}`, '-node-expiry', '2s', ...flags], opts)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The nodes that did start would keep this process alive: stop them.
+    await Promise.all(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.stop()));
+    if (own) await backplane.stop();
+    throw failed.reason;
   }
+  const nodes = started.map((r) => r.value);
   const first = nodes[0];
   const cluster = Object.create(first);
   Object.assign(cluster, {
     nodes,
-    redis,
+    backplane,
+    redis: backplane.kind === 'redis' ? backplane : undefined,
     next: 0,
     logs: () => nodes.flatMap((s) => s.logs()),
     async stop() {
       clusters.delete(first.url);
       const infos = await Promise.all(nodes.map((s) => s.stop()));
-      await redis.stop();
+      if (own) await backplane.stop();
       return infos[0];
     },
   });
@@ -660,6 +655,7 @@ module.exports = {
   startCluster,
   startRedis,
   NODES,
+  BACKPLANE,
   events,
   connect,
   build,

@@ -1,14 +1,16 @@
 'use strict';
-// Scale-out: three actorhub nodes on one Redis, official clients on different nodes, /hubs/cluster
-// (the conformance hub plus cross-node group changes, client results and counts). Every target, group
-// changes for connections on other nodes, client results routed to the node that holds the connection,
-// counts over nodes with a dead node forgotten, Redis going away and coming back, garbage on the
-// backplane, sticky routing, and Redis unreachable at start-up.
+// Scale-out: three actorhub nodes on one backplane (CONFORMANCE_BACKPLANE: redis by default, postgres or
+// nats), official clients on different nodes, /hubs/cluster (the conformance hub plus cross-node group
+// changes, client results and counts). Every target, group changes for connections on other nodes,
+// client results routed to the node that holds the connection, counts over nodes with a dead node
+// forgotten, the backplane's server stopped for 10 s and started again, a node's own database
+// connections cut (PostgreSQL), garbage on the backplane (Redis), sticky routing, and the backplane
+// unreachable at start-up.
 const assert = require('node:assert/strict');
 const { execFile, spawn } = require('node:child_process');
 const {
   test, before, after, startCluster, serverBinary, connect, stopConnections, modes, waitFor, sleep,
-  rawNegotiate, REPO_ROOT,
+  rawNegotiate, REPO_ROOT, BACKPLANE,
 } = require('../lib/harness');
 const { uniqueMethod, recordAll, expectDelivery } = require('../lib/delivery');
 
@@ -108,7 +110,7 @@ test('counts cover every node; a node that dies stops counting after -node-expir
   }
 });
 
-test('Redis stops and returns: local delivery goes on, cross-node sends fail fast, then cross again', async () => {
+test(`${BACKPLANE} stops for 10 s and returns: local delivery goes on, cross-node sends fail fast, then cross again by themselves`, { timeout: 90000 }, async () => {
   const ex = await startCluster(2);
   try {
     const [a1, a2, b1] = await Promise.all([
@@ -116,34 +118,89 @@ test('Redis stops and returns: local delivery goes on, cross-node sends fail fas
     ]);
     const m = uniqueMethod('outage');
     const rec = recordAll({ a1, a2, b1 }, m);
+    await b1.invoke('JoinGroup', 'g-before');
     await a1.invoke('SendToAll', m, 'before');
     await expectDelivery(rec, { a1: ['before'], a2: ['before'], b1: ['before'] }, 'before the outage');
 
-    await ex.redis.stop();
-    // The first sends may be on their way when Redis goes (they fail after the fact, logged); soon a
-    // send fails at once. No send hangs.
+    await ex.backplane.stop();
+    const downAt = Date.now();
+    // The first sends may be on their way when the server goes (they fail after the fact, logged);
+    // soon a send fails at once. No send hangs.
     let slowest = 0;
     await waitFor(async () => {
       const start = Date.now();
       const failed = await a1.invoke('SendToAll', m, 'down').then(() => false, (e) => /An unexpected error occurred invoking 'SendToAll'/.test(e.message));
       slowest = Math.max(slowest, Date.now() - start);
       return failed;
-    }, 5000, 'a send that fails while Redis is down');
-    assert.ok(slowest < 2000, `a send took ${slowest} ms while Redis was down`);
-    assert.equal(await a2.invoke('Echo', 'local still works'), 'local still works');
-    await waitFor(() => a2.invoke('SendToCaller', m, 'x').then(() => true), 2000);
-    await waitFor(() => rec.a2.includes('down'), 2000, 'local delivery of a send made while Redis is down');
+    }, 8000, 'a send that fails while the backplane is down');
+    assert.ok(slowest < 3000, `a send took ${slowest} ms while the backplane was down`);
+    // For the 10 s of the outage, each node goes on serving its own clients.
+    for (let i = 0; Date.now() - downAt < 10000; i++) {
+      assert.equal(await a2.invoke('Echo', `local ${i}`), `local ${i}`);
+      await a2.invoke('SendToCaller', m, `caller ${i}`);
+      await waitFor(() => rec.a2.includes(`caller ${i}`), 2000, 'local delivery while the backplane is down');
+      await b1.invoke('SendToCaller', m, `b ${i}`);
+      await waitFor(() => rec.b1.includes(`b ${i}`), 2000, 'local delivery on node 2 while the backplane is down');
+      await sleep(500);
+    }
+    await waitFor(() => rec.a2.includes('down'), 2000, 'local delivery of a send made while the backplane is down');
+    for (const s of ex.nodes) assert.equal(s.exitInfo, null, `${s.name} died during the outage`);
 
-    await ex.redis.restart();
+    await ex.backplane.restart();
     await waitFor(async () => {
       await a1.invoke('SendToAll', m, 'after').catch(() => {});
       await sleep(100);
       return rec.b1.includes('after');
-    }, 20000, 'cross-node delivery once Redis is back');
-    // Groups subscribed before the outage work again too.
-    await b1.invoke('JoinGroup', 'g-before');
-    await a1.invoke('SendToGroup', 'g-before', m, 'group after');
-    await waitFor(() => rec.b1.includes('group after'), 5000, 'group delivery once Redis is back');
+    }, 30000, 'cross-node delivery once the backplane is back');
+    // Groups subscribed before the outage work again, and so do new ones, client results and counts.
+    await waitFor(async () => {
+      await a1.invoke('SendToGroup', 'g-before', m, 'group after').catch(() => {});
+      await sleep(100);
+      return rec.b1.includes('group after');
+    }, 10000, 'group delivery once the backplane is back');
+    await b1.invoke('JoinGroup', 'g-after');
+    await a2.invoke('SendToGroup', 'g-after', m, 'new group');
+    await waitFor(() => rec.b1.includes('new group'), 5000, 'a group joined after the outage');
+    const q = uniqueMethod('question');
+    b1.on(q, (arg) => `answer ${arg}`);
+    assert.equal(await a1.invoke('AskConnection', b1.connectionId, q, 'after'), 'answer after');
+    await waitFor(async () => (await a1.invoke('ConnectionCount')) === 3, 10000, 'counts over both nodes again');
+  } finally {
+    await stopConnections();
+    await ex.stop();
+  }
+});
+
+test('PostgreSQL: a node whose database connections are cut while the other keeps sending gets every message, in order', {
+  skip: BACKPLANE !== 'postgres' && 'PostgreSQL only (Redis and NATS core pub/sub are at most once)', timeout: 90000,
+}, async () => {
+  const ex = await startCluster(2);
+  try {
+    const [a, b] = await Promise.all([connect(ex.nodes[0].url + HUB), connect(ex.nodes[1].url + HUB)]);
+    const m = uniqueMethod('cut');
+    const got = [];
+    b.on(m, (i) => { got.push(i); });
+    await a.invoke('SendToAll', m, -1);
+    await waitFor(() => got.length === 1, 5000, 'before the cuts');
+    got.length = 0;
+    // node 2's connections are terminated every 100 ms, 20 rounds, while node 1 keeps sending.
+    let cutting = true;
+    let cuts = 0;
+    const cutter = (async () => {
+      for (let round = 0; round < 20; round++) {
+        const out = await ex.backplane.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'node2'");
+        cuts += Number(out.trim());
+        await sleep(100);
+      }
+      cutting = false;
+    })();
+    let n = 0;
+    while (cutting && n < 20000) await a.invoke('SendToAll', m, n++);
+    await cutter;
+    await waitFor(() => got.length >= n, 30000, () => `every message at node 2: ${got.length} of ${n}`);
+    await sleep(400);
+    assert.deepEqual(got, Array.from({ length: n }, (_, i) => i), 'node 2 got every message once, in order');
+    assert.ok(cuts >= 10, `only ${cuts} connections of node 2 were cut`);
   } finally {
     await stopConnections();
     await ex.stop();
@@ -156,7 +213,9 @@ function redisCli(port, args) {
   });
 }
 
-test('garbage and foreign messages on the backplane channels are dropped; the nodes carry on', async () => {
+test('garbage and foreign messages on the backplane channels are dropped; the nodes carry on', {
+  skip: BACKPLANE !== 'redis' && 'published with redis-cli',
+}, async () => {
   const garbage = ['', 'hello', '\x93\x01', '\xdd\xff\xff\xff\xff', '\x92\x90\x81\xa4json\xc4\x05x'];
   const channels = ['all', 'group:x', 'user:u1', 'internal:groups', 'internal:ack:node1', 'internal:return:node1',
     'internal:return:node2'];
@@ -188,15 +247,18 @@ test('sticky routing: a request for a connection on another node gets 404', asyn
   await send.text();
 });
 
-test('Redis unreachable at start-up: the server exits at once with a clear error', async () => {
+test(`${BACKPLANE} unreachable at start-up: the server exits at once with a clear error`, async () => {
   const bin = await serverBinary();
-  const child = spawn(bin, ['-conformance', '-addr', '127.0.0.1:0', '-redis', 'redis://127.0.0.1:1/0'], { cwd: REPO_ROOT });
+  const url = {
+    redis: 'redis://127.0.0.1:1/0', postgres: 'postgres://postgres:secret@127.0.0.1:1/postgres', nats: 'nats://127.0.0.1:1',
+  }[BACKPLANE];
+  const child = spawn(bin, ['-conformance', '-addr', '127.0.0.1:0', '-backplane', url], { cwd: REPO_ROOT });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const start = Date.now();
   const code = await new Promise((resolve) => child.on('exit', resolve));
   assert.notEqual(code, 0);
   assert.ok(Date.now() - start < 10000, `took ${Date.now() - start} ms`);
-  assert.match(stderr, /redis at 127\.0\.0\.1:1 unreachable/);
-  assert.doesNotMatch(stderr, /listening on/);
+  assert.match(stderr, new RegExp(`${BACKPLANE} at 127\\.0\\.0\\.1:1 unreachable`));
+  assert.doesNotMatch(stderr, /listening on|secret/);
 });

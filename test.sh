@@ -8,8 +8,42 @@
 # tests need first (npm packages, and Debian's redis-server, postgresql,
 # nats-server and chromium; the tests start the servers themselves on free
 # loopback ports and temporary directories).
+#
+# Quiet on success, loud on failure: every step runs through `step`, which
+# keeps the step's output in a file and prints one line when it passes; a step
+# that fails prints all of its output and ends the run. TEST_VERBOSE=1 shows
+# every step's output as it runs.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+work="$(mktemp -d)" # step logs, the server binary of the node suites
+trap 'rm -rf "$work"' EXIT
+nsteps=0
+
+# step NAME COMMAND [ARGS...]: runs one step of the test run, as above. A
+# command with a cd or a pipe goes through bash -c '...' or a function.
+step() {
+  local name=$1 start=$SECONDS rc=0
+  shift
+  nsteps=$((nsteps + 1))
+  if [ "${TEST_VERBOSE:-}" = 1 ]; then
+    echo "== $name"
+    "$@" || rc=$?
+  else
+    printf '== %s: ' "$name"
+    "$@" >"$work/step-$nsteps.log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      echo "FAILED; its output:"
+      cat "$work/step-$nsteps.log"
+    fi
+  fi
+  if [ "$rc" -ne 0 ]; then
+    echo "test.sh: \"$name\" failed (exit $rc, $((SECONDS - start)) s)" >&2
+    exit "$rc"
+  fi
+  [ "${TEST_VERBOSE:-}" = 1 ] && printf '== %s: ' "$name"
+  echo "ok ($((SECONDS - start)) s)"
+}
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is required" >&2; exit 1; }; }
 need go
@@ -30,9 +64,8 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  step "installing ${missing[*]}" bash -c "$SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ${missing[*]}"
 fi
 need redis-server
 need redis-cli
@@ -40,49 +73,53 @@ need nats-server
 need chromium
 [ -n "$(pg_bin initdb)" ] && [ -n "$(pg_bin postgres)" ] || { echo "test.sh: PostgreSQL's initdb and postgres are required" >&2; exit 1; }
 
-echo "== npm packages for the conformance suite and the browser tests"
-(cd conformance && npm ci --no-audit --no-fund --loglevel=error)
-(cd browser && npm ci --no-audit --no-fund --loglevel=error)
+step "npm packages for the conformance suite and the browser tests" bash -c '
+  (cd conformance && npm ci --no-audit --no-fund --loglevel=error) &&
+  (cd browser && npm ci --no-audit --no-fund --loglevel=error)'
 
-echo "== go vet"
-go vet ./...
+step "go vet" go vet ./...
 
-echo "== go test (every test, including the 10,000-connection ones)"
-go test -timeout 10m ./...
+step "go test (every test, including the 10,000-connection ones)" go test -timeout 10m ./...
 
-echo "== go test -race (the scale tests skip themselves here)"
-go test -race -short -timeout 10m ./...
+step "go test -race (the scale tests skip themselves here)" go test -race -short -timeout 10m ./...
 
-echo "== conformance suite (official SignalR client on Node; cluster.test.js on 3 nodes on Redis)"
-(cd conformance && node --test test/)
+step "the server binary for the node suites" go build -o "$work/actorhub-server" ./cmd/server
+export ACTORHUB_SERVER_BIN="$work/actorhub-server"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-go build -o "$work/actorhub-server" ./cmd/server
+# The node suites use the spec reporter, which ends with the failing tests; a
+# failing conformance case carries the official client's log and the servers'
+# output while it ran (conformance/lib/harness.js).
+step "conformance suite (official SignalR client on Node; cluster.test.js on 3 nodes on Redis)" \
+  bash -c 'cd conformance && node --test --test-reporter=spec test/'
 
-echo "== conformance suite again on 2 nodes, clients spread over both, over each backplane: redis, postgres, nats"
-# The three runs are independent (each starts its own servers on free ports) and
-# mostly wait on timers, so they run side by side; their reports follow in turn.
-# cluster.test.js (3 nodes, its own deployments) ran on Redis above; it runs
-# again on PostgreSQL and NATS.
-start=$SECONDS
-for b in redis postgres nats; do
-  files=$(cd conformance && ls test/*.test.js | { if [ "$b" = redis ]; then grep -v '/cluster\.test\.js$'; else cat; fi; })
-  (cd conformance && ACTORHUB_SERVER_BIN="$work/actorhub-server" CONFORMANCE_NODES=2 CONFORMANCE_BACKPLANE=$b \
-    node --test $files >"$work/$b.log" 2>&1; echo $? >"$work/$b.rc") &
-done
-wait
-failed=""
-for b in redis postgres nats; do
-  echo "== conformance suite on 2 nodes over $b"
-  cat "$work/$b.log"
-  [ "$(cat "$work/$b.rc")" = 0 ] || failed="$failed $b"
-done
-echo "== the three 2-node runs took $((SECONDS - start)) s side by side"
-if [ -n "$failed" ]; then
-  echo "test.sh: the 2-node conformance suite failed over:$failed" >&2
-  exit 1
-fi
+# conformance_backplanes: the suite on 2 nodes, clients spread over both, over
+# each backplane. The three runs are independent (each starts its own servers
+# on free ports) and mostly wait on timers, so they run side by side; the
+# output of those that fail is printed. cluster.test.js (3 nodes, its own
+# deployments) ran on Redis above; it runs again on PostgreSQL and NATS.
+conformance_backplanes() {
+  local b files failed=""
+  for b in redis postgres nats; do
+    files=$(cd conformance && ls test/*.test.js | { if [ "$b" = redis ]; then grep -v '/cluster\.test\.js$'; else cat; fi; })
+    (cd conformance && CONFORMANCE_NODES=2 CONFORMANCE_BACKPLANE=$b \
+      node --test --test-reporter=spec $files >"$work/$b.log" 2>&1; echo $? >"$work/$b.rc") &
+  done
+  wait
+  for b in redis postgres nats; do
+    if [ "$(cat "$work/$b.rc")" != 0 ]; then
+      echo "== conformance suite on 2 nodes over $b: FAILED"
+      cat "$work/$b.log"
+      failed="$failed $b"
+    fi
+  done
+  if [ -n "$failed" ]; then
+    echo "the 2-node conformance suite failed over:$failed"
+    return 1
+  fi
+}
+step "conformance suite again on 2 nodes over each backplane: redis, postgres, nats (side by side)" conformance_backplanes
 
-echo "== browser tests (Debian's Chromium: the demo chat page, the dashboard, the README's clients)"
-(cd browser && ACTORHUB_SERVER_BIN="$work/actorhub-server" node --test --test-concurrency=1 test/)
+step "browser tests (Debian's Chromium: the demo chat page, the dashboard, the README's clients)" \
+  bash -c 'cd browser && node --test --test-reporter=spec --test-concurrency=1 test/'
+
+echo "== all $nsteps steps passed"

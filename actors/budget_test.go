@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,12 +47,12 @@ func TestInboundBudgetHoldsBacklog(t *testing.T) {
 	}
 
 	close(inv.block)
-	eventually(t, hasMsg(tr, `"invocationId":"99"`))
+	testutil.Eventually(t, `"invocationId":"99"`, hasMsg(tr, `"invocationId":"99"`))
 	if err := <-waited; err != nil {
 		t.Fatalf("WaitRoom: %v", err)
 	}
 	var ids []string
-	for _, m := range tr.messages() {
+	for _, m := range tr.Messages() {
 		if _, rest, ok := strings.Cut(m, `"invocationId":"`); ok {
 			ids = append(ids, rest[:strings.IndexByte(rest, '"')])
 		}
@@ -85,7 +86,7 @@ func TestGroupQueueBounded(t *testing.T) {
 		}
 		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 	}
-	eventually(t, func() bool { return e.Stats().Connections == members })
+	testutil.Eventually(t, "every member's handshake", func() bool { return e.Stats().Connections == members })
 	delivered.Store(0)
 	v, _ := e.groups.Load(keyAll)
 	g := v.(*groupRef)
@@ -131,7 +132,7 @@ func TestMailboxBoundWhileActorBlocked(t *testing.T) {
 	stuck, stuckTr := connect(t, e, "stuck", "", true)
 	_, other := connect(t, e, "other", "", true)
 	stuck.Feed([]byte(`{"type":1,"invocationId":"1","target":"Block","arguments":[]}` + "\x1e"))
-	eventually(t, func() bool { return stuck.life.dispatching.Load() })
+	testutil.Eventually(t, "the blocked invocation to run", stuck.life.dispatching.Load)
 
 	arg := strings.Repeat("x", 1000)
 	for i := range 100 {
@@ -140,7 +141,7 @@ func TestMailboxBoundWhileActorBlocked(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.SendAll(p)
-		eventually(t, hasMsg(other, fmt.Sprintf(`"P%d"`, i)))
+		testutil.Eventually(t, fmt.Sprint("payload P", i), hasMsg(other, fmt.Sprintf(`"P%d"`, i)))
 	}
 	stuck.mbox.mu.Lock()
 	held, full := stuck.mbox.payloads, stuck.mbox.full
@@ -150,7 +151,7 @@ func TestMailboxBoundWhileActorBlocked(t *testing.T) {
 	}
 
 	close(inv.block)
-	eventually(t, func() bool { return stuckTr.closed.Load() == 1 })
+	testutil.Eventually(t, "the blocked connection's close", stuckTr.ClosedGracefully)
 	if !hasMsg(stuckTr, `"type":7`)() || e.Stats().Closes["slow_consumer"] != 1 {
 		t.Fatalf("the blocked connection was not closed as a slow consumer: %v", e.Stats().Closes)
 	}

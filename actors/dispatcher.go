@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,13 @@ import (
 // StallCheck whether waiting work went a whole check with no turn started,
 // and then adds a worker, up to Max. Workers above Min leave after
 // IdleTimeout without work. Schedule never blocks.
+//
+// Goroutines: the workers and the monitor belong to the pool, and Close
+// waits for every one of them. Close drains: turns scheduled while it runs
+// (by turns still running, or by the poller cutting sockets) still run, on a
+// worker started for them if none is left. Once Close has returned the pool
+// is stopped: a turn scheduled then is dropped (and the first one logged),
+// never run on a goroutine of its own that nobody would wait for.
 type workerPool struct {
 	throughput  int
 	min, max    int
@@ -36,13 +44,17 @@ type workerPool struct {
 	all     []*poolWorker // guarded by mu: every live worker, to steal from
 	workers int           // guarded by mu
 	blocked int           // guarded by mu: workers waiting inside Blocking
-	closed  bool          // guarded by mu
+	closed  bool          // guarded by mu: Close has begun; workers leave when out of work
+	stopped bool          // guarded by mu: Close has returned; nothing runs any more
+	gone    sync.Cond     // on mu: signalled when the last worker leaves
 	// taken counts the turns in workers' pending lists: with none, a
 	// worker out of work does not visit every other worker to steal.
 	taken atomic.Int64
 
-	stop chan struct{}
-	done sync.WaitGroup
+	stop        chan struct{} // closed by Close: the monitor returns
+	monitorDone chan struct{} // closed by the monitor as it returns
+	log         *slog.Logger
+	dropped     atomic.Bool // a turn came after Close: logged once
 }
 
 type poolWorker struct {
@@ -71,6 +83,8 @@ type poolConfig struct {
 	IdleTimeout time.Duration
 	// StallCheck is how often the monitor looks for stalled work; 0 means 10 ms.
 	StallCheck time.Duration
+	// Logger hears of turns dropped after Close; nil discards.
+	Logger *slog.Logger
 }
 
 // newWorkerPool returns a running pool.
@@ -91,12 +105,16 @@ func newWorkerPool(cfg poolConfig) *workerPool {
 	if cfg.StallCheck <= 0 {
 		cfg.StallCheck = 10 * time.Millisecond
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	p := &workerPool{
 		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
 		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
-		stop: make(chan struct{}),
+		stop: make(chan struct{}), monitorDone: make(chan struct{}), log: cfg.Logger,
 	}
-	p.done.Add(1)
+	p.gone.L = &p.mu
+	// Owner: the pool. Stops when Close closes p.stop; Close waits on monitorDone.
 	go p.monitor()
 	return p
 }
@@ -104,19 +122,20 @@ func newWorkerPool(cfg poolConfig) *workerPool {
 // Throughput is the number of messages a mailbox handles per turn.
 func (p *workerPool) Throughput() int { return p.throughput }
 
-// Schedule queues fn to run on a worker. It never blocks.
+// Schedule queues fn to run on a worker. It never blocks. After Close has
+// returned, fn is dropped.
 func (p *workerPool) Schedule(fn func()) {
 	p.mu.Lock()
-	if p.closed {
+	if p.stopped {
 		p.mu.Unlock()
-		go fn() // late work during shutdown still runs, so no mailbox is stranded
+		p.drop(1)
 		return
 	}
 	p.queue = append(p.queue, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
 		w = p.popIdleLocked()
-	} else if p.workers-p.blocked < p.min && p.workers < p.max {
+	} else if p.needWorkerLocked() {
 		p.startLocked()
 	}
 	p.mu.Unlock()
@@ -132,11 +151,9 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 		return
 	}
 	p.mu.Lock()
-	if p.closed {
+	if p.stopped {
 		p.mu.Unlock()
-		for _, fn := range fns {
-			go fn()
-		}
+		p.drop(len(fns))
 		return
 	}
 	p.queue = append(p.queue, fns...)
@@ -145,12 +162,27 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 	for i := range n {
 		wake[i] = p.popIdleLocked()
 	}
-	for p.workers-p.blocked < p.min && p.workers < p.max {
+	for p.needWorkerLocked() {
 		p.startLocked()
 	}
 	p.mu.Unlock()
 	for _, w := range wake[:n] {
 		w.wake <- struct{}{}
+	}
+}
+
+// needWorkerLocked reports whether queued turns want a new worker: fewer
+// than Min are free. While Close drains, that also starts one when none is
+// left.
+func (p *workerPool) needWorkerLocked() bool {
+	return p.workers-p.blocked < p.min && p.workers < p.max
+}
+
+// drop logs, once, that turns came after Close: whoever sent to an actor
+// did so after the runtime stopped.
+func (p *workerPool) drop(n int) {
+	if p.dropped.CompareAndSwap(false, true) {
+		p.log.Warn("actors: turns scheduled after the runtime closed were dropped", "turns", n)
 	}
 }
 
@@ -164,15 +196,22 @@ func (p *workerPool) popIdleLocked() *poolWorker {
 
 func (p *workerPool) startLocked() {
 	p.workers++
-	p.done.Add(1)
 	w := &poolWorker{pool: p, wake: make(chan struct{}, 1)}
 	w.pending = make([]func(), 0, maxTake)
 	p.all = append(p.all, w)
+	// Owner: the pool, which counts it in workers (under mu). It returns
+	// when the pool closes and it finds no work, or above Min after
+	// IdleTimeout; Close waits until workers is 0.
 	go p.run(w)
 }
 
+// forgetLocked takes w out of the pool as it returns; the last one out
+// tells a waiting Close.
 func (p *workerPool) forgetLocked(w *poolWorker) {
 	p.workers--
+	if p.workers == 0 {
+		p.gone.Broadcast()
+	}
 	for i, x := range p.all {
 		if x == w {
 			p.all[i] = p.all[len(p.all)-1]
@@ -187,7 +226,6 @@ func (p *workerPool) forgetLocked(w *poolWorker) {
 // other workers' taken turns; it parks when there is none, and ends when
 // the pool closes or, above Min, after IdleTimeout without work.
 func (p *workerPool) run(w *poolWorker) {
-	defer p.done.Done()
 	var timer *time.Timer
 	for {
 		if fn := w.popPending(); fn != nil {
@@ -351,7 +389,7 @@ func (p *workerPool) Blocking(wait func()) {
 // woken after the lock is released, or a new one while fewer than Min are
 // not blocked.
 func (p *workerPool) helpLocked() *poolWorker {
-	if p.closed || !p.waitingLocked() {
+	if p.stopped || !p.waitingLocked() {
 		return nil
 	}
 	if len(p.idle) > 0 {
@@ -366,7 +404,7 @@ func (p *workerPool) helpLocked() *poolWorker {
 // monitor adds or wakes a worker when turns have waited a whole check with
 // none started anywhere: every worker is stuck in a turn.
 func (p *workerPool) monitor() {
-	defer p.done.Done()
+	defer close(p.monitorDone)
 	t := time.NewTicker(p.stallCheck)
 	defer t.Stop()
 	var last uint64
@@ -382,7 +420,7 @@ func (p *workerPool) monitor() {
 			started += w.started.Load()
 		}
 		var wake *poolWorker
-		if started == last && p.waitingLocked() {
+		if started == last && !p.stopped && p.waitingLocked() {
 			if len(p.idle) > 0 {
 				wake = p.popIdleLocked()
 			} else if p.workers < p.max {
@@ -404,21 +442,30 @@ func (p *workerPool) Workers() int {
 	return p.workers
 }
 
-// Close stops the workers once the queue is empty and waits for them.
-// Work scheduled after Close runs on its own goroutine.
+// Close runs what is queued, and what those turns and others schedule
+// meanwhile, then stops the workers and the monitor and waits for them.
+// Turns scheduled after Close has returned are dropped. A second call
+// waits like the first.
 func (p *workerPool) Close() {
 	p.mu.Lock()
-	if p.closed {
+	if !p.closed {
+		p.closed = true
+		idle := p.idle
+		p.idle = nil
 		p.mu.Unlock()
-		return
+		for _, w := range idle {
+			w.wake <- struct{}{}
+		}
+		p.mu.Lock()
 	}
-	p.closed = true
-	idle := p.idle
-	p.idle = nil
+	for p.workers > 0 {
+		p.gone.Wait()
+	}
+	first := !p.stopped
+	p.stopped = true
 	p.mu.Unlock()
-	close(p.stop)
-	for _, w := range idle {
-		w.wake <- struct{}{}
+	if first {
+		close(p.stop)
 	}
-	p.done.Wait()
+	<-p.monitorDone
 }

@@ -1,10 +1,13 @@
 package actors
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // Turns queued behind turns that block (without saying so) still run soon:
@@ -29,12 +32,8 @@ func TestPoolBlockedTurnsDoNotHoldOthers(t *testing.T) {
 	}
 	start := time.Now()
 	p.ScheduleMany(fns)
-	deadline := time.Now().Add(5 * time.Second)
-	for done.Load() < 62 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 62 free turns ran while two turns blocked", done.Load())
-		}
-		time.Sleep(time.Millisecond)
+	if !testutil.Poll(testutil.Wait, func() bool { return done.Load() == 62 }) {
+		t.Fatalf("only %d of 62 free turns ran while two turns blocked", done.Load())
 	}
 	t.Logf("62 turns ran in %v beside two blocked ones; workers now %d", time.Since(start), p.Workers())
 	close(release)
@@ -59,35 +58,70 @@ func TestPoolBlockingHandsOff(t *testing.T) {
 		}
 	}
 	p.ScheduleMany(fns)
-	deadline := time.Now().Add(5 * time.Second)
-	for ran.Load() < 31 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 31 turns ran while one waited in Blocking", ran.Load())
-		}
-		time.Sleep(time.Millisecond)
+	if !testutil.Poll(testutil.Wait, func() bool { return ran.Load() == 31 }) {
+		t.Fatalf("only %d of 31 turns ran while one waited in Blocking", ran.Load())
 	}
 	close(release)
 }
 
-// Close waits for the workers; work scheduled later still runs.
+// Close runs what is queued and what those turns schedule meanwhile, and
+// waits for its workers; a turn scheduled after Close has returned is
+// dropped, never run on a goroutine nobody waits for.
 func TestPoolClose(t *testing.T) {
 	p := newWorkerPool(poolConfig{})
-	var ran atomic.Int32
+	var ran, chained atomic.Int32
 	for range 100 {
-		p.Schedule(func() { ran.Add(1) })
+		p.Schedule(func() {
+			ran.Add(1)
+			p.Schedule(func() { chained.Add(1) }) // may come while Close drains
+		})
 	}
 	p.Close()
-	if ran.Load() != 100 {
-		t.Fatalf("%d of 100 turns ran before Close returned", ran.Load())
-	}
-	done := make(chan struct{})
-	p.Schedule(func() { close(done) })
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("work scheduled after Close never ran")
+	if ran.Load() != 100 || chained.Load() != 100 {
+		t.Fatalf("%d of 100 turns and %d of the 100 they scheduled ran before Close returned", ran.Load(), chained.Load())
 	}
 	if p.Workers() != 0 {
 		t.Fatalf("%d workers left after Close", p.Workers())
+	}
+	before := runtime.NumGoroutine()
+	var late atomic.Bool
+	p.Schedule(func() { late.Store(true) })
+	p.ScheduleMany([]func(){func() { late.Store(true) }})
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("scheduling after Close started goroutines: %d, was %d", n, before)
+	}
+	p.Close() // a second Close returns at once
+	if late.Load() || p.Workers() != 0 {
+		t.Fatalf("a turn scheduled after Close ran (%v), or a worker started (%d)", late.Load(), p.Workers())
+	}
+}
+
+// Close waits for a turn that blocks while it drains, and for the turns it
+// schedules when it goes on: nothing runs after Close returns.
+func TestPoolCloseWaitsForRunningTurns(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 1})
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var after atomic.Bool
+	p.Schedule(func() {
+		close(started)
+		<-release
+		p.Schedule(func() { after.Store(true) })
+	})
+	<-started
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a turn was running")
+	case <-time.After(20 * time.Millisecond): // nothing to wait for: Close must not return
+	}
+	close(release)
+	<-closed
+	if !after.Load() {
+		t.Fatal("the turn scheduled while Close drained did not run")
 	}
 }

@@ -242,6 +242,7 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 	done := make(chan struct{})
 	e.send(e.hubPID, &ensureGroup{key: keyAll, done: done})
 	<-done
+	// Owner: the Engine. Shutdown closes stopBeat and waits for beatDone.
 	go e.heartbeat()
 	return e, nil
 }

@@ -1,92 +1,28 @@
 package actors
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/protocol"
 )
-
-// memTransport records what a connection writes, as bare hub messages.
-type memTransport struct {
-	mu       sync.Mutex
-	msgs     []string // guarded by mu
-	writes   atomic.Int64
-	frames   atomic.Int64
-	buffered atomic.Int64 // what Buffered reports, for slow-consumer tests
-	closed   atomic.Int32 // 1 graceful, 2 dropped
-	record   bool
-	conn     atomic.Pointer[Conn]
-}
-
-func (t *memTransport) Framed() bool { return false }
-
-func (t *memTransport) Write(bufs [][]byte) error {
-	t.writes.Add(1)
-	t.frames.Add(int64(len(bufs)))
-	if t.record {
-		t.mu.Lock()
-		for _, b := range bufs {
-			for _, rec := range bytes.SplitAfter(b, []byte{protocol.RecordSeparator}) {
-				if len(rec) > 0 {
-					t.msgs = append(t.msgs, string(rec[:len(rec)-1]))
-				}
-			}
-		}
-		t.mu.Unlock()
-	}
-	return nil
-}
-
-func (t *memTransport) Buffered() int { return int(t.buffered.Load()) }
-
-func (t *memTransport) Close(graceful bool) {
-	v := int32(2)
-	if graceful {
-		v = 1
-	}
-	if t.closed.CompareAndSwap(0, v) {
-		eventuallyConn(t).Closed(nil)
-	}
-}
-
-// eventuallyConn waits for the test to hand the transport its connection.
-func eventuallyConn(t *memTransport) *Conn {
-	for {
-		if c := t.conn.Load(); c != nil {
-			return c
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func (t *memTransport) messages() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]string(nil), t.msgs...)
-}
 
 // echoInvoker answers every invocation with its first argument and logs
 // lifecycle events.
 type echoInvoker struct {
-	mu     sync.Mutex
-	events []string
+	events testutil.Events
 	block  chan struct{} // when set, "Block" waits on it
 }
 
-func (i *echoInvoker) log(s string) { i.mu.Lock(); i.events = append(i.events, s); i.mu.Unlock() }
-
-func (i *echoInvoker) OnConnected(c *Conn) error { i.log("connected:" + c.ID); return nil }
+func (i *echoInvoker) OnConnected(c *Conn) error { i.events.Add("connected:" + c.ID); return nil }
 func (i *echoInvoker) OnDisconnected(c *Conn, err error) {
-	i.log(fmt.Sprintf("disconnected:%s:%v", c.ID, err != nil))
+	i.events.Add(fmt.Sprintf("disconnected:%s:%v", c.ID, err != nil))
 }
 func (i *echoInvoker) Invoke(c *Conn, inv *protocol.Invocation) *protocol.Completion {
 	if inv.Target == "Block" {
@@ -188,34 +124,23 @@ func newTestEngine(t testing.TB, cfg EngineConfig) (*Engine, *echoInvoker) {
 	return e, inv
 }
 
-func connect(t testing.TB, e *Engine, id, user string, record bool) (*Conn, *memTransport) {
+func connect(t testing.TB, e *Engine, id, user string, record bool) (*Conn, *testutil.Transport) {
 	t.Helper()
-	tr := &memTransport{record: record}
+	tr := testutil.NewTransport()
+	tr.Discard = !record
 	c, err := e.NewConn(ConnInfo{ID: id, UserID: user}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(c)
+	tr.Bind(c.Closed)
 	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
-	eventually(t, func() bool { return c.Connected() })
+	testutil.Eventually(t, "the handshake", func() bool { return c.Connected() })
 	return c, tr
 }
 
-// eventually polls cond until it holds or 5 s pass.
-func eventually(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5 s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func hasMsg(tr *memTransport, sub string) func() bool {
+func hasMsg(tr *testutil.Transport, sub string) func() bool {
 	return func() bool {
-		for _, m := range tr.messages() {
+		for _, m := range tr.Messages() {
 			if strings.Contains(m, sub) {
 				return true
 			}
@@ -224,9 +149,9 @@ func hasMsg(tr *memTransport, sub string) func() bool {
 	}
 }
 
-func count(tr *memTransport, sub string) int {
+func count(tr *testutil.Transport, sub string) int {
 	n := 0
-	for _, m := range tr.messages() {
+	for _, m := range tr.Messages() {
 		if strings.Contains(m, sub) {
 			n++
 		}
@@ -237,18 +162,18 @@ func count(tr *memTransport, sub string) int {
 func TestHandshakeAndInvoke(t *testing.T) {
 	e, inv := newTestEngine(t, EngineConfig{})
 	c, tr := connect(t, e, "c1", "", true)
-	eventually(t, hasMsg(tr, "{}"))
+	testutil.Eventually(t, "{}", hasMsg(tr, "{}"))
 	c.Feed([]byte(`{"type":1,"invocationId":"1","target":"Echo","arguments":["hi"]}` + "\x1e" +
 		`{"type":1,"target":"Echo","arguments":["quiet"]}` + "\x1e" +
 		`{"type":1,"invocationId":"2","target":"Echo","arguments":[42]}` + "\x1e"))
-	eventually(t, hasMsg(tr, `"invocationId":"2"`))
-	got := tr.messages()
+	testutil.Eventually(t, `"invocationId":"2"`, hasMsg(tr, `"invocationId":"2"`))
+	got := tr.Messages()
 	want := []string{`{}`, `{"type":3,"invocationId":"1","result":"hi"}`, `{"type":3,"invocationId":"2","result":42}`}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if inv.events[0] != "connected:c1" {
-		t.Fatalf("events %v", inv.events)
+	if inv.events.All()[0] != "connected:c1" {
+		t.Fatalf("events %v", inv.events.All())
 	}
 }
 
@@ -259,12 +184,12 @@ func TestHandshakeErrors(t *testing.T) {
 		{`{"protocol":"json","version":99}`, `The server does not support version 99 of the 'json' protocol.`},
 		{`{"protocol":`, `An unexpected error occurred during connection handshake.`},
 	} {
-		tr := &memTransport{record: true}
+		tr := testutil.NewTransport()
 		c, _ := e.NewConn(ConnInfo{ID: "h" + tc.want[:5]}, tr)
-		tr.conn.Store(c)
+		tr.Bind(c.Closed)
 		c.Feed([]byte(tc.in + "\x1e"))
-		eventually(t, func() bool { return tr.closed.Load() == 1 })
-		if m := tr.messages(); len(m) != 1 || !strings.Contains(m[0], tc.want) {
+		testutil.Eventually(t, "the transport closed gracefully", func() bool { return tr.ClosedGracefully() })
+		if m := tr.Messages(); len(m) != 1 || !strings.Contains(m[0], tc.want) {
 			t.Fatalf("%s: got %q", tc.in, m)
 		}
 	}
@@ -272,11 +197,11 @@ func TestHandshakeErrors(t *testing.T) {
 
 func TestHandshakeTimeout(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{HandshakeTimeout: 100 * time.Millisecond})
-	tr := &memTransport{record: true}
+	tr := testutil.NewTransport()
 	c, _ := e.NewConn(ConnInfo{ID: "slow"}, tr)
-	tr.conn.Store(c)
-	eventually(t, func() bool { return tr.closed.Load() == 1 })
-	if m := tr.messages(); len(m) != 1 || m[0] != `{"error":"Handshake was canceled."}` {
+	tr.Bind(c.Closed)
+	testutil.Eventually(t, "the transport closed gracefully", func() bool { return tr.ClosedGracefully() })
+	if m := tr.Messages(); len(m) != 1 || m[0] != `{"error":"Handshake was canceled."}` {
 		t.Fatalf("got %q", m)
 	}
 }
@@ -284,15 +209,15 @@ func TestHandshakeTimeout(t *testing.T) {
 func TestKeepAliveAndClientTimeout(t *testing.T) {
 	e, inv := newTestEngine(t, EngineConfig{KeepAliveInterval: 100 * time.Millisecond, ClientTimeoutInterval: 400 * time.Millisecond})
 	c, tr := connect(t, e, "k", "", true)
-	eventually(t, func() bool { return count(tr, `{"type":6}`) >= 2 })
+	testutil.Eventually(t, "two pings", func() bool { return count(tr, `{"type":6}`) >= 2 })
 	c.Feed([]byte(`{"type":6}` + "\x1e")) // the client pings once, then goes silent
-	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	testutil.Eventually(t, "the transport closed gracefully", func() bool { return tr.ClosedGracefully() })
 	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
-		t.Fatalf("no Close with allowReconnect: %q", tr.messages())
+		t.Fatalf("no Close with allowReconnect: %q", tr.Messages())
 	}
-	eventually(t, func() bool { inv.mu.Lock(); defer inv.mu.Unlock(); return len(inv.events) == 2 })
-	if inv.events[1] != "disconnected:k:true" {
-		t.Fatalf("events %v", inv.events)
+	testutil.Eventually(t, "connected and disconnected", func() bool { return inv.events.Len() == 2 })
+	if inv.events.All()[1] != "disconnected:k:true" {
+		t.Fatalf("events %v", inv.events.All())
 	}
 }
 
@@ -301,13 +226,13 @@ func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
 	bad, btr := connect(t, e, "bad", "", true)
 	good, gtr := connect(t, e, "good", "", true)
 	bad.Feed([]byte(`{"type":1,"target":"Echo","arguments":["` + strings.Repeat("x", 100) + `"]}` + "\x1e"))
-	eventually(t, func() bool { return btr.closed.Load() == 1 })
+	testutil.Eventually(t, "the transport closed gracefully", func() bool { return btr.ClosedGracefully() })
 	if !hasMsg(btr, `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`)() {
-		t.Fatalf("got %q", btr.messages())
+		t.Fatalf("got %q", btr.Messages())
 	}
 	good.Feed([]byte(`{"type":1,"invocationId":"9","target":"Echo","arguments":[1]}` + "\x1e"))
-	eventually(t, hasMsg(gtr, `"invocationId":"9"`))
-	if gtr.closed.Load() != 0 {
+	testutil.Eventually(t, `"invocationId":"9"`, hasMsg(gtr, `"invocationId":"9"`))
+	if gtr.Closed() {
 		t.Fatal("good connection closed")
 	}
 }
@@ -315,7 +240,7 @@ func TestProtocolErrorClosesOnlyOffender(t *testing.T) {
 func TestGroupsAndExclusion(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{partitionSize: 3, partitions: 2})
 	ctx := context.Background()
-	var trs []*memTransport
+	var trs []*testutil.Transport
 	for i := range 8 {
 		_, tr := connect(t, e, fmt.Sprint("m", i), "", true)
 		trs = append(trs, tr)
@@ -336,20 +261,20 @@ func TestGroupsAndExclusion(t *testing.T) {
 	send([]string{GroupKey("h")}, "ToH")
 	send([]string{GroupKey("nobody")}, "ToNobody")
 	for i, tr := range trs {
-		eventually(t, hasMsg(tr, "ToGH"))
+		testutil.Eventually(t, "ToGH", hasMsg(tr, "ToGH"))
 		if n := count(tr, `"ToGH"`); n != 1 {
 			t.Fatalf("m%d got ToGH %d times", i, n)
 		}
 	}
-	eventually(t, hasMsg(trs[6], "ToH"))
+	testutil.Eventually(t, "ToH", hasMsg(trs[6], "ToH"))
 	// ToG may still be on its way through g's shards when ToGH came
 	// through h: no order holds between groups.
 	for i, tr := range trs {
 		if i != 1 {
-			eventually(t, hasMsg(tr, "ToG"))
+			testutil.Eventually(t, "ToG", hasMsg(tr, "ToG"))
 		}
 		if i%2 == 0 {
-			eventually(t, hasMsg(tr, "ToH"))
+			testutil.Eventually(t, "ToH", hasMsg(tr, "ToH"))
 		}
 	}
 	for i, tr := range trs {
@@ -364,7 +289,7 @@ func TestGroupsAndExclusion(t *testing.T) {
 		t.Fatal(err)
 	}
 	send([]string{GroupKey("g")}, "AfterLeave")
-	eventually(t, hasMsg(trs[7], "AfterLeave"))
+	testutil.Eventually(t, "AfterLeave", hasMsg(trs[7], "AfterLeave"))
 	if count(trs[0], "AfterLeave") != 0 {
 		t.Fatal("m0 got a message after leaving")
 	}
@@ -380,11 +305,11 @@ func TestEmptyGroupIsStoppedAndRecreated(t *testing.T) {
 		}
 		target := fmt.Sprint("Round", round)
 		e.SendKey(GroupKey("g"), NewPayload(&protocol.Invocation{Target: target, Arguments: []any{}}))
-		eventually(t, hasMsg(tr, target))
+		testutil.Eventually(t, target, hasMsg(tr, target))
 		if err := e.RemoveFromGroup(ctx, "x", GroupKey("g")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, func() bool { _, ok := e.groups.Load(GroupKey("g")); return !ok })
+		testutil.Eventually(t, "the empty group gone", func() bool { _, ok := e.groups.Load(GroupKey("g")); return !ok })
 	}
 }
 
@@ -395,10 +320,10 @@ func TestUsersAndAll(t *testing.T) {
 	_, b := connect(t, e, "b", "bob", true)
 	e.SendKey(UserKey("alice"), NewPayload(&protocol.Invocation{Target: "ToAlice", Arguments: []any{}}))
 	e.SendAll(NewPayload(&protocol.Invocation{Target: "ToAll", Arguments: []any{}}, "a2"))
-	eventually(t, hasMsg(a1, "ToAlice"))
-	eventually(t, hasMsg(a2, "ToAlice"))
-	eventually(t, hasMsg(b, "ToAll"))
-	eventually(t, hasMsg(a1, "ToAll"))
+	testutil.Eventually(t, "ToAlice", hasMsg(a1, "ToAlice"))
+	testutil.Eventually(t, "ToAlice", hasMsg(a2, "ToAlice"))
+	testutil.Eventually(t, "ToAll", hasMsg(b, "ToAll"))
+	testutil.Eventually(t, "ToAll", hasMsg(a1, "ToAll"))
 	if count(b, "ToAlice") != 0 || count(a2, "ToAll") != 0 {
 		t.Fatal("message reached an excluded connection")
 	}
@@ -408,14 +333,14 @@ func TestSlowConsumerClosed(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{MaxBufferedBytes: 1000})
 	c, tr := connect(t, e, "slow", "", true)
 	_, other := connect(t, e, "fast", "", true)
-	tr.buffered.Store(5000) // the socket is not draining
+	tr.SetBuffered(5000) // the socket is not draining
 	e.SendAll(NewPayload(&protocol.Invocation{Target: "Hi", Arguments: []any{}}))
-	eventually(t, func() bool { return tr.closed.Load() == 1 })
-	eventually(t, hasMsg(other, "Hi"))
+	testutil.Eventually(t, "the transport closed gracefully", func() bool { return tr.ClosedGracefully() })
+	testutil.Eventually(t, "Hi", hasMsg(other, "Hi"))
 	if !hasMsg(tr, `"type":7`)() {
 		t.Fatal("slow consumer got no Close message")
 	}
-	eventually(t, func() bool { _, ok := e.Conn(c.ID); return !ok })
+	testutil.Eventually(t, "the connection forgotten", func() bool { _, ok := e.Conn(c.ID); return !ok })
 }
 
 func TestShutdownSendsReconnectableClose(t *testing.T) {
@@ -432,9 +357,9 @@ func TestShutdownSendsReconnectableClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !hasMsg(tr, `{"type":7,"allowReconnect":true}`)() {
-		t.Fatalf("got %q", tr.messages())
+		t.Fatalf("got %q", tr.Messages())
 	}
-	if _, err := e.NewConn(ConnInfo{ID: "late"}, &memTransport{}); !errors.Is(err, errShutdown) {
+	if _, err := e.NewConn(ConnInfo{ID: "late"}, testutil.NewTransport()); !errors.Is(err, errShutdown) {
 		t.Fatalf("NewConn after shutdown: %v", err)
 	}
 }
@@ -453,24 +378,24 @@ func TestBlockedInvocationDoesNotStarveOthers(t *testing.T) {
 	}
 	c, tr := connect(t, e, "free", "", true)
 	c.Feed([]byte(`{"type":1,"invocationId":"7","target":"Echo","arguments":["ok"]}` + "\x1e"))
-	eventually(t, hasMsg(tr, `"invocationId":"7"`))
+	testutil.Eventually(t, `"invocationId":"7"`, hasMsg(tr, `"invocationId":"7"`))
 }
 
 func TestCoalescedWrites(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{})
 	c, tr := connect(t, e, "co", "", true)
-	eventually(t, func() bool { return tr.writes.Load() == 1 }) // the handshake
+	testutil.Eventually(t, "the handshake written", func() bool { return tr.Writes() == 1 }) // the handshake
 	var b strings.Builder
 	for i := range 100 {
 		fmt.Fprintf(&b, `{"type":1,"invocationId":"%d","target":"Echo","arguments":[%d]}`+"\x1e", i, i)
 	}
 	c.Feed([]byte(b.String()))
-	eventually(t, hasMsg(tr, `"invocationId":"99"`))
-	if w := tr.writes.Load(); w != 2 {
+	testutil.Eventually(t, `"invocationId":"99"`, hasMsg(tr, `"invocationId":"99"`))
+	if w := tr.Writes(); w != 2 {
 		t.Fatalf("100 completions took %d writes after the handshake, want 1", w-1)
 	}
 	var last int
-	for _, m := range tr.messages()[1:] {
+	for _, m := range tr.Messages()[1:] {
 		var v struct{ Result int }
 		_ = json.Unmarshal([]byte(m), &v)
 		if v.Result < last {
@@ -504,31 +429,32 @@ func members(t *testing.T, e *Engine, key string) int {
 func TestHandshakeWindowLeavesNoMember(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{})
 	for i := range 100 {
-		tr := &memTransport{}
+		tr := testutil.NewTransport()
+		tr.Discard = true
 		c, err := e.NewConn(ConnInfo{ID: fmt.Sprint("w", i), UserID: "u"}, tr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr.conn.Store(c)
+		tr.Bind(c.Closed)
 		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 		c.Closed(nil)
 	}
-	eventually(t, func() bool { return e.connections() == 0 })
-	eventually(t, func() bool { return members(t, e, keyAll) == 0 && members(t, e, UserKey("u")) == 0 })
+	testutil.Eventually(t, "no connection left", func() bool { return e.connections() == 0 })
+	testutil.Eventually(t, "no member left", func() bool { return members(t, e, keyAll) == 0 && members(t, e, UserKey("u")) == 0 })
 }
 
 // A valid handshake followed by garbage in the same message: the handshake
 // is answered, then the Close, as ASP.NET does.
 func TestHandshakeThenGarbage(t *testing.T) {
 	e, _ := newTestEngine(t, EngineConfig{})
-	tr := &memTransport{record: true}
+	tr := testutil.NewTransport()
 	c, _ := e.NewConn(ConnInfo{ID: "g"}, tr)
-	tr.conn.Store(c)
+	tr.Bind(c.Closed)
 	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e" + `{"type":1,"target":` + "\x1e"))
-	eventually(t, func() bool { return tr.closed.Load() == 1 })
+	testutil.Eventually(t, "the transport closed gracefully", func() bool { return tr.ClosedGracefully() })
 	want := []string{`{}`, `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`}
-	if got := tr.messages(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := tr.Messages(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	eventually(t, func() bool { return e.connections() == 0 && members(t, e, keyAll) == 0 })
+	testutil.Eventually(t, "no connection or member left", func() bool { return e.connections() == 0 && members(t, e, keyAll) == 0 })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"runtime"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestGroupLimitPerConnection(t *testing.T) {
 		t.Fatalf("a join after a leave: %v", err)
 	}
 	e.SendKey(GroupKey("3"), NewPayload(&protocol.Invocation{Target: "Joined", Arguments: []any{}}))
-	eventually(t, hasMsg(tr, "Joined"))
+	testutil.Eventually(t, "Joined", hasMsg(tr, "Joined"))
 	if count(tr, "ToThree") != 0 {
 		t.Fatal("the refused join took effect")
 	}
@@ -72,7 +73,7 @@ func TestGroupsReleasedWhenEmpty(t *testing.T) {
 		if i%10_000 == 0 { // the honest connection is served meanwhile
 			target := fmt.Sprint("Honest", i)
 			e.SendConn("honest", NewPayload(&protocol.Invocation{Target: target, Arguments: []any{}}))
-			eventually(t, hasMsg(honest, target))
+			testutil.Eventually(t, target, hasMsg(honest, target))
 		}
 	}
 	if n := e.Stats().Groups; n != base+groups {
@@ -83,7 +84,7 @@ func TestGroupsReleasedWhenEmpty(t *testing.T) {
 	greedy.Feed([]byte(`{"type":7}` + "\x1e"))
 	waitUntil(t, time.Minute, func() bool { return e.Stats().Groups == base })
 	e.SendConn("honest", NewPayload(&protocol.Invocation{Target: "HonestAfter", Arguments: []any{}}))
-	eventually(t, hasMsg(honest, "HonestAfter"))
+	testutil.Eventually(t, "HonestAfter", hasMsg(honest, "HonestAfter"))
 	after := heapAfterGC()
 	t.Logf("Go heap: %d MB before, %d MB with %d groups, %d MB after they emptied", before>>20, joined>>20, groups, after>>20)
 	if joined < before+2*slack {

@@ -2,8 +2,9 @@ package actors
 
 import (
 	"errors"
-	"slices"
 	"testing"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // TestReplayAck: Ack drops the frames up to its id, in order, and the next
@@ -65,7 +66,7 @@ func TestOnlyLiveConnectionsWait(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Feed([]byte(`{"protocol":"json","version":2}` + "\x1e"))
-		eventually(t, func() bool { return c.Connected() })
+		testutil.Eventually(t, id+" connected", func() bool { return c.Connected() })
 		if !c.Stateful() {
 			t.Fatalf("%s: not stateful", id)
 		}
@@ -81,10 +82,8 @@ func TestOnlyLiveConnectionsWait(t *testing.T) {
 
 	ended := open("ended")
 	ended.Feed([]byte(`{"type":7}` + "\x1e"))
-	eventually(t, func() bool {
-		inv.mu.Lock()
-		defer inv.mu.Unlock()
-		return slices.Contains(inv.events, "disconnected:ended:false")
+	testutil.Eventually(t, "ended to disconnect", func() bool {
+		return inv.events.Has("disconnected:ended:false")
 	})
 	ended.Closed(dropped)
 	if ended.Waiting() {

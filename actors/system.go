@@ -44,7 +44,7 @@ func NewSystem(cfg SystemConfig) (*System, error) {
 	// its warnings and errors.
 	quiet := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	return &System{actors: as, pool: newWorkerPool(poolConfig{}), poller: poller, log: log}, nil
+	return &System{actors: as, pool: newWorkerPool(poolConfig{Logger: log}), poller: poller, log: log}, nil
 }
 
 // connProps builds the properties shared by an engine's connection actors:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/backplane"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // The backplane contract: what the hub relies on, checked against every
@@ -88,34 +89,12 @@ func TestContractOutage(t *testing.T) {
 	}
 }
 
-// inbox collects what a handler receives.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []string
-}
+// inbox collects what a handler receives, as "channel=message".
+type inbox struct{ events testutil.Events }
 
-func (b *inbox) handle(channel string, msg []byte) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, channel+"="+string(msg))
-	b.mu.Unlock()
-}
+func (b *inbox) handle(channel string, msg []byte) { b.events.Add(channel + "=" + string(msg)) }
 
-func (b *inbox) get() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.msgs...)
-}
-
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func (b *inbox) get() []string { return b.events.All() }
 
 // publish publishes and waits for done: the number of receivers.
 func publish(t *testing.T, b backplane.Backplane, channel, msg string) int {
@@ -166,7 +145,7 @@ func contractPublishSubscribe(t *testing.T, s *server) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every message", 10*time.Second, func() bool { return len(got.get()) == n+1 })
+	testutil.EventuallyWithin(t, 10*time.Second, "every message", func() bool { return len(got.get()) == n+1 })
 	for i, m := range got.get()[1:] {
 		if m != "ch="+strconv.Itoa(i) {
 			t.Fatalf("message %d: %q (out of order)", i, m)
@@ -178,7 +157,7 @@ func contractPublishSubscribe(t *testing.T, s *server) {
 	b.Unsubscribe("ch")
 	// While the unsubscription is on its way a publish may still reach b
 	// (counted, or with NATS unacknowledged: an error); then none does.
-	eventually(t, "unsubscribed", 10*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "unsubscribed", func() bool {
 		n, err := tryPublish(a, "ch", "after")
 		return err == nil && n == 0
 	})
@@ -186,7 +165,7 @@ func contractPublishSubscribe(t *testing.T, s *server) {
 	publish(t, a, "ch", "later")
 	<-b.Subscribe("marker", got.handle)
 	publish(t, a, "marker", "m")
-	eventually(t, "the marker", 5*time.Second, func() bool { return len(got.get()) > before })
+	testutil.EventuallyWithin(t, 5*time.Second, "the marker", func() bool { return len(got.get()) > before })
 	if g := got.get(); len(g) != before+1 || g[before] != "marker=m" {
 		t.Fatalf("after Unsubscribe: %q", g[before:])
 	}
@@ -207,7 +186,7 @@ func contractReceivers(t *testing.T, s *server) {
 	if n := publish(t, c, "nobody", "z"); n != 0 {
 		t.Fatalf("receivers of a channel nobody subscribes to: %d", n)
 	}
-	eventually(t, "4 deliveries", 5*time.Second, func() bool { return len(got.get()) == 4 })
+	testutil.EventuallyWithin(t, 5*time.Second, "4 deliveries", func() bool { return len(got.get()) == 4 })
 }
 
 // A message travels only to the nodes that subscribe to its channel (a
@@ -224,7 +203,7 @@ func contractOnlySubscribers(t *testing.T, s *server) {
 		}
 	}
 	publish(t, a, "y", "after the xs")
-	eventually(t, "y", 5*time.Second, func() bool { return len(got.get()) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "y", func() bool { return len(got.get()) == 1 })
 	if r := received(b) - base; r != 1 {
 		t.Fatalf("b received %d messages, want 1 (y only)", r)
 	}
@@ -246,7 +225,7 @@ func contractManySubscriptions(t *testing.T, s *server) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "a message on each", 20*time.Second, func() bool { return len(got.get()) == 3000 })
+	testutil.EventuallyWithin(t, 20*time.Second, "a message on each", func() bool { return len(got.get()) == 3000 })
 	for i := range 3000 {
 		b.Unsubscribe(fmt.Sprint("c", i))
 	}
@@ -274,7 +253,7 @@ func contractConcurrentPublishers(t *testing.T, s *server) {
 		})
 	}
 	wg.Wait()
-	eventually(t, "every message", 10*time.Second, func() bool { return len(got.get()) == 2*n })
+	testutil.EventuallyWithin(t, 10*time.Second, "every message", func() bool { return len(got.get()) == 2*n })
 	next := map[byte]int{}
 	for _, m := range got.get() {
 		m = strings.TrimPrefix(m, "ch=")
@@ -334,8 +313,10 @@ func contractChannelNames(t *testing.T, s *server) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every channel", 5*time.Second, func() bool { return len(got.get()) >= len(names) })
-	time.Sleep(100 * time.Millisecond) // nothing more should come
+	testutil.EventuallyWithin(t, 5*time.Second, "every channel", func() bool { return len(got.get()) >= len(names) })
+	// The behaviour under test, not synchronisation: no message comes twice,
+	// even a little later.
+	time.Sleep(100 * time.Millisecond)
 	g := got.get()
 	if len(g) != len(names) {
 		t.Fatalf("got %d messages, want %d: %q", len(g), len(names), g)
@@ -367,7 +348,7 @@ func contractHandlerMayPublish(t *testing.T, s *server) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("publishing from a handler deadlocked the backplane")
 	}
-	eventually(t, "answers from the handler", 10*time.Second, func() bool { return len(back.get()) > 0 })
+	testutil.EventuallyWithin(t, 10*time.Second, "answers from the handler", func() bool { return len(back.get()) > 0 })
 }
 
 // Subscribing again to a channel replaces its handler.
@@ -376,13 +357,13 @@ func contractReplaceHandler(t *testing.T, s *server) {
 	var first, second inbox
 	<-b.Subscribe("h", first.handle)
 	publish(t, a, "h", "1")
-	eventually(t, "1", 5*time.Second, func() bool { return len(first.get()) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "1", func() bool { return len(first.get()) == 1 })
 	<-b.Subscribe("h", second.handle)
 	if n := publish(t, a, "h", "2"); n != 1 {
 		t.Fatalf("receivers after subscribing twice: %d", n)
 	}
-	eventually(t, "2", 5*time.Second, func() bool { return len(second.get()) == 1 })
-	time.Sleep(50 * time.Millisecond)
+	testutil.EventuallyWithin(t, 5*time.Second, "2", func() bool { return len(second.get()) == 1 })
+	time.Sleep(50 * time.Millisecond) // the behaviour under test: the replaced handler gets nothing, even later
 	if len(first.get()) != 1 || len(second.get()) != 1 {
 		t.Fatalf("first %q, second %q", first.get(), second.get())
 	}
@@ -429,7 +410,7 @@ func contractPresence(t *testing.T, s *server) {
 	var once sync.Once
 	stopReports := func() { once.Do(func() { close(stop); <-stopped }) }
 	t.Cleanup(stopReports)
-	eventually(t, "n1 expired", 10*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "n1 expired", func() bool {
 		got, err := b.Presence(ctx, "hub:nodes", "all")
 		return err == nil && len(got) == 1 && got["n2"] == 1
 	})
@@ -505,7 +486,7 @@ func contractOutage(t *testing.T, s *server) {
 	var got, late inbox
 	<-b.Subscribe("ch", got.handle)
 	publish(t, a, "ch", "before")
-	eventually(t, "before", 5*time.Second, func() bool { return len(got.get()) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "before", func() bool { return len(got.get()) == 1 })
 
 	ready := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -517,13 +498,13 @@ func contractOutage(t *testing.T, s *server) {
 	}
 
 	s.stop()
-	eventually(t, "Ready failing with the server down", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "Ready failing with the server down", func() bool {
 		return errors.Is(ready(), backplane.ErrUnavailable)
 	})
 	start := time.Now()
 	// The first publishes may be on their way as it stops; they fail
 	// after the fact. Soon publishes fail at once.
-	eventually(t, "a publish that fails", 10*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "a publish that fails", func() bool {
 		_, err := tryPublish(a, "ch", "lost")
 		return errors.Is(err, backplane.ErrUnavailable)
 	})
@@ -548,10 +529,10 @@ func contractOutage(t *testing.T, s *server) {
 	}
 
 	s.restart()
-	eventually(t, "delivery after the server returns", 30*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 30*time.Second, "delivery after the server returns", func() bool {
 		_ = a.Publish("ch", []byte("after"), nil)
 		_ = b.Publish("late", []byte("after"), nil)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // paces the poll's publishes: one pair per 50 ms
 		msgs := got.get()
 		return len(late.get()) > 0 && msgs[len(msgs)-1] == "ch=after"
 	})
@@ -561,7 +542,7 @@ func contractOutage(t *testing.T, s *server) {
 	if st := a.(backplane.StatsReporter).Stats(); !st.Up {
 		t.Fatalf("stats after the outage: %+v", st)
 	}
-	eventually(t, "Ready once the server is back", 10*time.Second, func() bool { return ready() == nil })
+	testutil.EventuallyWithin(t, 10*time.Second, "Ready once the server is back", func() bool { return ready() == nil })
 	a.Close()
 	if err := ready(); !errors.Is(err, backplane.ErrClosed) {
 		t.Fatalf("Ready after Close: %v", err)

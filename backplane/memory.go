@@ -45,6 +45,7 @@ func (m *Memory) Node() *MemoryNode {
 	m.mu.Lock()
 	m.nodes[n] = struct{}{}
 	m.mu.Unlock()
+	// Owner: the node. Close closes stop and waits for stopped.
 	go n.run()
 	return n
 }

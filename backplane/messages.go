@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 
+	"github.com/actorhub/actorhub/protocol"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -365,23 +367,18 @@ func (r *reader) bool() bool {
 	return v
 }
 
-// skip passes over n items a later version appended. It walks nested
-// arrays and maps with a count, not by recursion: no input is deep enough
-// to exhaust the stack, and every length is checked against what is left.
+// skip passes over n items a later version appended, with the hub
+// protocol's MessagePack skip (bounded nesting, every length checked
+// against what is left).
 func (r *reader) skip(n int) {
 	for ; n > 0 && r.err == nil; n-- {
-		c, err := r.dec.PeekCode()
+		off := len(r.data) - r.rd.Len() // the decoder reads r.rd directly: no read-ahead
+		k, err := protocol.SkipMessagePack(r.data[off:])
 		if err != nil {
 			r.set(err)
 			return
 		}
-		switch {
-		case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
-			n += r.arrayLen()
-		case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
-			n += 2 * r.mapLen()
-		default:
-			r.set(r.dec.Skip())
-		}
+		_, err = r.rd.Seek(int64(k), io.SeekCurrent)
+		r.set(err)
 	}
 }

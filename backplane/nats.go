@@ -244,6 +244,8 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 	if err := nc.FlushTimeout(cfg.OpTimeout); err != nil {
 		return fail("unresponsive", err)
 	}
+	// Owner: the NATS (wg). Close cancels ctx, which every one of them
+	// returns on, and waits.
 	n.wg.Add(4)
 	go n.publishLoop()
 	go n.deliverLoop()

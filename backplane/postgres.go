@@ -255,6 +255,8 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 	}
 	p.cursor.Store(start)
 	p.reading.Store(true)
+	// Owner of these and of the probe markDown starts: the Postgres (wg).
+	// Close cancels ctx, which every one of them returns on, and waits.
 	p.wg.Add(4)
 	go p.publishLoop()
 	go p.readLoop(listener)
@@ -580,6 +582,8 @@ func (p *Postgres) markDown() {
 	if p.ctx.Err() != nil || !p.probing.CompareAndSwap(false, true) {
 		return
 	}
+	// markDown runs on publishLoop, which holds a count of wg: this Add
+	// never races Close's Wait at zero.
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/backplane/pgtest"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // startPostgres is PostgreSQL under the contract: a server of the test's
@@ -105,15 +106,15 @@ func TestPostgresCutNodeReadsWhatItMissed(t *testing.T) {
 		if i == 5 {
 			time.Sleep(2 * time.Second) // away for a while
 		} else {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // a short cut, the behaviour under test
 		}
 		restore()
-		eventually(t, "b back", 10*time.Second, func() bool { return b.Stats().Reconnects == uint64(i+1) })
+		testutil.EventuallyWithin(t, 10*time.Second, "b back", func() bool { return b.Stats().Reconnects == uint64(i+1) })
 	}
 	close(stop)
 	n := <-count
-	eventually(t, "every message at b", 30*time.Second, func() bool { return len(got.get()) >= n })
-	time.Sleep(200 * time.Millisecond)
+	testutil.EventuallyWithin(t, 30*time.Second, "every message at b", func() bool { return len(got.get()) >= n })
+	time.Sleep(200 * time.Millisecond) // the behaviour under test: no message comes twice, even a little later
 	msgs := got.get()
 	if len(msgs) != n {
 		t.Fatalf("b got %d messages, want %d", len(msgs), n)
@@ -148,18 +149,18 @@ func TestPostgresAwayLongerThanRetention(t *testing.T) {
 	var got inbox
 	<-b.Subscribe("ch", got.handle)
 	publish(t, a, "ch", "before")
-	eventually(t, "before", 5*time.Second, func() bool { return len(got.get()) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "before", func() bool { return len(got.get()) == 1 })
 
 	restore := cutOff(t, srv, "victim")
 	for i := range 500 {
 		publish(t, a, "ch", strconv.Itoa(i))
 	}
-	eventually(t, "the table trimmed to MaxRetained", 30*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 30*time.Second, "the table trimmed to MaxRetained", func() bool {
 		return srv.QueryInt(`SELECT count(*) FROM actorhub_messages`) <= 100
 	})
 	restore()
 	publish(t, a, "ch", "after")
-	eventually(t, "after", 20*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 20*time.Second, "after", func() bool {
 		msgs := got.get()
 		return msgs[len(msgs)-1] == "ch=after"
 	})
@@ -190,11 +191,11 @@ func TestPostgresCrash(t *testing.T) {
 	}
 	srv.Crash()
 	srv.Restart()
-	eventually(t, "b's subscription written again and counted", 20*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 20*time.Second, "b's subscription written again and counted", func() bool {
 		n, err := tryPublish(a, "ch", "after")
 		return err == nil && n == 1
 	})
-	eventually(t, "after", 10*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "after", func() bool {
 		msgs := got.get()
 		return msgs[len(msgs)-1] == "ch=after"
 	})

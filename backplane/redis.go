@@ -135,6 +135,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.ps = client.Subscribe(r.ctx)
 	r.wg.Add(4)
+	// Owner of these and of the probe markDown starts: the Redis (wg).
+	// Close cancels ctx, which every one of them returns on, and waits.
 	go r.receive()
 	go r.ping()
 	go r.publishLoop()
@@ -253,6 +255,8 @@ func (r *Redis) markDown() {
 	if !start {
 		return
 	}
+	// markDown runs on publishLoop, which holds a count of wg: this Add
+	// never races Close's Wait at zero.
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -13,12 +13,17 @@ import (
 
 // blackholeProxy forwards TCP to target; freeze makes every connection open
 // so far silent (no RST, no data), as a network partition or a failover to
-// another host does; connections made later are forwarded again.
+// another host does; connections made later are forwarded again. Its
+// goroutines end with the test: the cleanup closes the listener and every
+// connection, and waits for them.
 type blackholeProxy struct {
 	ln     net.Listener
 	target string
+	done   chan struct{} // closed by the cleanup: frozen pipes let go
+	wg     sync.WaitGroup
 	mu     sync.Mutex
-	frozen []chan struct{}
+	frozen []chan struct{} // guarded by mu
+	conns  []net.Conn      // guarded by mu
 }
 
 func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
@@ -26,9 +31,18 @@ func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &blackholeProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	p := &blackholeProxy{ln: ln, target: target, done: make(chan struct{})}
+	t.Cleanup(func() {
+		ln.Close()
+		close(p.done)
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -41,7 +55,16 @@ func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
 			}
 			stop := make(chan struct{})
 			p.mu.Lock()
+			select {
+			case <-p.done: // the cleanup has closed the others
+				p.mu.Unlock()
+				c.Close()
+				s.Close()
+				return
+			default:
+			}
 			p.frozen = append(p.frozen, stop)
+			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
 			pipe := func(dst, src net.Conn) {
 				buf := make([]byte, 32<<10)
@@ -49,7 +72,8 @@ func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
 					n, err := src.Read(buf)
 					select {
 					case <-stop:
-						<-make(chan struct{}) // hold the socket open, silently
+						<-p.done // hold the socket open, silently, until the test ends
+						return
 					default:
 					}
 					if n > 0 {
@@ -63,10 +87,10 @@ func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
 					}
 				}
 			}
-			go pipe(s, c)
-			go pipe(c, s)
+			p.wg.Go(func() { pipe(s, c) })
+			p.wg.Go(func() { pipe(c, s) })
 		}
-	}()
+	})
 	return p
 }
 

@@ -179,6 +179,8 @@ func StartAgent(command []string, env []string, lc LoaderConfig) (*Agent, error)
 		return nil, fmt.Errorf("bench: starting agent: %w", err)
 	}
 	a := &Agent{cmd: cmd, stdin: stdin, pending: map[int64]chan agentReply{}, done: make(chan struct{})}
+	// Owner: the Agent. read returns when the agent's stdout ends (the
+	// process exits); Close waits for done.
 	go a.read(stdout)
 	if _, err := a.call(agentRequest{Op: "open", Config: &lc}); err != nil {
 		a.Close()
@@ -242,8 +244,18 @@ func (a *Agent) call(req agentRequest) (agentReply, error) {
 // Connect implements Loader. When ctx ends first, the agent is asked to
 // cancel its connects under way.
 func (a *Agent) Connect(ctx context.Context, url string, n, groupSize, offset int) error {
-	stop := context.AfterFunc(ctx, func() { _, _ = a.call(agentRequest{Op: "cancel"}) })
-	defer stop()
+	// The cancel runs on a goroutine of its own (context.AfterFunc); Connect
+	// waits for it when it has started.
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(cancelled)
+		_, _ = a.call(agentRequest{Op: "cancel"})
+	})
+	defer func() {
+		if !stop() {
+			<-cancelled
+		}
+	}()
 	_, err := a.call(agentRequest{Op: "connect", URL: url, N: n, GroupSize: groupSize, Offset: offset})
 	return err
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actorhub/actorhub/netpoll"
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +35,7 @@ type Conn struct {
 	index int // position in the pool, set when it is added
 
 	// Owned by the reading goroutine.
-	fr    frameReader
+	fr    netpoll.FrameReader
 	state int
 	now   time.Time // when the bytes being parsed were read
 	err   error     // set by a record that ends the connection
@@ -74,14 +76,14 @@ func (c *Conn) invoke(id, target string, args []string) error {
 
 // write frames one hub-protocol payload as a data message and sends it.
 func (c *Conn) write(payload []byte, deadline time.Time) error {
-	op := byte(opText)
+	op := ws.OpText
 	if c.pool.cfg.Protocol == MessagePack {
-		op = opBinary
+		op = ws.OpBinary
 	}
 	return c.writeFrame(op, payload, deadline)
 }
 
-func (c *Conn) writeFrame(op byte, payload []byte, deadline time.Time) error {
+func (c *Conn) writeFrame(op ws.OpCode, payload []byte, deadline time.Time) error {
 	bp := bufPool.Get().(*[]byte)
 	f := appendClientFrame((*bp)[:0], op, payload, maskKey())
 	c.wmu.Lock()
@@ -98,7 +100,7 @@ func (c *Conn) writeFrame(op byte, payload []byte, deadline time.Time) error {
 }
 
 // message handles one complete WebSocket data message.
-func (c *Conn) message(_ byte, msg []byte) error {
+func (c *Conn) message(_ ws.OpCode, msg []byte) error {
 	if c.state == stateHandshake {
 		i := bytes.IndexByte(msg, recordSeparator)
 		if i < 0 {
@@ -114,11 +116,11 @@ func (c *Conn) message(_ byte, msg []byte) error {
 }
 
 // control handles a control frame.
-func (c *Conn) control(op byte, payload []byte) error {
+func (c *Conn) control(op ws.OpCode, payload []byte) error {
 	switch op {
-	case opPing:
-		return c.writeFrame(opPong, payload, time.Now().Add(c.pool.cfg.WriteTimeout))
-	case opClose:
+	case ws.OpPing:
+		return c.writeFrame(ws.OpPong, payload, time.Now().Add(c.pool.cfg.WriteTimeout))
+	case ws.OpClose:
 		c.err = fmt.Errorf("bench: the server sent a WebSocket close frame %q", payload)
 	}
 	return nil

@@ -13,7 +13,8 @@
 // if asked, a JoinGroup. The socket is then added to the epoll set of one
 // of Config.Loops loop goroutines; from there no goroutine belongs to it.
 // A loop reads whatever is ready into its own buffer, parses frames
-// incrementally (a connection holds bytes only while a frame is partial)
+// incrementally with netpoll.FrameReader, actorhub's own parser (a
+// connection holds bytes only while a frame is partial)
 // and counts hub messages. Writes (invocations, pings, pongs) come from
 // any goroutine, serialized per connection. The pool owns its goroutines:
 // Close stops them and closes every socket.

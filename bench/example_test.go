@@ -25,7 +25,10 @@ func ExamplePool() {
 	if err := p.Conns()[0].InvokeTimed("SendToGroup", bench.GroupName(3), "m", arg); err != nil {
 		log.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// Every member of the group gets it: poll the count, for a second at most.
+	for deadline := time.Now().Add(time.Second); p.Stats(false).Delivered < 100 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	st := p.Stats(true)
 	fmt.Println(st.Delivered, st.Latency.Quantile(0.99), st.RTT.Quantile(0.5))
 }

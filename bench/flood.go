@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // The flood scenario: Conns connections send non-blocking invocations as
@@ -41,9 +43,9 @@ func (p *Pool) floodFrame(n int, target string, args ...string) []byte {
 	for range n {
 		payload = appendInvocation(payload, p.cfg.Protocol, "", target, args...)
 	}
-	op := byte(opText)
+	op := ws.OpText
 	if p.cfg.Protocol == MessagePack {
-		op = opBinary
+		op = ws.OpBinary
 	}
 	return appendClientFrame(nil, op, payload, maskKey())
 }

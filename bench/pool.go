@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
 
@@ -218,7 +219,7 @@ func (p *Pool) dial(group string) (*Conn, error) {
 	}
 	c := &Conn{pool: p, fd: s.fd, loop: p.loops[k%uint64(len(p.loops))]}
 	// Until the conn is registered, this goroutine alone reads it.
-	if _, err := writeFD(s.fd, appendClientFrame(nil, opText, handshakeRequest(p.cfg.Protocol), maskKey()), deadline); err != nil {
+	if _, err := writeFD(s.fd, appendClientFrame(nil, ws.OpText, handshakeRequest(p.cfg.Protocol), maskKey()), deadline); err != nil {
 		return nil, fmt.Errorf("bench: handshake: %w", err)
 	}
 	if group != "" {
@@ -240,7 +241,7 @@ func (p *Pool) dial(group string) (*Conn, error) {
 			return nil, fmt.Errorf("bench: handshake: %w", err)
 		}
 		c.now = time.Now()
-		if err := c.fr.feed(buf[:m], c); err != nil {
+		if err := c.feed(buf[:m]); err != nil {
 			return nil, err
 		}
 	}
@@ -249,7 +250,7 @@ func (p *Pool) dial(group string) (*Conn, error) {
 	}
 	for br.Buffered() > 0 { // bytes read past the reply go to the frame reader
 		m, _ := br.Read(buf[:min(len(buf), br.Buffered())])
-		if err := c.fr.feed(buf[:m], c); err != nil {
+		if err := c.feed(buf[:m]); err != nil {
 			return nil, err
 		}
 	}
@@ -299,7 +300,7 @@ func (p *Pool) serve(l *loop, c *Conn) {
 		switch {
 		case n > 0:
 			c.now = time.Now()
-			if err := c.fr.feed(l.buf[:n], c); err != nil {
+			if err := c.feed(l.buf[:n]); err != nil {
 				c.drop(err)
 				return
 			}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 var (
@@ -47,18 +49,6 @@ func actorhub(t *testing.T) *Server {
 	return s
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestPoolBroadcastAndEcho(t *testing.T) {
 	srv := actorhub(t)
 	for _, proto := range []Protocol{JSON, MessagePack} {
@@ -87,7 +77,7 @@ func TestPoolBroadcastAndEcho(t *testing.T) {
 			if err := c.InvokeTimed("Echo", payloadArg(time.Now().UnixNano(), 10)); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "deliveries", func() bool {
+			testutil.EventuallyWithin(t, 10*time.Second, "deliveries", func() bool {
 				s := p.Stats(false)
 				return s.Delivered == 5*n+n/10 && s.Completions == 7
 			})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/actorhub/actorhub/protocol"
 )
 
 // Protocol is a SignalR hub protocol.
@@ -390,82 +392,14 @@ func mpString(b []byte) (s, rest []byte, err error) {
 	return b[h : h+l], b[h+l:], nil
 }
 
-// mpLengthBytes is how many big-endian length bytes follow each
-// variable-length MessagePack type byte.
-var mpLengthBytes = map[byte]int{0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4, 0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4}
-
-// mpSkip skips one MessagePack value.
+// mpSkip skips one MessagePack value, checked as actorhub's own codec
+// checks it.
 func mpSkip(b []byte) ([]byte, error) {
-	return mpSkipDepth(b, 0)
-}
-
-func mpSkipDepth(b []byte, depth int) ([]byte, error) {
-	if len(b) == 0 || depth > 64 {
+	n, err := protocol.SkipMessagePack(b)
+	if err != nil {
 		return nil, errBadRecord
 	}
-	c := b[0]
-	size := func(h, l int) ([]byte, error) {
-		if l < 0 || len(b) < h+l {
-			return nil, errBadRecord
-		}
-		return b[h+l:], nil
-	}
-	be := func(n int) int { // the n-byte big-endian length after c
-		v := 0
-		for i := 1; i <= n; i++ {
-			v = v<<8 | int(b[i])
-		}
-		return v
-	}
-	items := func(h, count int) ([]byte, error) {
-		if len(b) < h {
-			return nil, errBadRecord
-		}
-		rest := b[h:]
-		var err error
-		for range count {
-			if rest, err = mpSkipDepth(rest, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return rest, nil
-	}
-	switch {
-	case c <= 0x7F || c >= 0xE0 || c == 0xC0 || c == 0xC2 || c == 0xC3:
-		return b[1:], nil
-	case c&0xE0 == 0xA0:
-		return size(1, int(c&0x1F))
-	case c&0xF0 == 0x90:
-		return items(1, int(c&0x0F))
-	case c&0xF0 == 0x80:
-		return items(1, 2*int(c&0x0F))
-	}
-	switch c {
-	case 0xCC, 0xD0:
-		return size(1, 1)
-	case 0xCD, 0xD1:
-		return size(1, 2)
-	case 0xCA, 0xCE, 0xD2:
-		return size(1, 4)
-	case 0xCB, 0xCF, 0xD3:
-		return size(1, 8)
-	case 0xD4, 0xD5, 0xD6, 0xD7, 0xD8: // fixext 1, 2, 4, 8, 16 (+ type byte)
-		return size(2, 1<<(c-0xD4))
-	}
-	n, ok := mpLengthBytes[c]
-	if !ok || len(b) < 1+n {
-		return nil, errBadRecord
-	}
-	l := be(n)
-	switch c {
-	case 0xC7, 0xC8, 0xC9:
-		return size(2+n, l)
-	case 0xDC, 0xDD:
-		return items(1+n, l)
-	case 0xDE, 0xDF:
-		return items(1+n, 2*l)
-	}
-	return size(1+n, l)
+	return b[n:], nil
 }
 
 // payloadArg builds an argument of exactly size bytes (at least the

@@ -205,10 +205,13 @@ func (s *Settings) Plan() (agents, perAgent int, err error) {
 
 // run is the state of one scenario run.
 type run struct {
-	s       *Settings
-	cl      *Cluster
-	srv     *Server // node 1: the sender's
-	res     *Result
+	s   *Settings
+	cl  *Cluster
+	srv *Server // node 1: the sender's
+	res *Result
+	// loaders and sender are written by Run's goroutine as it sets them
+	// up, under mu, and read under mu by the progress goroutine (stats).
+	mu      sync.Mutex
 	loaders []Loader
 	parts   []part // which loader holds how many connections to which node
 	sender  *Pool
@@ -374,7 +377,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		r.loaders = []Loader{l}
+		r.setLoaders([]Loader{l})
 	} else {
 		loaderShares = shares(s.Conns, agents)
 		for range agents {
@@ -382,7 +385,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 			if err != nil {
 				return res, err
 			}
-			r.loaders = append(r.loaders, a)
+			r.setLoaders(append(r.loaders, a))
 		}
 	}
 	_ = perAgent // Plan checked that every share fits
@@ -452,13 +455,23 @@ func (r *run) closeLoaders() {
 	}
 }
 
+// setLoaders replaces the loaders (see mu).
+func (r *run) setLoaders(ls []Loader) {
+	r.mu.Lock()
+	r.loaders = ls
+	r.mu.Unlock()
+}
+
 // stats adds up every loader's (and the sender's) stats.
 func (r *run) stats(withHist bool) (Stats, error) {
+	r.mu.Lock()
+	loaders, sender := r.loaders, r.sender
+	r.mu.Unlock()
 	var total Stats
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
-	for _, l := range r.loaders {
+	for _, l := range loaders {
 		wg.Go(func() {
 			st, err := l.Stats(withHist)
 			mu.Lock()
@@ -471,8 +484,8 @@ func (r *run) stats(withHist bool) (Stats, error) {
 		})
 	}
 	wg.Wait()
-	if r.sender != nil {
-		total.Add(r.sender.Stats(withHist))
+	if sender != nil {
+		total.Add(sender.Stats(withHist))
 	}
 	return total, firstErr
 }
@@ -528,7 +541,9 @@ func (r *run) openSender(onCompletion func(*Conn, bool)) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
 	r.sender = p
+	r.mu.Unlock()
 	return p.Connect(context.Background(), 1, nil)
 }
 
@@ -690,9 +705,16 @@ func (r *run) fanout() error {
 	var profErr chan error
 	if r.s.ProfileDir != "" {
 		profErr = make(chan error, 1)
+		// Owner: this function. The profile lasts the sending time; it is
+		// received below, or on an early return by the deferred receive.
 		go func() {
 			path := fmt.Sprintf("%s/%s-%s-%s-%d.pprof", r.s.ProfileDir, r.res.Target, r.s.Scenario, r.s.Protocol, r.s.Payload)
 			profErr <- r.srv.Profile(path, r.s.Duration)
+		}()
+		defer func() {
+			if profErr != nil {
+				<-profErr
+			}
 		}()
 	}
 	// Agents are asked over a pipe: poll them less often.
@@ -768,6 +790,7 @@ func (r *run) fanout() error {
 		if err := <-profErr; err != nil {
 			fmt.Fprintf(errWriter(r.s.Progress), "\nprofile: %v\n", err)
 		}
+		profErr = nil
 	}
 	r.res.Sent = r.sent.Load()
 	r.res.Delivered = st.Delivered
@@ -834,7 +857,7 @@ func (r *run) echo() error {
 		return err
 	}
 	r.closeLoaders()
-	r.loaders = []Loader{PoolLoaderOf(p)}
+	r.setLoaders([]Loader{PoolLoaderOf(p)})
 	if _, err := r.connectAll(0); err != nil {
 		return err
 	}

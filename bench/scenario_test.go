@@ -1,14 +1,18 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // TestMain lets the test binary serve as an agent process.
@@ -203,27 +207,31 @@ func TestServerDeathInvalidates(t *testing.T) {
 	tgt := builtServer
 	// The server's own -shutdown-timeout flag is irrelevant: kill it from
 	// the outside once connections are up.
-	s := Settings{Scenario: "idle", Conns: 50, Duration: 2 * time.Second, Settle: 100 * time.Millisecond}
+	var progress lockedBuffer
+	s := Settings{Scenario: "idle", Conns: 50, Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Progress: &progress}
 	done := make(chan struct{})
+	ran := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range 100 {
-			time.Sleep(50 * time.Millisecond)
-			childMu.Lock()
-			var pids []int
-			for pid := range children {
-				pids = append(pids, pid)
+		// Killed once the progress line shows every connection up: the
+		// run is holding them.
+		if testutil.Poll(30*time.Second, func() bool {
+			select {
+			case <-ran:
+				return true
+			default:
 			}
-			childMu.Unlock()
-			if len(pids) == 1 {
-				time.Sleep(700 * time.Millisecond) // connected and holding
-				KillChildren()
-				return
-			}
+			return strings.Contains(progress.String(), "up 50/50")
+		}) {
+			KillChildren()
 		}
 	}()
 	res, err := Run(context.Background(), tgt, s)
+	close(ran)
 	<-done
+	if !strings.Contains(progress.String(), "up 50/50") {
+		t.Fatalf("the run never had its 50 connections up: %q", progress.String())
+	}
 	t.Logf("err %v, result valid %v: %s", err, res.Valid, res.Reason)
 	if err == nil && res.Valid {
 		t.Fatalf("a run whose server was killed is valid: %+v", res)
@@ -259,6 +267,24 @@ func TestPlanRefuses(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a bytes.Buffer for one writer and one reader goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // A process is sampled with its descendants: a shell, its children, and
 // a grandchild that leads a process group of its own.
 func TestReadProcTree(t *testing.T) {
@@ -271,12 +297,17 @@ func TestReadProcTree(t *testing.T) {
 		_ = cmd.Wait()
 		removeChild(cmd.Process.Pid)
 	}()
-	time.Sleep(300 * time.Millisecond)
-	one, err := ReadProc(cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := ReadProcTree(cmd.Process.Pid)
+	// The shell starts its children as it goes: wait until the tree adds
+	// up to at least twice the shell alone (four processes of about its
+	// size), or fail below.
+	var one, all ProcSample
+	var err error
+	testutil.Poll(testutil.Wait, func() bool {
+		if one, err = ReadProc(cmd.Process.Pid); err == nil {
+			all, err = ReadProcTree(cmd.Process.Pid)
+		}
+		return err != nil || all.RSSBytes >= 4*one.RSSBytes/2
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

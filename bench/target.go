@@ -169,6 +169,8 @@ func startProcess(t Target, cmd *exec.Cmd, ready func(line string) (addr string,
 	}
 	s := &Server{Target: t, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	listening := make(chan string, 1)
+	// Owner: the Server. It reads the process's output until it exits,
+	// reaps it and closes done; Stop waits for done.
 	go func() {
 		defer pr.Close()
 		sc := bufio.NewScanner(pr)

@@ -1,25 +1,22 @@
 package hub_test
 
 import (
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // guarded lets anyone call Public, signed-in users Secret and Claims, and
 // users whose token says role=admin Admin.
 type guarded struct {
-	ran   atomic.Int64 // calls of Secret and Admin that ran
-	mu    sync.Mutex
-	asked []string // guarded by mu: the method names Authorize saw
+	ran   atomic.Int64    // calls of Secret and Admin that ran
+	asked testutil.Events // the method names Authorize saw
 }
 
 func (g *guarded) Authorize(ctx *hub.Context, method string) error {
-	g.mu.Lock()
-	g.asked = append(g.asked, method)
-	g.mu.Unlock()
+	g.asked.Add(method)
 	switch method {
 	case "Public":
 		return nil
@@ -43,12 +40,6 @@ func (g *guarded) Admin() string                          { g.ran.Add(1); return
 func (g *guarded) Boom() string                           { g.ran.Add(1); return "boom" }
 func (g *guarded) Claims(ctx *hub.Context) map[string]any { return ctx.Claims }
 
-func (g *guarded) askedFor() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.asked...)
-}
-
 func unauthorized(target string) string {
 	return "Failed to invoke '" + target + "' because user is unauthorized"
 }
@@ -64,7 +55,7 @@ func TestAuthorizeRefusesAnonymous(t *testing.T) {
 	if got := c.invoke("sEcReT", 1); got.Error != unauthorized("sEcReT") {
 		t.Fatalf("sEcReT: %+v", got)
 	}
-	if asked := g.askedFor(); len(asked) != 2 || asked[0] != "Secret" || asked[1] != "Secret" {
+	if asked := g.asked.All(); len(asked) != 2 || asked[0] != "Secret" || asked[1] != "Secret" {
 		t.Fatalf("Authorize saw %q, want the Go name twice", asked)
 	}
 	if got := c.invoke("Boom"); got.Error != unauthorized("Boom") {

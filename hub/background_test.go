@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // background sends to the caller from goroutines it starts: one that sends
@@ -39,6 +40,6 @@ func TestClientsFromOtherGoroutines(t *testing.T) {
 	}
 	b.wg.Wait()
 	for _, target := range []string{"During", "DuringAll", "After", "AfterAll"} {
-		eventually(t, target, func() bool { return len(c.invocations(target)) == 20 })
+		testutil.Eventually(t, target, func() bool { return len(c.invocations(target)) == 20 })
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // targets is what Clients and CallerClients have in common.
@@ -153,7 +154,7 @@ func (f *fixture) settle(t *testing.T) {
 	}
 	for id, n := range due {
 		c := f.conns[id]
-		eventually(t, id+" marks", func() bool { return count(c.invocations("Mark"), `"`+tag+`"`) == n })
+		testutil.Eventually(t, id+" marks", func() bool { return count(c.invocations("Mark"), `"`+tag+`"`) == n })
 	}
 }
 
@@ -297,7 +298,7 @@ func TestSendEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := f.conns["c4"]
-	eventually(t, "two messages", func() bool { return len(c.received()) == 2 })
+	testutil.Eventually(t, "two messages", func() bool { return len(c.received()) == 2 })
 	want := []string{
 		`{"type":1,"target":"NoArgs","arguments":[]}`,
 		`{"type":1,"target":"Args","arguments":[1,"two",[3],null,{"x":true}]}`,
@@ -349,7 +350,7 @@ func testGroupAddInEffectOnReturn(t *testing.T, f *fixture) {
 		}
 		want = append(want, `"`+g+`"`)
 	}
-	eventually(t, "all group messages", func() bool { return len(c4.invocations("InGroup")) == n })
+	testutil.Eventually(t, "all group messages", func() bool { return len(c4.invocations("InGroup")) == n })
 	// Each group has its own actor: no order holds between groups.
 	if got := c4.invocations("InGroup"); !sameSet(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
@@ -362,7 +363,7 @@ func testGroupAddInEffectOnReturn(t *testing.T, f *fixture) {
 		if got := c1.invoke("AddAndSend", "c4", g); got.Error != "" {
 			t.Fatal(got.Error)
 		}
-		eventually(t, g, func() bool { return slices.Contains(c4.invocations("InGroup"), `"`+g+`"`) })
+		testutil.Eventually(t, g, func() bool { return slices.Contains(c4.invocations("InGroup"), `"`+g+`"`) })
 	}
 	if got := c1.invocations("InGroup"); len(got) != 0 {
 		t.Fatalf("the caller, not a member, got %q", got)
@@ -422,7 +423,7 @@ func TestGroupsLeftOnDisconnect(t *testing.T) {
 func testGroupsLeftOnDisconnect(t *testing.T, f *fixture) {
 	c2 := f.conns["c2"]
 	c2.feed(`{"type":7}`)
-	eventually(t, "c2 gone", func() bool { return !hub.Holds(f.at["c2"], "c2") })
+	testutil.Eventually(t, "c2 gone", func() bool { return !hub.Holds(f.at["c2"], "c2") })
 	f.groups = map[string][]string{"a": {"c1"}, "b": {"c1", "c3"}}
 	// A new connection with the same id is not in c2's groups.
 	f.conns["c2"] = dial(t, f.at["c2"], "c2", "u1")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // closeLog records why connections ended.
@@ -39,10 +40,10 @@ func (l *closeLog) cause(id string) (error, bool) {
 func closedWith(t *testing.T, c *client) wire {
 	t.Helper()
 	var w wire
-	eventually(t, c.conn.ID()+" closed", func() bool {
+	testutil.Eventually(t, c.conn.ID()+" closed", func() bool {
 		for _, m := range c.received() {
 			if w = decode(t, m); w.Type == 7 {
-				return c.tr.closed.Load()
+				return c.tr.Closed()
 			}
 		}
 		return false
@@ -95,11 +96,11 @@ func closeScenario(t *testing.T, log *closeLog, nodes []*hub.Hub) {
 	if w := closedWith(t, c2); w.Error != "go away" || w.AllowReconnect {
 		t.Fatalf("c2's Close: %+v", w)
 	}
-	eventually(t, "c2's OnDisconnected", func() bool {
+	testutil.Eventually(t, "c2's OnDisconnected", func() bool {
 		err, ok := log.cause("c2")
 		return ok && errors.Is(err, hub.ErrServerClosed)
 	})
-	eventually(t, "c2 gone", func() bool { return !exists(t, cl.Client("c2")) })
+	testutil.Eventually(t, "c2 gone", func() bool { return !exists(t, cl.Client("c2")) })
 
 	// A group but one, without a reason.
 	if err := cl.GroupExcept("g", "c4").Close(ctx, ""); err != nil {
@@ -125,7 +126,7 @@ func closeScenario(t *testing.T, log *closeLog, nodes []*hub.Hub) {
 		t.Fatal(err)
 	}
 	closedWith(t, c4)
-	if !exists(t, cl.Client("c6")) || c6.tr.closed.Load() {
+	if !exists(t, cl.Client("c6")) || c6.tr.Closed() {
 		t.Fatal("c6 closed")
 	}
 	// Unknown connections are no error.
@@ -184,7 +185,7 @@ func TestClusterExistsNodeGone(t *testing.T) {
 	nodes := newCluster(t, plain{}, 2)
 	ctx := context.Background()
 	dial(t, nodes[1], "there", "")
-	eventually(t, "both nodes in presence", func() bool {
+	testutil.Eventually(t, "both nodes in presence", func() bool {
 		n, err := nodes[0].ConnectionCount(ctx)
 		return err == nil && n == 1
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 type nothingHub struct{}
@@ -80,7 +81,7 @@ func TestZeroConfigBoundsHubMessages(t *testing.T) {
 	}
 	big := dial(t, h, "big", "")
 	big.feed(`{"type":1,"invocationId":"1","target":"Echo","arguments":["` + arg + `x"]}`)
-	eventually(t, "the Close", func() bool {
+	testutil.Eventually(t, "the Close", func() bool {
 		for _, m := range big.received() {
 			if w := decode(t, m); w.Type == 7 {
 				return w.Error == "Connection closed with an error." && w.AllowReconnect

@@ -158,8 +158,11 @@
 // Hub.Clients and Hub.Groups are safe from any goroutine; a Context is valid
 // during its call only.
 //
-// Hub.Shutdown closes every connection, waits for them to end, and stops
-// the runtime when the hub started it.
+// Hub.Shutdown closes every connection, waits for them to end and for
+// every goroutine the hub started (those that send streams, the presence
+// reports, and, with a backplane, those that wait for another node's
+// request or a new connection's subscriptions: no ack or result goes out
+// after it returns), and stops the runtime when the hub started it.
 //
 // # Several nodes
 //

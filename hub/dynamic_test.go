@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -120,19 +121,19 @@ func TestDynamic(t *testing.T) {
 	if _, ok := c.completion(id1); ok {
 		t.Fatal("a deferred invocation completed before its reply")
 	}
-	eventually(t, "the held invocation", func() bool { return d.release("later", nil) == 1 })
+	testutil.Eventually(t, "the held invocation", func() bool { return d.release("later", nil) == 1 })
 	if got := c.waitCompletion(id1); got.Result != `"later"` {
 		t.Fatalf("deferred: %+v", got)
 	}
 	id3, m3 := c.invocation("hold")
 	c.feed(m3)
-	eventually(t, "the held invocation", func() bool { return d.release(nil, hub.Errorf("no")) == 1 })
+	testutil.Eventually(t, "the held invocation", func() bool { return d.release(nil, hub.Errorf("no")) == 1 })
 	if got := c.waitCompletion(id3); got.Error != "An unexpected error occurred invoking 'hold' on the server. HubException: no" {
 		t.Fatalf("deferred error: %+v", got)
 	}
 	id4, m4 := c.invocation("hold")
 	c.feed(m4)
-	eventually(t, "the held invocation", func() bool {
+	testutil.Eventually(t, "the held invocation", func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, r := range d.held {
@@ -166,20 +167,20 @@ func TestDynamicMessagePack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.Shutdown(t.Context()) })
-	tr := &memTransport{}
+	tr := testutil.NewTransport()
 	conn, err := h.Connect(hub.ConnInfo{ID: "m"}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(&conn)
+	tr.Bind(conn.Closed)
 	conn.Feed([]byte(`{"protocol":"messagepack","version":1}` + "\x1e"))
-	eventually(t, "handshake", conn.Connected)
+	testutil.Eventually(t, "handshake", conn.Connected)
 	frame, err := protocol.MessagePack.AppendMessage(nil, &protocol.Invocation{InvocationID: "7", Target: "echo", Arguments: []any{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn.Feed(frame)
-	eventually(t, "the invocation", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.seen) == 1 })
+	testutil.Eventually(t, "the invocation", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.seen) == 1 })
 	d.mu.Lock()
 	body := []byte(d.seen[0][len("echo:"):])
 	d.mu.Unlock()

@@ -1,75 +1,18 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
-
-// memTransport is an in-memory hub.Transport: it records what the
-// connection writes, one bare hub message (separator removed) per entry.
-type memTransport struct {
-	mu     sync.Mutex
-	msgs   []string // guarded by mu
-	conn   atomic.Pointer[hub.Conn]
-	closed atomic.Bool
-	gate   atomic.Pointer[chan struct{}] // when set, Write waits until it is closed
-}
-
-var _ hub.Transport = (*memTransport)(nil)
-
-func (t *memTransport) Framed() bool { return false }
-
-func (t *memTransport) Write(bufs [][]byte) error {
-	if g := t.gate.Load(); g != nil {
-		<-*g
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, b := range bufs {
-		for _, rec := range bytes.Split(b, []byte{0x1e}) {
-			if len(rec) > 0 {
-				t.msgs = append(t.msgs, string(rec))
-			}
-		}
-	}
-	return nil
-}
-
-func (t *memTransport) Buffered() int { return 0 }
-
-func (t *memTransport) Close(graceful bool) {
-	if t.closed.CompareAndSwap(false, true) {
-		t.conn.Load().Closed(nil)
-	}
-}
-
-func (t *memTransport) messages() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]string(nil), t.msgs...)
-}
-
-// eventually polls cond until it holds, or fails the test after 5 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // newHub makes a hub of impl and shuts it down when the test ends.
 func newHub(t testing.TB, impl any, cfg hub.Config) *hub.Hub {
@@ -86,11 +29,21 @@ func newHub(t testing.TB, impl any, cfg hub.Config) *hub.Hub {
 	return h
 }
 
+// shutdown shuts h down, failing the test if that takes over 5 s.
+func shutdown(t testing.TB, h *hub.Hub) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 // client is one in-memory connection to a hub.
 type client struct {
 	t    testing.TB
 	conn hub.Conn
-	tr   *memTransport
+	tr   *testutil.Transport
 	ids  atomic.Int64
 }
 
@@ -104,12 +57,12 @@ func open(t testing.TB, h *hub.Hub, id, user string) *client {
 // openInfo is open for a connection described by info.
 func openInfo(t testing.TB, h *hub.Hub, info hub.ConnInfo) *client {
 	t.Helper()
-	tr := &memTransport{}
+	tr := testutil.NewTransport()
 	c, err := h.Connect(info, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(&c)
+	tr.Bind(c.Closed)
 	c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 	return &client{t: t, conn: c, tr: tr}
 }
@@ -125,8 +78,8 @@ func dial(t testing.TB, h *hub.Hub, id, user string) *client {
 func dialInfo(t testing.TB, h *hub.Hub, info hub.ConnInfo) *client {
 	t.Helper()
 	cl := openInfo(t, h, info)
-	eventually(t, info.ID+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.messages()) > 0 })
-	if got := cl.tr.messages()[0]; got != "{}" {
+	testutil.Eventually(t, info.ID+" handshake", func() bool { return cl.conn.Connected() && len(cl.tr.Messages()) > 0 })
+	if got := cl.tr.Messages()[0]; got != "{}" {
 		t.Fatalf("%s: handshake answer %q, want {}", info.ID, got)
 	}
 	return cl
@@ -167,7 +120,7 @@ func (c *client) invoke(target string, args ...any) completion {
 func (c *client) waitCompletion(id string) completion {
 	c.t.Helper()
 	var got completion
-	eventually(c.t, "completion "+id, func() bool {
+	testutil.Eventually(c.t, "completion "+id, func() bool {
 		var ok bool
 		got, ok = c.completion(id)
 		return ok
@@ -177,7 +130,7 @@ func (c *client) waitCompletion(id string) completion {
 
 // completion finds the Completion of invocation id among what was received.
 func (c *client) completion(id string) (completion, bool) {
-	for _, m := range c.tr.messages() {
+	for _, m := range c.tr.Messages() {
 		if msg := decode(c.t, m); msg.Type == 3 && msg.InvocationID == id {
 			return completion{Raw: m, Error: msg.Error, Result: string(msg.Result)}, true
 		}
@@ -187,7 +140,7 @@ func (c *client) completion(id string) (completion, bool) {
 
 // received returns the messages received so far after the handshake answer.
 func (c *client) received() []string {
-	msgs := c.tr.messages()
+	msgs := c.tr.Messages()
 	if len(msgs) > 0 && msgs[0] == "{}" {
 		msgs = msgs[1:]
 	}

@@ -523,6 +523,9 @@ func (d dispatcher) StreamInvoke(c *actors.Conn, inv *protocol.StreamInvocation)
 	st.add(inv.InvocationID, cancel)
 	started = true
 	h.running.Add(1)
+	// Owner: the Hub (running). It returns when the stream ends or its
+	// context does (a CancelInvocation, or the connection's end, which
+	// Shutdown brings about); Shutdown waits for running.
 	go h.runStream(c, st, m.stream, inv, ctx, cancel, src)
 	return nil
 }

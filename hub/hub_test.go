@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // sequential records how many calls of one connection run at once and in
@@ -152,30 +152,13 @@ func TestItemsPerConnection(t *testing.T) {
 
 // lifecycle records OnConnected and OnDisconnected.
 type lifecycle struct {
-	mu      sync.Mutex
-	events  []string     // guarded by mu
+	events  testutil.Events
 	refuse  func() error // OnConnected's error for connection "refused"
 	aborted atomic.Bool
 }
 
-func (l *lifecycle) log(s string) {
-	l.mu.Lock()
-	l.events = append(l.events, s)
-	l.mu.Unlock()
-}
-
-func (l *lifecycle) logged() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.events)
-}
-
-func (l *lifecycle) has(s string) func() bool {
-	return func() bool { return slices.Contains(l.logged(), s) }
-}
-
 func (l *lifecycle) OnConnected(ctx *hub.Context) error {
-	l.log("connected " + ctx.ConnectionID)
+	l.events.Add("connected " + ctx.ConnectionID)
 	if ctx.ConnectionID == "refused" {
 		return l.refuse()
 	}
@@ -183,7 +166,7 @@ func (l *lifecycle) OnConnected(ctx *hub.Context) error {
 }
 
 func (l *lifecycle) OnDisconnected(ctx *hub.Context, err error) {
-	l.log(fmt.Sprintf("disconnected %s %v", ctx.ConnectionID, err))
+	l.events.Add(fmt.Sprintf("disconnected %s %v", ctx.ConnectionID, err))
 }
 
 func (l *lifecycle) Abort(ctx *hub.Context) { ctx.Abort() }
@@ -196,9 +179,9 @@ func TestOnConnectedErrorCloses(t *testing.T) {
 	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
 	h := newHub(t, l, hub.Config{})
 	c := open(t, h, "refused", "")
-	eventually(t, "transport closed", c.tr.closed.Load)
-	eventually(t, "Close message", func() bool { return len(c.tr.messages()) > 0 })
-	msgs := c.tr.messages()
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
+	testutil.Eventually(t, "Close message", func() bool { return len(c.tr.Messages()) > 0 })
+	msgs := c.tr.Messages()
 	if last := msgs[len(msgs)-1]; last != `{"type":7,"error":"Connection closed with an error."}` {
 		t.Fatalf("last message %q: want a Close with an error and no allowReconnect", last)
 	}
@@ -206,8 +189,8 @@ func TestOnConnectedErrorCloses(t *testing.T) {
 	l.refuse = func() error { panic("boom") }
 	h2 := newHub(t, l, hub.Config{})
 	c2 := open(t, h2, "refused", "")
-	eventually(t, "transport closed", c2.tr.closed.Load)
-	msgs = c2.tr.messages()
+	testutil.Eventually(t, "transport closed", c2.tr.Closed)
+	msgs = c2.tr.Messages()
 	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7,"error":"Connection closed with an error."}` {
 		t.Fatalf("after a panic: got %q", msgs)
 	}
@@ -221,8 +204,8 @@ func TestOnConnectedErrorAfterHandshakeAnswer(t *testing.T) {
 	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
 	h := newHub(t, l, hub.Config{})
 	c := open(t, h, "refused", "")
-	eventually(t, "transport closed", c.tr.closed.Load)
-	got := c.tr.messages()
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
+	got := c.tr.Messages()
 	want := []string{`{}`, `{"type":7,"error":"Connection closed with an error."}`}
 	if !slices.Equal(got, want) {
 		t.Fatalf("OnConnected error: client got %q, want %q", got, want)
@@ -235,8 +218,8 @@ func TestOnConnectedHubErrorText(t *testing.T) {
 	l := &lifecycle{refuse: func() error { return hub.Errorf("banned") }}
 	h := newHub(t, l, hub.Config{})
 	c := open(t, h, "refused", "")
-	eventually(t, "transport closed", c.tr.closed.Load)
-	msgs := c.tr.messages()
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
+	msgs := c.tr.Messages()
 	want := `{"type":7,"error":"Connection closed with an error. HubException: banned"}`
 	if len(msgs) == 0 || msgs[len(msgs)-1] != want {
 		t.Fatalf("OnConnected returning *hub.Error: client got %q, want last %q", msgs, want)
@@ -249,10 +232,10 @@ func TestOnConnectedErrorSkipsOnDisconnected(t *testing.T) {
 	l := &lifecycle{refuse: func() error { return errors.New("not today") }}
 	h := newHub(t, l, hub.Config{})
 	c := open(t, h, "refused", "")
-	eventually(t, "transport closed", c.tr.closed.Load)
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
 	// The engine forgets the connection after OnDisconnected would have run.
-	eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
-	if got := l.logged(); slices.Contains(got, "disconnected refused not today") {
+	testutil.Eventually(t, "refused forgotten", func() bool { return !hub.Holds(h, "refused") })
+	if got := l.events.All(); slices.Contains(got, "disconnected refused not today") {
 		t.Fatalf("OnDisconnected ran for a connection whose OnConnected failed: events %q", got)
 	}
 }
@@ -262,9 +245,9 @@ func TestOnDisconnectedCleanClose(t *testing.T) {
 	h := newHub(t, l, hub.Config{})
 	c := dial(t, h, "c1", "")
 	c.feed(`{"type":7}`)
-	eventually(t, "OnDisconnected", l.has("disconnected c1 <nil>"))
-	eventually(t, "transport closed", c.tr.closed.Load)
-	if got := l.logged(); !slices.Equal(got, []string{"connected c1", "disconnected c1 <nil>"}) {
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 <nil>"))
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
+	if got := l.events.All(); !slices.Equal(got, []string{"connected c1", "disconnected c1 <nil>"}) {
 		t.Fatalf("events %q", got)
 	}
 }
@@ -274,8 +257,8 @@ func TestOnDisconnectedClientCloseWithError(t *testing.T) {
 	h := newHub(t, l, hub.Config{})
 	c := dial(t, h, "c1", "")
 	c.feed(`{"type":7,"error":"client gave up"}`)
-	eventually(t, "OnDisconnected", func() bool {
-		got := l.logged()
+	testutil.Eventually(t, "OnDisconnected", func() bool {
+		got := l.events.All()
 		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && strings.Contains(got[1], "client gave up")
 	})
 }
@@ -284,10 +267,10 @@ func TestOnDisconnectedTransportError(t *testing.T) {
 	l := &lifecycle{}
 	h := newHub(t, l, hub.Config{})
 	c := dial(t, h, "c1", "")
-	c.tr.closed.Store(true)
+	c.tr.Drop()
 	c.conn.Closed(errors.New("connection reset by peer"))
-	eventually(t, "OnDisconnected", l.has("disconnected c1 connection reset by peer"))
-	eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 connection reset by peer"))
+	testutil.Eventually(t, "connection forgotten", func() bool { return !hub.Holds(h, "c1") })
 }
 
 func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
@@ -296,13 +279,13 @@ func TestAbortSendsCloseWithoutReconnect(t *testing.T) {
 	c := dial(t, h, "c1", "")
 	_, abort := c.invocation("Abort")
 	c.feed(abort)
-	eventually(t, "transport closed", c.tr.closed.Load)
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
 	msgs := c.received()
 	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7}` {
 		t.Fatalf("received %q, want a last Close with no allowReconnect", msgs)
 	}
-	eventually(t, "OnDisconnected", func() bool {
-		got := l.logged()
+	testutil.Eventually(t, "OnDisconnected", func() bool {
+		got := l.events.All()
 		return len(got) == 2 && strings.HasPrefix(got[1], "disconnected c1 ") && !strings.HasSuffix(got[1], "<nil>")
 	})
 }
@@ -313,12 +296,12 @@ func TestCloseWithErrorAllowsReconnect(t *testing.T) {
 	c := dial(t, h, "c1", "")
 	_, msg := c.invocation("CloseWithError")
 	c.feed(msg)
-	eventually(t, "transport closed", c.tr.closed.Load)
+	testutil.Eventually(t, "transport closed", c.tr.Closed)
 	msgs := c.received()
 	if len(msgs) == 0 || msgs[len(msgs)-1] != `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}` {
 		t.Fatalf("received %q", msgs)
 	}
-	eventually(t, "OnDisconnected", l.has("disconnected c1 bad state"))
+	testutil.Eventually(t, "OnDisconnected", l.events.Saw("disconnected c1 bad state"))
 }
 
 func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
@@ -329,23 +312,19 @@ func TestShutdownSendsCloseAllowReconnect(t *testing.T) {
 	}
 	a := dial(t, h, "a", "")
 	b := dial(t, h, "b", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, h)
 	for _, c := range []*client{a, b} {
 		if got := c.received(); !slices.Equal(got, []string{`{"type":7,"allowReconnect":true}`}) {
 			t.Errorf("%s received %q", c.conn.ID(), got)
 		}
-		if !c.tr.closed.Load() {
+		if !c.tr.Closed() {
 			t.Errorf("%s: transport still open", c.conn.ID())
 		}
 	}
-	if got := l.logged(); len(got) != 4 {
+	if got := l.events.All(); len(got) != 4 {
 		t.Errorf("events %q, want two connects and two disconnects", got)
 	}
-	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, &memTransport{}); err == nil {
+	if _, err := h.Connect(hub.ConnInfo{ID: "late"}, testutil.NewTransport()); err == nil {
 		t.Error("a connection was accepted after Shutdown")
 	}
 }
@@ -364,18 +343,10 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
+	shutdown(t, h)
+	if !testutil.Poll(testutil.Wait, func() bool { return runtime.NumGoroutine() <= before }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
 

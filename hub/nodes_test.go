@@ -9,6 +9,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // NodeConnectionCounts: each node's connections, by node id, as every node
@@ -34,7 +35,7 @@ func TestNodeConnectionCounts(t *testing.T) {
 	}
 	want := map[string]int64{"n0": 0, "n1": 1, "n2": 2}
 	for _, h := range hubs {
-		eventually(t, fmt.Sprintf("%s sees %v", h.NodeID(), want), func() bool {
+		testutil.Eventually(t, fmt.Sprintf("%s sees %v", h.NodeID(), want), func() bool {
 			got, err := h.NodeConnectionCounts(ctx)
 			return err == nil && maps.Equal(got, want)
 		})

@@ -52,10 +52,22 @@ type scaleout struct {
 	ready   map[string]<-chan struct{}        // subscribed channel -> closed once in effect; guarded by mu
 	acks    map[int64]chan struct{}           // group commands waiting; guarded by mu
 	results map[string]chan *backplane.Result // client results waiting; guarded by mu
-	seq     atomic.Int64
+	// connSubs stops the unsubscribe waiting for each connection's end
+	// (see beforeConnected), by channel; guarded by mu.
+	connSubs map[string]func() bool
+	seq      atomic.Int64
 
-	stop chan struct{}
-	done chan struct{}
+	stop chan struct{} // closed by stopReports: reportPresence returns
+	done chan struct{} // closed by reportPresence as it returns
+
+	// Goroutines that wait on the backplane or the engine for a connection
+	// (its subscriptions, a forwarded client result) or for another node (a
+	// group change): started by spawn, stopped by ctx, which close cancels
+	// before it waits for them.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	tasks   sync.WaitGroup // Add only under mu, while !closed
+	closing bool           // guarded by mu: close has begun; spawn starts nothing
 }
 
 // newScaleout connects a hub to bp; cfg has its defaults filled in.
@@ -64,13 +76,33 @@ func newScaleout(bp backplane.Backplane, cfg *Config, log *slog.Logger) *scaleou
 	s := &scaleout{
 		bp: bp, protocols: cfg.Protocols, node: node, prefix: cfg.Name + ":",
 		ackTimeout: cfg.AckTimeout, expiry: cfg.NodeExpiry, maxSize: cfg.MaxBackplaneMessageSize,
-		log:     log.With("node", node),
-		ready:   make(map[string]<-chan struct{}),
-		acks:    make(map[int64]chan struct{}),
-		results: make(map[string]chan *backplane.Result),
-		stop:    make(chan struct{}), done: make(chan struct{}),
+		log:      log.With("node", node),
+		ready:    make(map[string]<-chan struct{}),
+		acks:     make(map[int64]chan struct{}),
+		results:  make(map[string]chan *backplane.Result),
+		connSubs: make(map[string]func() bool),
+		stop:     make(chan struct{}), done: make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
+}
+
+// spawn runs fn on a goroutine that close waits for; once close has begun
+// it starts nothing and reports false.
+func (s *scaleout) spawn(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.tasks.Add(1)
+	// Owner: the scaleout (tasks). fn returns when s.ctx ends at the
+	// latest; close waits.
+	go func() {
+		defer s.tasks.Done()
+		fn()
+	}()
+	return true
 }
 
 // Channel names, without the backplane's own prefix.
@@ -109,6 +141,8 @@ func (s *scaleout) start(e *actors.Engine) {
 		s.await(context.Background(), w)
 	}
 	s.awaitKey(context.Background(), actors.KeyAll)
+	// Owner: the scaleout. Returns when stopReports closes s.stop, and
+	// stopReports waits for s.done.
 	go s.reportPresence()
 }
 
@@ -118,12 +152,28 @@ func (s *scaleout) stopReports() {
 	<-s.done
 }
 
-// close leaves the backplane once the engine has shut down: every channel
-// it still subscribes to (all, and groups and users whose last member left
-// as the engine stopped) and its own. Its presence went first (dropPresence).
+// close leaves the backplane once the engine has shut down: it stops the
+// goroutines spawn started and waits for them (no ack or result goes out
+// after it), then unsubscribes from every channel it still subscribes to
+// (all, and groups and users whose last member left as the engine stopped)
+// and its own. Its presence went first (dropPresence).
 func (s *scaleout) close() {
 	s.mu.Lock()
-	channels := []string{s.allChannel(), s.groupsChannel(), s.ackChannel(s.node), s.returnChannel(s.node)}
+	s.closing = true
+	subs := s.connSubs
+	s.connSubs = nil
+	s.mu.Unlock()
+	var channels []string
+	for ch, stop := range subs {
+		if stop() { // its connection has not ended (Shutdown ran out of time)
+			s.tasks.Done()
+			channels = append(channels, ch)
+		}
+	}
+	s.cancel()
+	s.tasks.Wait()
+	s.mu.Lock()
+	channels = append(channels, s.allChannel(), s.groupsChannel(), s.ackChannel(s.node), s.returnChannel(s.node))
 	for ch := range s.ready {
 		channels = append(channels, ch)
 	}
@@ -217,7 +267,24 @@ func (s *scaleout) beforeConnected(c *actors.Conn, open func()) {
 	ch := s.connChannel(c.ID)
 	readies := []<-chan struct{}{s.bp.Subscribe(ch, func(_ string, msg []byte) { s.onConnMessage(c.ID, msg) })}
 	// However the connection ends (connected or not), its channel goes.
-	context.AfterFunc(c.Context(), func() { s.bp.Unsubscribe(ch) })
+	// context.AfterFunc unsubscribes on a goroutine of its own, which tasks
+	// counts; close stops those that have not started.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.bp.Unsubscribe(ch)
+		open() // the hub is shutting down: the connection is ending
+		return
+	}
+	s.tasks.Add(1)
+	s.connSubs[ch] = context.AfterFunc(c.Context(), func() {
+		defer s.tasks.Done()
+		s.mu.Lock()
+		delete(s.connSubs, ch)
+		s.mu.Unlock()
+		s.bp.Unsubscribe(ch)
+	})
+	s.mu.Unlock()
 	if c.UserID != "" {
 		s.mu.Lock()
 		if r := s.ready[s.userChannel(c.UserID)]; r != nil {
@@ -237,12 +304,15 @@ func (s *scaleout) beforeConnected(c *actors.Conn, open func()) {
 		open()
 		return
 	}
-	go func() {
+	waiting := s.spawn(func() {
 		t := time.NewTimer(s.ackTimeout)
 		defer t.Stop()
 		for _, r := range pending {
 			select {
 			case <-r:
+			case <-s.ctx.Done(): // the hub is shutting down: the connection is ending
+				open()
+				return
 			case <-t.C:
 				s.log.Warn("hub: backplane subscription of a new connection not confirmed in time", "conn", c.ID)
 				open()
@@ -250,7 +320,10 @@ func (s *scaleout) beforeConnected(c *actors.Conn, open func()) {
 			}
 		}
 		open()
-	}()
+	})
+	if !waiting {
+		open()
+	}
 }
 
 // outbound is a send on its way to other nodes: the message encoded once
@@ -373,7 +446,7 @@ func (s *scaleout) forward(e *actors.Engine, id string, inv *backplane.Invocatio
 		back(&backplane.Result{Disconnected: true})
 		return
 	}
-	go func() {
+	waiting := s.spawn(func() {
 		t := time.NewTimer(forwardedResultWait)
 		defer t.Stop()
 		select {
@@ -387,10 +460,17 @@ func (s *scaleout) forward(e *actors.Engine, id string, inv *backplane.Invocatio
 		case <-c.Context().Done():
 			c.ForgetResult(inv.InvocationID)
 			back(&backplane.Result{Disconnected: true})
+		case <-s.ctx.Done(): // the hub is shutting down: the connection is ending
+			c.ForgetResult(inv.InvocationID)
+			back(&backplane.Result{Disconnected: true})
 		case <-t.C:
 			c.ForgetResult(inv.InvocationID)
 		}
-	}()
+	})
+	if !waiting {
+		c.ForgetResult(inv.InvocationID)
+		back(&backplane.Result{Disconnected: true})
+	}
 }
 
 // invoke asks a client on another node for a result: the invocation goes
@@ -535,8 +615,8 @@ func (s *scaleout) onGroupCommand(_ string, msg []byte) {
 	if _, ok := e.Conn(cmd.ConnectionID); !ok {
 		return
 	}
-	go func() { // the change waits for the actors and the backplane
-		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	s.spawn(func() { // the change waits for the actors and the backplane
+		ctx, cancel := context.WithTimeout(s.ctx, groupTimeout)
 		defer cancel()
 		var err error
 		if cmd.Action == backplane.GroupAdd {
@@ -544,12 +624,15 @@ func (s *scaleout) onGroupCommand(_ string, msg []byte) {
 		} else {
 			err = e.RemoveFromGroup(ctx, cmd.ConnectionID, actors.GroupKey(cmd.Group))
 		}
+		if err != nil && s.ctx.Err() != nil {
+			return // cut short by Shutdown: no ack; the asking node's wait runs out
+		}
 		if err != nil && !errors.Is(err, actors.ErrNotFound) {
 			s.log.Warn("hub: group change for another node failed", "conn", cmd.ConnectionID, "group", cmd.Group, "err", err)
 			return
 		}
 		_ = s.bp.Publish(s.ackChannel(cmd.Origin), backplane.AppendAck(nil, cmd.ID), nil)
-	}()
+	})
 }
 
 // addLocal adds a connection of this node to a group and waits until the

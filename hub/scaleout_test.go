@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // newClusterFixture is the fixture on three nodes of one hub, on an
@@ -68,7 +71,7 @@ func (asker) Shout(ctx *hub.Context, text string) string {
 func question(t *testing.T, c *client) string {
 	t.Helper()
 	var id string
-	eventually(t, "the question", func() bool {
+	testutil.Eventually(t, "the question", func() bool {
 		for _, m := range c.received() {
 			if w := decode(t, m); w.Type == 1 && w.Target == "Question" && w.InvocationID != "" {
 				id = w.InvocationID
@@ -149,7 +152,7 @@ func TestClusterCounts(t *testing.T) {
 		}
 		return conns, room
 	}
-	eventually(t, "6 connections, all in room", func() bool { c, r := counts(hubs[0]); return c == 6 && r == 6 })
+	testutil.Eventually(t, "6 connections, all in room", func() bool { c, r := counts(hubs[0]); return c == 6 && r == 6 })
 	if n, _ := hubs[0].Groups().Count(ctx, "nowhere"); n != 0 {
 		t.Fatalf("empty group: %d", n)
 	}
@@ -159,7 +162,7 @@ func TestClusterCounts(t *testing.T) {
 	if c, _ := counts(hubs[0]); c != 6 {
 		t.Fatalf("right after the crash: %d, want the last report (6)", c)
 	}
-	eventually(t, "the crashed node forgotten", func() bool { c, r := counts(hubs[1]); return c == 3 && r == 3 })
+	testutil.Eventually(t, "the crashed node forgotten", func() bool { c, r := counts(hubs[1]); return c == 3 && r == 3 })
 
 	// A node that shuts down is forgotten at once.
 	shut, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -192,13 +195,13 @@ func TestClusterBackplaneDown(t *testing.T) {
 	if !strings.Contains(got.Result, "backplane: unavailable") || time.Since(start) > time.Second {
 		t.Fatalf("send while down: %+v after %v", got, time.Since(start))
 	}
-	eventually(t, "local delivery", func() bool { return len(a2.invocations("Shout")) == 1 })
+	testutil.Eventually(t, "local delivery", func() bool { return len(a2.invocations("Shout")) == 1 })
 
 	broker.SetDown(false)
 	if got := a1.invoke("Shout", "up"); got.Result != `"<nil>"` {
 		t.Fatalf("send once back: %+v", got)
 	}
-	eventually(t, "cross-node delivery once back", func() bool { return slices.Equal(b.invocations("Shout"), []string{`"up"`}) })
+	testutil.Eventually(t, "cross-node delivery once back", func() bool { return slices.Equal(b.invocations("Shout"), []string{`"up"`}) })
 }
 
 // A message too large for the backplane is refused before anyone gets it.
@@ -218,7 +221,7 @@ func TestClusterMessageTooLarge(t *testing.T) {
 	if err := h.Clients().All().Send("Shout", "small"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the small one", func() bool { return len(a2.invocations("Shout")) == 1 })
+	testutil.Eventually(t, "the small one", func() bool { return len(a2.invocations("Shout")) == 1 })
 	if got := a2.invocations("Shout"); !slices.Equal(got, []string{`"small"`}) {
 		t.Fatalf("a2 got %q", got)
 	}
@@ -252,7 +255,7 @@ func TestClusterGarbage(t *testing.T) {
 	if err := h.Clients().All().Send("Shout", "still here"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "delivery after garbage", func() bool { return len(a.invocations("Shout")) == 1 })
+	testutil.Eventually(t, "delivery after garbage", func() bool { return len(a.invocations("Shout")) == 1 })
 	if got := a.invoke("Shout", "and methods"); got.Result != `"<nil>"` {
 		t.Fatalf("%+v", got)
 	}
@@ -331,7 +334,7 @@ func TestClusterOnePublishPerSend(t *testing.T) {
 			t.Errorf("payloads for %v, want json and messagepack", slices.Collect(maps.Keys(inv.Payloads)))
 		}
 		for _, c := range clients {
-			eventually(t, "delivery", func() bool { return len(c.invocations("Msg")) == i+1 })
+			testutil.Eventually(t, "delivery", func() bool { return len(c.invocations("Msg")) == i+1 })
 		}
 	}
 }
@@ -354,16 +357,16 @@ func TestClusterConnectionChannelLifetime(t *testing.T) {
 		t.Fatalf("connected: %d subscribers", n)
 	}
 	a.feed(`{"type":7}`)
-	eventually(t, "a's channel gone after Close", func() bool { return receivers("a") == 0 })
+	testutil.Eventually(t, "a's channel gone after Close", func() bool { return receivers("a") == 0 })
 
 	// No handshake: the connection never connects, and ends on the timeout.
-	tr := &memTransport{}
+	tr := testutil.NewTransport()
 	c, err := h.Connect(hub.ConnInfo{ID: "mute"}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.conn.Store(&c)
-	eventually(t, "the mute connection gone", func() bool { return !hub.Holds(h, "mute") })
+	tr.Bind(c.Closed)
+	testutil.Eventually(t, "the mute connection gone", func() bool { return !hub.Holds(h, "mute") })
 	if n := receivers("mute"); n != 0 {
 		t.Fatalf("never connected: %d subscribers", n)
 	}
@@ -383,18 +386,94 @@ func TestClusterShutdownLeavesNoSubscriptions(t *testing.T) {
 	if err := h.Groups().Add(context.Background(), "a", "g"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shutdown(t, h)
 	for _, ch := range []string{"app:all", "app:group:g", "app:user:u", "app:connection:a", "app:internal:groups", "app:internal:ack:n1", "app:internal:return:n1"} {
-		eventually(t, ch+" unsubscribed", func() bool {
+		testutil.Eventually(t, ch+" unsubscribed", func() bool {
 			n := make(chan int, 1)
 			if err := probe.Publish(ch, []byte("x"), func(r int, _ error) { n <- r }); err != nil {
 				t.Fatal(err)
 			}
 			return <-n == 0
 		})
+	}
+}
+
+// stallingNode is a memory node on which the subscription of one channel is
+// never confirmed, and which reports what it is asked to publish.
+type stallingNode struct {
+	*backplane.MemoryNode
+	stall     string
+	published func(channel string)
+}
+
+func (n *stallingNode) Subscribe(channel string, h backplane.Handler) <-chan struct{} {
+	ready := n.MemoryNode.Subscribe(channel, h)
+	if channel != n.stall {
+		return ready
+	}
+	return make(chan struct{}) // never confirmed
+}
+
+func (n *stallingNode) Publish(channel string, msg []byte, done func(int, error)) error {
+	n.published(channel)
+	return n.MemoryNode.Publish(channel, msg, done)
+}
+
+// scaleoutGoroutines lists the goroutines that a hub's scale-out starts for
+// a connection or another node's request (not the presence reports).
+func scaleoutGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "created by github.com/actorhub/actorhub/hub.(*scaleout)") && !strings.Contains(g, "reportPresence") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// A group change that another node asked for and that is still waiting
+// (here for the group's subscription) when the hub shuts down ends with
+// Shutdown: no goroutine of the hub's scale-out outlives it, and nothing is
+// published (no late ack) after it returns.
+func TestClusterShutdownWaitsForGroupChanges(t *testing.T) {
+	broker := backplane.NewMemory()
+	var returned atomic.Bool
+	var late atomic.Int32
+	a := &stallingNode{MemoryNode: broker.Node(), stall: "app:group:g",
+		published: func(string) {
+			if returned.Load() {
+				late.Add(1)
+			}
+		}}
+	b := broker.Node()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	ha, err := hub.New(router{}, hub.Config{Backplane: a, Name: "app", NodeID: "a", AckTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb := newHub(t, router{}, hub.Config{Backplane: b, Name: "app", NodeID: "b", AckTimeout: 5 * time.Second})
+	dial(t, ha, "c1", "")
+
+	added := make(chan error, 1)
+	go func() { added <- hb.Groups().Add(context.Background(), "c1", "g") }()
+	testutil.Eventually(t, "node a to add c1 and wait for the group's subscription", func() bool {
+		for _, g := range scaleoutGoroutines() {
+			if strings.Contains(g, "hub.(*scaleout).awaitKey") {
+				return true
+			}
+		}
+		return false
+	})
+	shutdown(t, ha)
+	returned.Store(true)
+	if left := scaleoutGoroutines(); len(left) > 0 {
+		t.Fatalf("%d scale-out goroutines outlive Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+	err = <-added
+	t.Logf("the asking node's Add: %v", err)
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d publishes after Shutdown returned", n)
 	}
 }

@@ -252,6 +252,9 @@ func pump(ctx context.Context, kind streamKind, src reflect.Value, send func(any
 // waitStreams waits for the goroutines of active streams to end, or ctx.
 func (h *Hub) waitStreams(ctx context.Context) error {
 	done := make(chan struct{})
+	// Owner: waitStreams, which waits for it unless ctx ends first. It
+	// ends with the last stream goroutine; only a stream method that
+	// ignores its context (the hub cannot stop user code) outlives ctx.
 	go func() {
 		h.running.Wait()
 		close(done)

@@ -9,33 +9,21 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // streamer is a hub of streaming, uploading and client-result methods.
 type streamer struct {
-	mu        sync.Mutex
-	cancelled []string // guarded by mu: invocation ids whose stream saw its context end
-	yielded   atomic.Int64
-	asked     chan error // what Ask's wait ended with, when set
+	cancelled testutil.Events // invocation ids whose stream saw its context end
+	yielded   atomic.Int64    // items Fast produced
+	summed    atomic.Int64    // upload items Sum took
+	asked     chan error      // what Ask's wait ended with, when set
 	hold      chan struct{}
-}
-
-func (s *streamer) record(id string) {
-	s.mu.Lock()
-	s.cancelled = append(s.cancelled, id)
-	s.mu.Unlock()
-}
-
-func (s *streamer) cancelledIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.cancelled)
 }
 
 func (s *streamer) Counter(n int) iter.Seq[int] {
@@ -83,16 +71,16 @@ func (s *streamer) Forever(ctx *hub.Context) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for i := 0; ; i++ {
 			if ctx.Err() != nil {
-				s.record(ctx.InvocationID)
+				s.cancelled.Add(ctx.InvocationID)
 				return
 			}
 			if !yield(i) {
 				if ctx.Err() != nil {
-					s.record(ctx.InvocationID)
+					s.cancelled.Add(ctx.InvocationID)
 				}
 				return
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // paces the stream: an item a millisecond, not synchronisation
 		}
 	}
 }
@@ -126,6 +114,7 @@ func (s *streamer) Sum(st *hub.Stream[int]) (int, error) {
 	sum := 0
 	for v := range st.All() {
 		sum += v
+		s.summed.Add(1)
 	}
 	return sum, st.Err()
 }
@@ -240,7 +229,7 @@ func waitStream(t testing.TB, c *client, id string) ([]string, *frame) {
 	t.Helper()
 	var items []string
 	var done *frame
-	eventually(t, "end of stream "+id, func() bool {
+	testutil.Eventually(t, "end of stream "+id, func() bool {
 		items, done = streamOf(t, c, id)
 		return done != nil
 	})
@@ -336,10 +325,10 @@ func TestStreamIDInUse(t *testing.T) {
 	h := newHub(t, s, hub.Config{})
 	c := dial(t, h, "c1", "")
 	c.feed(streamInvocation("x", "Forever"))
-	eventually(t, "items of x", func() bool { items, _ := streamOf(t, c, "x"); return len(items) > 0 })
+	testutil.Eventually(t, "items of x", func() bool { items, _ := streamOf(t, c, "x"); return len(items) > 0 })
 	c.feed(streamInvocation("x", "Counter", 2))
 	var dup *frame
-	eventually(t, "the refusal", func() bool {
+	testutil.Eventually(t, "the refusal", func() bool {
 		for _, f := range frames(t, c) {
 			if f.Type == 3 && f.InvocationID == "x" {
 				dup = &f
@@ -358,19 +347,20 @@ func TestStreamCancel(t *testing.T) {
 	h := newHub(t, s, hub.Config{})
 	c := dial(t, h, "c1", "")
 	c.feed(streamInvocation("f", "Forever"))
-	eventually(t, "3 items", func() bool { items, _ := streamOf(t, c, "f"); return len(items) >= 3 })
+	testutil.Eventually(t, "3 items", func() bool { items, _ := streamOf(t, c, "f"); return len(items) >= 3 })
 	c.feed(`{"type":5,"invocationId":"unknown"}`, `{"type":5,"invocationId":"f"}`)
 	items, done := waitStream(t, c, "f")
 	if done.Error != "" {
 		t.Fatalf("a cancelled stream completes without error, got %q", done.Error)
 	}
-	eventually(t, "the producer to see the cancellation", func() bool { return slices.Equal(s.cancelledIDs(), []string{"f"}) })
-	time.Sleep(20 * time.Millisecond)
-	if after, _ := streamOf(t, c, "f"); len(after) != len(items) {
-		t.Fatalf("items after the Completion")
-	}
+	testutil.Eventually(t, "the producer to see the cancellation", func() bool { return slices.Equal(s.cancelled.All(), []string{"f"}) })
+	// The Echo's Completion comes after anything the stream could still
+	// have sent: one connection, one mailbox, in order.
 	if got := c.invoke("Echo", "ok").Result; got != `"ok"` {
 		t.Fatalf("after cancel: %s", got)
+	}
+	if after, _ := streamOf(t, c, "f"); len(after) != len(items) {
+		t.Fatalf("%d items after the Completion", len(after)-len(items))
 	}
 }
 
@@ -389,7 +379,7 @@ func TestStreamsEndWithTheConnection(t *testing.T) {
 		c.feed(streamInvocation(id, "Forever"))
 	}
 	c.feed(streamInvocation("d", "Chan", 1<<30))
-	eventually(t, "the streams to run", func() bool {
+	testutil.Eventually(t, "the streams to run", func() bool {
 		for _, id := range []string{"a", "b", "c", "d"} {
 			if items, _ := streamOf(t, c, id); len(items) == 0 {
 				return false
@@ -401,8 +391,8 @@ func TestStreamsEndWithTheConnection(t *testing.T) {
 		t.Fatalf("%d stream goroutines, want at least 4", n)
 	}
 	c.tr.Close(false)
-	eventually(t, "the stream goroutines to end", func() bool { return streamGoroutines() == 0 })
-	got := s.cancelledIDs()
+	testutil.Eventually(t, "the stream goroutines to end", func() bool { return streamGoroutines() == 0 })
+	got := s.cancelled.All()
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("cancelled %q", got)
@@ -414,15 +404,17 @@ func TestStreamBackpressure(t *testing.T) {
 	s := &streamer{}
 	h := newHub(t, s, hub.Config{})
 	c := dial(t, h, "c1", "")
-	gate := make(chan struct{})
-	c.tr.gate.Store(&gate)
+	open := c.tr.Gate()
 	const n = 2000
 	c.feed(streamInvocation("f", "Fast", n))
+	testutil.Eventually(t, "the producer to start", func() bool { return s.yielded.Load() > 0 })
+	// The behaviour under test, not synchronisation: given 100 ms, a
+	// producer without back-pressure would run through all 2,000 items.
 	time.Sleep(100 * time.Millisecond)
 	if y := s.yielded.Load(); y > 64 {
 		t.Fatalf("the producer ran %d items ahead of a client that takes none", y)
 	}
-	close(gate)
+	open()
 	items, done := waitStream(t, c, "f")
 	if len(items) != n || done.Error != "" {
 		t.Fatalf("%d items, completion %+v", len(items), done)
@@ -456,7 +448,8 @@ func complete(id, errText string) string {
 }
 
 func TestUploadStream(t *testing.T) {
-	h := newHub(t, &streamer{}, hub.Config{})
+	s := &streamer{}
+	h := newHub(t, s, hub.Config{})
 	c := dial(t, h, "c1", "")
 	// All in one transport message, as the JS client batches: stream ids
 	// come from the invocation counter before the invocation's own id.
@@ -473,7 +466,7 @@ func TestUploadStream(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		c.feed(item("2", i))
 	}
-	time.Sleep(10 * time.Millisecond)
+	testutil.Eventually(t, "Sum to take the 30 items", func() bool { return s.summed.Load() == 10+30 })
 	if _, ok := c.completion("3"); ok {
 		t.Fatal("Sum completed before its stream")
 	}
@@ -548,7 +541,7 @@ func TestUploadBudget(t *testing.T) {
 		c.feed(item("0", big))
 	}
 	close(s.hold)
-	eventually(t, "the connection to close", func() bool { return c.tr.closed.Load() })
+	testutil.Eventually(t, "the connection to close", func() bool { return c.tr.Closed() })
 	got := c.received()
 	if want := `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`; len(got) == 0 || got[len(got)-1] != want {
 		t.Fatalf("got %q, want a last %s", got, want)
@@ -559,7 +552,7 @@ func TestUploadBudget(t *testing.T) {
 func serverInvocation(t testing.TB, c *client, target string) frame {
 	t.Helper()
 	var inv frame
-	eventually(t, "invocation of "+target, func() bool {
+	testutil.Eventually(t, "invocation of "+target, func() bool {
 		for _, f := range frames(t, c) {
 			if f.Type == 1 && f.Target == target {
 				inv = f

@@ -10,6 +10,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // plain is a hub with nothing to call: the tests drive it from outside.
@@ -31,14 +32,14 @@ func sendAndCheck(t *testing.T, h *hub.Hub, g, tag string, want []*client, other
 		t.Fatal(err)
 	}
 	for _, c := range want {
-		eventually(t, c.conn.ID()+" gets "+tag, func() bool { return got(c, "G", tag) })
+		testutil.Eventually(t, c.conn.ID()+" gets "+tag, func() bool { return got(c, "G", tag) })
 	}
 	mark := "after-" + tag
 	if err := h.Clients().All().Send("Mark", mark); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range others {
-		eventually(t, c.conn.ID()+" gets "+mark, func() bool { return got(c, "Mark", mark) })
+		testutil.Eventually(t, c.conn.ID()+" gets "+mark, func() bool { return got(c, "Mark", mark) })
 		if got(c, "G", tag) {
 			t.Fatalf("%s got %s, sent to group %s it is not in", c.conn.ID(), tag, g)
 		}
@@ -48,7 +49,7 @@ func sendAndCheck(t *testing.T, h *hub.Hub, g, tag string, want []*client, other
 // waitCount waits until group g has n members on every node, as h counts.
 func waitCount(t *testing.T, h *hub.Hub, g string, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("group %s of %d", g, n), func() bool {
+	testutil.Eventually(t, fmt.Sprintf("group %s of %d", g, n), func() bool {
 		c, err := h.Groups().Count(context.Background(), g)
 		return err == nil && c == n
 	})
@@ -228,7 +229,7 @@ func TestClusterUserGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendAndCheck(t, n4, "brief", "five", []*client{a1, a2, a3, a4}, b1)
-	eventually(t, "brief to expire", func() bool {
+	testutil.Eventually(t, "brief to expire", func() bool {
 		for _, c := range []*client{a1, a2, a3, a4} {
 			if ok, err := n1.Clients().Client(c.conn.ID()).Exists(ctx); !ok || err != nil {
 				return false

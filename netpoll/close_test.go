@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/gobwas/ws"
 )
 
@@ -158,7 +159,7 @@ func TestPeerVanishes(t *testing.T) {
 		t.Fatalf("OnClose(%v), want io.EOF", ev.err)
 	}
 	t.Logf("OnClose %v after the peer's close", time.Since(start))
-	waitFor(t, time.Second, "unregistration", func() bool { return p.Len() == 0 })
+	testutil.EventuallyWithin(t, time.Second, "unregistration", func() bool { return p.Len() == 0 })
 }
 
 func TestPeerResets(t *testing.T) {

@@ -7,7 +7,10 @@
 // runtime's reference counting keeps the descriptor number from being
 // reused under us), incremental reading of client frames (masking,
 // fragmentation, control frames, limits), and non-blocking buffered writes
-// of already framed messages with writev and EPOLLOUT back-pressure.
+// of already framed messages with writev and EPOLLOUT back-pressure. Its
+// frame parser is also exported for clients that do their own I/O
+// (FrameReader, for a server's frames: package bench reads with it), and a
+// differential fuzz test holds it to gobwas/ws's reader.
 //
 // # Goroutines
 //

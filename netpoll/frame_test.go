@@ -3,6 +3,7 @@ package netpoll
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"strings"
@@ -220,4 +221,80 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("chunked %v: %q, whole: %q", sizes, got.events, whole.events)
 		}
 	})
+}
+
+// frameCollector is a FrameHandler that writes down what it receives and
+// fails on a message equal to failOn.
+type frameCollector struct {
+	events []string
+	failOn string
+}
+
+var errCollector = errors.New("collector: refused")
+
+func (c *frameCollector) Message(op ws.OpCode, p []byte) error {
+	if string(p) == c.failOn {
+		return errCollector
+	}
+	c.events = append(c.events, fmt.Sprintf("message %v %s", op, p))
+	return nil
+}
+
+func (c *frameCollector) Control(op ws.OpCode, p []byte) error {
+	c.events = append(c.events, fmt.Sprintf("control %v %s", op, p))
+	return nil
+}
+
+// serverFrame is a frame as a server sends it: unmasked.
+func serverFrame(op ws.OpCode, fin bool, p []byte) []byte {
+	b, err := ws.CompileFrame(ws.NewFrame(op, fin, p))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// FrameReader reads a server's frames from byte runs of any size; an error
+// (a protocol violation, a message over the limit, the handler's own) stops
+// it for good.
+func TestFrameReaderClientSide(t *testing.T) {
+	stream := bytes.Join([][]byte{
+		serverFrame(ws.OpText, true, []byte("hello")),
+		serverFrame(ws.OpBinary, false, []byte("fr")),
+		serverFrame(ws.OpPing, true, []byte("p")),
+		serverFrame(ws.OpContinuation, true, []byte("ag")),
+		serverFrame(ws.OpClose, true, nil),
+	}, nil)
+	want := `[message 1 hello control 9 p message 2 frag control 8 ]`
+	for size := 1; size <= len(stream); size++ {
+		var r FrameReader
+		c := &frameCollector{}
+		data := bytes.Clone(stream)
+		for i := 0; i < len(data); i += size {
+			if err := r.Feed(data[i:min(i+size, len(data))], 1024, c); err != nil {
+				t.Fatalf("chunks of %d: %v", size, err)
+			}
+		}
+		if fmt.Sprint(c.events) != want {
+			t.Fatalf("chunks of %d: %q", size, c.events)
+		}
+	}
+
+	for name, tc := range map[string]struct {
+		stream []byte
+		want   error
+	}{
+		"masked":    {clientFrame(ws.OpText, true, []byte("x")), ws.ErrProtocolMaskUnexpected},
+		"too large": {serverFrame(ws.OpBinary, true, make([]byte, 1025)), ErrMessageTooLarge},
+		"refused":   {serverFrame(ws.OpText, true, []byte("no")), errCollector},
+	} {
+		var r FrameReader
+		c := &frameCollector{failOn: "no"}
+		if err := r.Feed(bytes.Clone(tc.stream), 1024, c); err != tc.want {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+		if err := r.Feed(serverFrame(ws.OpText, true, []byte("later")), 1024, c); err != tc.want || len(c.events) != 0 {
+			t.Errorf("%s: after the error: %v, events %q", name, err, c.events)
+		}
+	}
 }

@@ -13,18 +13,6 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // newPoller starts a Poller closed at the end of the test.
 func newPoller(t testing.TB, cfg Config) *Poller {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/gobwas/ws"
 )
 
@@ -191,7 +192,7 @@ func TestBackpressure(t *testing.T) {
 	}
 	cl.send(pings)
 	cl.sendMsg(ws.OpText, []byte("after pings"))
-	waitFor(t, 5*time.Second, "the message after the pings", func() bool { return h.count() == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the message after the pings", func() bool { return h.count() == 2 })
 	pong := AppendFrame(nil, ws.OpPong, []byte("ping 999"))
 	echo := AppendFrame(nil, ws.OpText, []byte("after pings"))
 	if grown := c.Buffered() - before; grown != len(pong)+len(echo) {
@@ -209,7 +210,7 @@ func TestBackpressure(t *testing.T) {
 	}
 	cl.expect(ws.OpPong, []byte("ping 999"))
 	cl.expect(ws.OpText, []byte("after pings"))
-	waitFor(t, 5*time.Second, "Buffered() == 0", func() bool { return c.Buffered() == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "Buffered() == 0", func() bool { return c.Buffered() == 0 })
 
 	// The connection still works both ways.
 	cl.sendMsg(ws.OpText, []byte("after"))
@@ -294,7 +295,7 @@ func TestPollerClose(t *testing.T) {
 		t.Fatalf("Register after Close: %v", err)
 	}
 	// The accept goroutine of serve is still running: it counts as one.
-	waitFor(t, 5*time.Second, "the Poller's goroutines to exit", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "the Poller's goroutines to exit", func() bool {
 		return runtime.NumGoroutine() <= before+1
 	})
 }

@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"errors"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"net"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func TestPauseReading(t *testing.T) {
 	cl.send(clientFrame(ws.OpText, true, []byte("a")), clientFrame(ws.OpText, true, []byte("pause")),
 		clientFrame(ws.OpText, true, []byte("b")), clientFrame(ws.OpText, true, []byte("c")),
 		clientFrame(ws.OpPing, true, []byte("p1")))
-	waitFor(t, 5*time.Second, "the first two messages", func() bool { return len(h.got()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the first two messages", func() bool { return len(h.got()) == 2 })
 	filled := fill(t, cl, 64<<10, 256<<20)
 	if got := h.got(); strings.Join(got, ",") != "a,pause" {
 		t.Fatalf("while paused the handler got %q", got)
@@ -101,12 +102,12 @@ func TestPauseReading(t *testing.T) {
 
 	srv.ResumeReading()
 	cl.expect(ws.OpPong, []byte("p1"))
-	waitFor(t, 10*time.Second, "every message", func() bool { return len(h.got()) == 4+filled })
+	testutil.EventuallyWithin(t, 10*time.Second, "every message", func() bool { return len(h.got()) == 4+filled })
 	if got := h.got()[:4]; strings.Join(got, ",") != "a,pause,b,c" {
 		t.Fatalf("after resuming the handler got %q first", got)
 	}
 	cl.sendMsg(ws.OpText, []byte("after"))
-	waitFor(t, 5*time.Second, "a message after resuming", func() bool { return len(h.got()) == 5+filled })
+	testutil.EventuallyWithin(t, 5*time.Second, "a message after resuming", func() bool { return len(h.got()) == 5+filled })
 }
 
 // TestCloseWhilePaused: a connection closed by the server while its
@@ -117,7 +118,7 @@ func TestCloseWhilePaused(t *testing.T) {
 	h := &pausingHandler{closed: make(chan error, 1)}
 	cl := dial(t, serve(t, p, h))
 	cl.sendMsg(ws.OpText, []byte("pause"))
-	waitFor(t, 5*time.Second, "the message", func() bool { return len(h.got()) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the message", func() bool { return len(h.got()) == 1 })
 	cl.sendMsg(ws.OpText, []byte("held"))
 
 	h.server().CloseWith(ws.StatusNormalClosure, "bye")

@@ -207,6 +207,9 @@ func New(cfg Config) (*Poller, error) {
 	p.dl.epoch = p.epoch
 	p.q.init()
 	p.writeOps.New = func() any { return newWriteOp() }
+	// Owner of the workers and the event loop: the Poller. Close closes the
+	// epoll descriptor (the loop returns; Close waits for loopDone), then
+	// the queue (the workers return; Close waits for workers).
 	p.workers.Add(cfg.Workers)
 	for range cfg.Workers {
 		go p.worker()

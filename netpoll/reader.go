@@ -22,10 +22,13 @@ type frameSink interface {
 	fail(code ws.StatusCode, err error)
 }
 
-// frameReader parses client frames incrementally from whatever byte runs
-// the socket delivers. Between frames of a connection that has nothing
-// partial it holds nothing: st is allocated only while a header, a frame or
-// a fragmented message is unfinished, and dropped when it completes.
+// frameReader parses frames incrementally from whatever byte runs the
+// socket delivers: a client's frames (masked) for a Conn, or a server's
+// (unmasked) for a FrameReader. Between frames of a connection that has
+// nothing partial it holds nothing: st is allocated only while a header, a
+// frame or a fragmented message is unfinished, and dropped when it
+// completes. It is the one WebSocket frame parser of this module:
+// FuzzFrameReaderMatchesGobwas holds it to gobwas/ws's reader.
 type frameReader struct {
 	st *readState
 }
@@ -52,9 +55,16 @@ const (
 	modeStop        // stop reading
 )
 
-// feed parses data (unmasking it in place) and reports frames to s. max is
-// the largest message payload accepted.
+// feed parses a client's data (unmasking it in place) and reports frames to
+// s. max is the largest message payload accepted.
 func (r *frameReader) feed(data []byte, max int64, s frameSink) {
+	r.feedAs(ws.StateServerSide, data, max, s)
+}
+
+// feedAs is feed for the side that reads: ws.StateServerSide reads a
+// client's frames, which must be masked; ws.StateClientSide a server's,
+// which must not be.
+func (r *frameReader) feedAs(side ws.State, data []byte, max int64, s frameSink) {
 	defer r.tidy()
 	for len(data) > 0 {
 		if st := r.st; st != nil && st.junk {
@@ -71,7 +81,7 @@ func (r *frameReader) feed(data []byte, max int64, s frameSink) {
 			return
 		}
 		data = rest
-		mode := r.begin(h, max, s)
+		mode := r.begin(side, h, max, s)
 		if mode == modeStop {
 			return
 		}
@@ -81,7 +91,9 @@ func (r *frameReader) feed(data []byte, max int64, s frameSink) {
 			if mode == modeSkip {
 				continue
 			}
-			ws.Cipher(p, h.Mask, 0)
+			if h.Masked {
+				ws.Cipher(p, h.Mask, 0)
+			}
 			if !r.frame(h, p, s) {
 				return
 			}
@@ -132,9 +144,9 @@ func (r *frameReader) header(data []byte, s frameSink) (h ws.Header, rest []byte
 }
 
 // begin checks a new frame's header and decides what to do with it.
-func (r *frameReader) begin(h ws.Header, max int64, s frameSink) int {
+func (r *frameReader) begin(side ws.State, h ws.Header, max int64, s frameSink) int {
 	if !s.closing() {
-		code, err := r.check(h, max)
+		code, err := r.check(side, h, max)
 		if err == nil {
 			return modeRead
 		}
@@ -151,9 +163,10 @@ func (r *frameReader) begin(h ws.Header, max int64, s frameSink) int {
 	return modeSkip
 }
 
-// check validates a client frame header against RFC 6455 and max.
-func (r *frameReader) check(h ws.Header, max int64) (ws.StatusCode, error) {
-	state := ws.StateServerSide
+// check validates a frame header against RFC 6455, for the side that
+// reads, and max.
+func (r *frameReader) check(side ws.State, h ws.Header, max int64) (ws.StatusCode, error) {
+	state := side
 	var have int64
 	if st := r.st; st != nil && st.frag {
 		state |= ws.StateFragmented
@@ -192,7 +205,9 @@ func (r *frameReader) more(data []byte, s frameSink) ([]byte, bool) {
 	p := data[:k]
 	data = data[k:]
 	if !st.skip {
-		ws.Cipher(p, st.h.Mask, int(st.pos))
+		if st.h.Masked {
+			ws.Cipher(p, st.h.Mask, int(st.pos))
+		}
 		if st.h.OpCode.IsControl() {
 			st.ctl = append(st.ctl, p...)
 		} else {
@@ -291,4 +306,69 @@ func parseHeader(b []byte) (h ws.Header, n int, err error) {
 		copy(h.Mask[:], b[n-4:n])
 	}
 	return h, n, nil
+}
+
+// FrameReader reads the frames a WebSocket server sends (unmasked) from
+// byte runs of any size, with the parser that reads a Conn's client frames:
+// for clients that do their own I/O (package bench's load generator). It
+// holds memory only while a frame or a fragmented message is unfinished.
+// The zero value is ready to use.
+type FrameReader struct {
+	r    frameReader
+	sink frameHandlerSink
+	err  error // the first error: the stream cannot be read any more
+}
+
+// FrameHandler receives what a FrameReader decodes. Payloads are unmasked
+// and valid only until the call returns. An error stops the reader: Feed
+// returns it, and every later Feed too.
+type FrameHandler interface {
+	// Message receives a complete data message (its fragments joined).
+	Message(op ws.OpCode, p []byte) error
+	// Control receives a ping, pong or close frame.
+	Control(op ws.OpCode, p []byte) error
+}
+
+// Feed parses data, which it may modify, and hands h every complete message
+// and control frame. max bounds a message's payload (all its fragments);
+// past it Feed fails with ErrMessageTooLarge. A frame that breaks RFC 6455
+// fails it with the ws.ProtocolError that gobwas/ws names it by. After an
+// error, Feed returns that error and reads nothing more.
+func (f *FrameReader) Feed(data []byte, max int64, h FrameHandler) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.sink = frameHandlerSink{h: h}
+	f.r.feedAs(ws.StateClientSide, data, max, &f.sink)
+	f.err, f.sink = f.sink.err, frameHandlerSink{}
+	return f.err
+}
+
+// frameHandlerSink adapts a FrameHandler to the frameReader: the first
+// error stops the reader, and it reads nothing more.
+type frameHandlerSink struct {
+	h   FrameHandler
+	err error
+}
+
+func (s *frameHandlerSink) closing() bool { return s.err != nil }
+
+func (s *frameHandlerSink) message(op ws.OpCode, p []byte) bool {
+	if s.err == nil {
+		s.err = s.h.Message(op, p)
+	}
+	return s.err == nil
+}
+
+func (s *frameHandlerSink) control(op ws.OpCode, p []byte) bool {
+	if s.err == nil {
+		s.err = s.h.Control(op, p)
+	}
+	return s.err == nil
+}
+
+func (s *frameHandlerSink) fail(_ ws.StatusCode, err error) {
+	if s.err == nil {
+		s.err = err
+	}
 }

@@ -7,15 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/gobwas/ws"
 )
 
@@ -80,75 +79,17 @@ func TestIdleConnsOwnNoGoroutine(t *testing.T) {
 	rec := newRecorder()
 	rec.ch = make(chan closeEvent, idleConns)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acceptDone := make(chan struct{})
-	go func() {
-		defer close(acceptDone)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := ws.Upgrade(conn); err != nil {
-				conn.Close()
-				continue
-			}
-			_ = conn.SetDeadline(time.Time{})
-			if _, err := p.Register(conn, rec, nil); err != nil {
-				conn.Close()
-			}
-		}
-	}()
-	defer func() {
-		ln.Close()
-		<-acceptDone
-	}()
+	addr := serve(t, p, rec)
 
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	goroutines := runtime.NumGoroutine()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+ln.Addr().String(), helperN+"="+strconv.Itoa(idleConns))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	expectLine := func(want string) {
-		t.Helper()
-		for lines.Scan() {
-			line := lines.Text()
-			if line == want {
-				return
-			}
-			if strings.HasPrefix(line, "fail") {
-				t.Fatalf("helper: %s", line)
-			}
-		}
-		t.Fatalf("helper ended before %q: %v", want, lines.Err())
-	}
-
-	expectLine("ready")
-	waitFor(t, 20*time.Second, "10,000 registrations", func() bool { return p.Len() == idleConns })
+	child := testutil.StartChild(t, "TestHelperProcess", []string{helperEnv + "=" + addr, helperN + "=" + strconv.Itoa(idleConns)}, 2*time.Minute)
+	child.Expect("ready")
+	testutil.EventuallyWithin(t, 20*time.Second, "10,000 registrations", func() bool { return p.Len() == idleConns })
 	t.Logf("%d connections dialed and registered in %v", idleConns, time.Since(start))
 
 	after := runtime.NumGoroutine()
@@ -162,14 +103,14 @@ func TestIdleConnsOwnNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines with %d connections, %d before", after, idleConns, goroutines)
 	}
 
-	fmt.Fprintf(stdin, "echo %d\n", echoProbes)
-	expectLine("ok")
+	child.Send("echo %d", echoProbes)
+	child.Expect("ok")
 	if n := rec.count(); n != echoProbes {
 		t.Fatalf("%d messages, want %d", n, echoProbes)
 	}
 
-	stdin.Close() // the helper hangs up all its connections
-	waitFor(t, 20*time.Second, "all connections to close", func() bool { return p.Len() == 0 })
+	child.Hangup() // the helper hangs up all its connections
+	testutil.EventuallyWithin(t, 20*time.Second, "all connections to close", func() bool { return p.Len() == 0 })
 	for range idleConns {
 		if ev := rec.waitClose(t, 10*time.Second); ev.err != io.EOF {
 			t.Fatalf("OnClose(%v), want io.EOF", ev.err)

@@ -283,15 +283,17 @@ func (r *mpReader) readBool(what string) (bool, error) {
 	return false, invalidf("expected %s to be a boolean, found 0x%02x", what, r.buf[r.pos])
 }
 
-// skipValue validates one value of any type and returns its span. depth is
-// the nesting level of the container it sits in.
-func (r *mpReader) skipValue(depth int) (span, error) {
+// head consumes the format byte and length bytes of one value and returns
+// what the value holds beyond them: n payload bytes, then elems values (the
+// items of an array, the keys and values of a map). Both counts are checked
+// against what is left. It is the one table of MessagePack's formats that
+// skipping uses.
+func (r *mpReader) head() (n, elems uint64, err error) {
 	start := r.pos
 	c, err := r.code()
 	if err != nil {
-		return span{}, err
+		return 0, 0, err
 	}
-	var n, elems uint64 // n payload bytes to skip, then elems values
 	switch {
 	case c <= 0x7f || c >= 0xe0 || c == mpNil || c == mpFalse || c == mpTrue:
 	case c >= 0x80 && c <= 0x8f:
@@ -330,13 +332,25 @@ func (r *mpReader) skipValue(depth int) (span, error) {
 		elems, err = r.uintN(4)
 		elems *= 2
 	default: // 0xc1, never used
-		return span{}, invalidf("invalid format byte 0x%02x at offset %d", c, start)
+		return 0, 0, invalidf("invalid format byte 0x%02x at offset %d", c, start)
 	}
 	if err != nil {
-		return span{}, err
+		return 0, 0, err
 	}
+	// Every value takes at least a byte: more than what is left cannot fit.
 	if n > uint64(r.left()) || elems > uint64(r.left()) {
-		return span{}, r.truncated()
+		return 0, 0, r.truncated()
+	}
+	return n, elems, nil
+}
+
+// skipValue validates one value of any type and returns its span. depth is
+// the nesting level of the container it sits in; past maxDepth it fails.
+func (r *mpReader) skipValue(depth int) (span, error) {
+	start := r.pos
+	n, elems, err := r.head()
+	if err != nil {
+		return span{}, err
 	}
 	r.pos += int(n)
 	if elems > 0 {
@@ -350,6 +364,28 @@ func (r *mpReader) skipValue(depth int) (span, error) {
 		}
 	}
 	return span{start, r.pos}, nil
+}
+
+// SkipMessagePack checks the MessagePack value at the start of b as the
+// MessagePack hub protocol's reader checks a message's values (every
+// length within b, no reserved 0xc1 byte) and returns its length in bytes.
+// It walks nested arrays and maps with a count, not by recursion, so any
+// nesting that fits in b is taken, and allocates nothing. A value cut short
+// is malformed too: both fail with ErrInvalid. With the hub protocol's
+// reader (which bounds nesting) it is the module's one MessagePack skip:
+// package backplane skips the items a later version appends with it, and
+// package bench the fields it does not read.
+func SkipMessagePack(b []byte) (int, error) {
+	r := mpReader{buf: b}
+	for left := uint64(1); left > 0; left-- {
+		n, elems, err := r.head()
+		if err != nil {
+			return 0, err
+		}
+		r.pos += int(n)
+		left += elems // at most len(b): head checked elems against what is left
+	}
+	return r.pos, nil
 }
 
 // validMsgPack reports whether b holds exactly one valid MessagePack value.

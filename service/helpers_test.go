@@ -16,6 +16,7 @@ import (
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
@@ -219,7 +220,7 @@ func tryConnect(t testing.TB, hubURL, token string) (*client, int) {
 	if err := wsutil.WriteClientText(conn, []byte(`{"protocol":"json","version":1}`+"\x1e")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the handshake answer", func() bool { return len(c.all()) > 0 })
+	testutil.EventuallyWithin(t, 10*time.Second, "the handshake answer", func() bool { return len(c.all()) > 0 })
 	return c, http.StatusOK
 }
 
@@ -289,7 +290,7 @@ func (c *client) has(target, args string) bool {
 // waitGot waits until c received target with args.
 func (c *client) waitGot(target, args string) {
 	c.t.Helper()
-	waitFor(c.t, c.id+" to get "+target+args, func() bool { return c.has(target, args) })
+	testutil.EventuallyWithin(c.t, 10*time.Second, c.id+" to get "+target+args, func() bool { return c.has(target, args) })
 }
 
 // closeMessage returns the Close message received, if any.
@@ -327,7 +328,7 @@ func (c *client) sendInvocation(id, target string, args ...any) {
 func (c *client) completion(id string) map[string]json.RawMessage {
 	c.t.Helper()
 	var done map[string]json.RawMessage
-	waitFor(c.t, "completion "+id, func() bool {
+	testutil.EventuallyWithin(c.t, 10*time.Second, "completion "+id, func() bool {
 		for _, m := range c.all() {
 			if string(m["type"]) == "3" && string(m["invocationId"]) == fmt.Sprintf("%q", id) {
 				done = m
@@ -337,16 +338,4 @@ func (c *client) completion(id string) map[string]json.RawMessage {
 		return false
 	})
 	return done
-}
-
-// waitFor polls cond until it holds, or fails the test after 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/backplane"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -106,7 +107,7 @@ func TestRESTGroupsUsersAndCloses(t *testing.T) {
 			t.Errorf("%s got %s, want %s", c.id, got, w)
 		}
 	}
-	waitFor(t, "brief to expire", func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "brief to expire", func() bool {
 		s, _ := n.rest(t, http.MethodHead, api("/groups/brief"), "")
 		return s == http.StatusNotFound
 	})
@@ -124,20 +125,20 @@ func TestRESTGroupsUsersAndCloses(t *testing.T) {
 
 	// Closes, with the reason in the client's Close message.
 	n.expect(t, http.StatusOK, http.MethodDelete, api("/connections/"+b2.id, "reason=bye+now"), "")
-	waitFor(t, "b2 closed", b2.ended)
+	testutil.EventuallyWithin(t, 10*time.Second, "b2 closed", b2.ended)
 	if m, ok := b2.closeMessage(); !ok || string(m["error"]) != `"bye now"` {
 		t.Fatalf("b2's Close: %v", m)
 	}
 	n.expect(t, http.StatusNoContent, http.MethodPost, api("/users/alice/:closeConnections", "excluded="+a2.id, "reason=u"), "")
-	waitFor(t, "a1 closed", a1.ended)
+	testutil.EventuallyWithin(t, 10*time.Second, "a1 closed", a1.ended)
 	n.expect(t, http.StatusOK, http.MethodPut, api("/groups/last/connections/"+b.id), "")
 	n.expect(t, http.StatusNoContent, http.MethodPost, api("/groups/last/:closeConnections"), "")
-	waitFor(t, "b closed", b.ended)
+	testutil.EventuallyWithin(t, 10*time.Second, "b closed", b.ended)
 	if a2.ended() {
 		t.Fatal("a2 closed")
 	}
 	n.expect(t, http.StatusNoContent, http.MethodPost, api("/:closeConnections", "reason=all"), "")
-	waitFor(t, "a2 closed", a2.ended)
+	testutil.EventuallyWithin(t, 10*time.Second, "a2 closed", a2.ended)
 	if m, _ := a2.closeMessage(); string(m["error"]) != `"all"` || string(m["allowReconnect"]) == "true" {
 		t.Fatalf("a2's Close: %v", m)
 	}
@@ -163,7 +164,7 @@ func TestRESTAcrossNodes(t *testing.T) {
 	n2.expect(t, http.StatusAccepted, http.MethodPost, api("/groups/pair/:send", "excluded="+far.id), `{"target":"Msg","arguments":["pair"]}`)
 	near.waitGot("Msg", `["pair"]`)
 	n1.expect(t, http.StatusOK, http.MethodDelete, api("/connections/"+far.id, "reason=far"), "")
-	waitFor(t, "far closed", far.ended)
+	testutil.EventuallyWithin(t, 10*time.Second, "far closed", far.ended)
 	n1.expect(t, http.StatusNotFound, http.MethodHead, api("/connections/"+far.id), "")
 	if far.has("Msg", `["pair"]`) {
 		t.Fatal("an excluded connection got the group send")

@@ -665,6 +665,8 @@ func (u *Upstream) Close(ctx context.Context) error {
 	u.cond.Broadcast()
 	u.mu.Unlock()
 	done := make(chan struct{})
+	// Owner: Close, which receives done on every path (after cancelling
+	// the workers when ctx ends first).
 	go func() {
 		u.workers.Wait()
 		close(done)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/actorhub/actorhub/service"
 	"github.com/actorhub/actorhub/transports"
@@ -220,7 +221,7 @@ func TestUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := connect(t, redirect.URL, redirect.AccessToken)
-	waitFor(t, "connected", func() bool { return len(b.of(c.id)) == 1 })
+	testutil.EventuallyWithin(t, 10*time.Second, "connected", func() bool { return len(b.of(c.id)) == 1 })
 	conn := b.got()[0]
 	h := conn.header
 	if conn.path != "/serverless/api/connections/connected" || conn.body != `{"type":10}` || h.Get("Content-Type") != "application/json" ||
@@ -269,7 +270,7 @@ func TestUpstream(t *testing.T) {
 
 	// Non-blocking invocations, and a target that needs escaping.
 	c.sendInvocation("", "with space/slash", 1)
-	waitFor(t, "the non-blocking invocation", func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "the non-blocking invocation", func() bool {
 		for _, r := range b.got() {
 			if r.path == "/serverless/api/messages/with%20space%2Fslash" && r.body == `{"type":1,"target":"with space/slash","arguments":[1]}` {
 				return true
@@ -280,14 +281,14 @@ func TestUpstream(t *testing.T) {
 
 	// Disconnected, after the rest.
 	c.conn.Close()
-	waitFor(t, "disconnected", func() bool {
+	testutil.EventuallyWithin(t, 10*time.Second, "disconnected", func() bool {
 		reqs := b.of(c.id)
 		return len(reqs) > 0 && strings.HasPrefix(reqs[len(reqs)-1], "disconnected ")
 	})
 	if reqs := b.of(c.id); !strings.HasPrefix(reqs[len(reqs)-1], `disconnected {"type":11`) {
 		t.Errorf("disconnected: %s", reqs[len(reqs)-1])
 	}
-	waitFor(t, "the queues to empty", func() bool { return n.up.Stats().Connections == 0 })
+	testutil.EventuallyWithin(t, 10*time.Second, "the queues to empty", func() bool { return n.up.Stats().Connections == 0 })
 }
 
 // One connection's requests go in order, one at a time; a slow request
@@ -297,7 +298,7 @@ func TestUpstreamOrderSlowAndBounds(t *testing.T) {
 	n := startUpstream(t, b, service.UpstreamConfig{Concurrency: 2, MaxPendingPerConnection: 2, MaxPending: 3})
 	a := connect(t, n.url+"/hubs/serverless", "test:a")
 	bc := connect(t, n.url+"/hubs/serverless", "test:b")
-	waitFor(t, "connected", func() bool { return len(b.of(a.id)) == 1 && len(b.of(bc.id)) == 1 })
+	testutil.EventuallyWithin(t, 10*time.Second, "connected", func() bool { return len(b.of(a.id)) == 1 && len(b.of(bc.id)) == 1 })
 
 	release := b.gate("slow")
 	a.sendInvocation("1", "slow", "first")
@@ -312,7 +313,7 @@ func TestUpstreamOrderSlowAndBounds(t *testing.T) {
 	}
 	// The hub's bound: a has 2 waiting, one more is all.
 	bc.sendInvocation("5", "slow", "b-slow")
-	waitFor(t, "b's slow request", func() bool { return len(b.of(bc.id)) == 3 })
+	testutil.EventuallyWithin(t, 10*time.Second, "b's slow request", func() bool { return len(b.of(bc.id)) == 3 })
 	c := connect(t, n.url+"/hubs/serverless", "test:c")
 	if m := c.invoke("6", "echo", "c"); string(m["error"]) == "" {
 		t.Fatalf("past the hub's bound: %v", m)
@@ -460,7 +461,7 @@ func TestUpstreamCloseStopsGoroutines(t *testing.T) {
 	hd.Mount(mux, "/h")
 	srv := httptest.NewServer(mux)
 	c := connect(t, srv.URL+"/h", "")
-	waitFor(t, "the first attempt", func() bool { return len(b.of(c.id)) == 1 })
+	testutil.EventuallyWithin(t, 10*time.Second, "the first attempt", func() bool { return len(b.of(c.id)) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
@@ -476,12 +477,8 @@ func TestUpstreamCloseStopsGoroutines(t *testing.T) {
 	c.conn.Close()
 	<-c.done
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > baseline {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -136,7 +137,7 @@ func newLimiter(t *testing.T, cfg transports.LimiterConfig) *transports.Limiter 
 // waitConnections waits until the limiter counts n connections.
 func waitConnections(t *testing.T, lim *transports.Limiter, n int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("the limiter to count %d connections", n), func() bool { return lim.Stats().Connections == n })
+	testutil.EventuallyWithin(t, 10*time.Second, fmt.Sprintf("the limiter to count %d connections", n), func() bool { return lim.Stats().Connections == n })
 }
 
 // MaxConnections bounds the connections of two hubs together: over it,
@@ -262,7 +263,7 @@ func TestConnectRatePerIP(t *testing.T) {
 	if status, _, _, _ := other.negotiate(a); status != http.StatusOK {
 		t.Fatalf("another address: %d", status)
 	}
-	waitFor(t, 5*time.Second, "the rate to admit the address again", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "the rate to admit the address again", func() bool {
 		status, _, _, _ := fast.negotiate(a)
 		return status == http.StatusOK
 	})

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"os"
 	"os/exec"
 	"strconv"
@@ -65,7 +66,7 @@ func TestShutdownDeliversBurst(t *testing.T) {
 		return ""
 	}
 	expectLine("ready")
-	waitFor(t, 30*time.Second, "2,000 connections", func() bool { return h.Stats().Connections == burstConns })
+	testutil.EventuallyWithin(t, 30*time.Second, "2,000 connections", func() bool { return h.Stats().Connections == burstConns })
 
 	for i := range burstSize {
 		if err := h.Clients().All().Send("burst", i); err != nil {

@@ -3,6 +3,7 @@ package transports_test
 import (
 	"bufio"
 	"errors"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"net"
 	"net/http"
 	"runtime"
@@ -260,7 +261,7 @@ func TestPostHeldWhileHubBehind(t *testing.T) {
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("POST answer: %v %v", resp, err)
 			}
-			waitFor(t, 30*time.Second, "every message handled", func() bool { return g.count.Load() == n })
+			testutil.EventuallyWithin(t, 30*time.Second, "every message handled", func() bool { return g.count.Load() == n })
 		})
 	}
 }
@@ -336,7 +337,7 @@ func TestFanOutFloodBounded(t *testing.T) {
 		c.Feed([]byte(handshakeRequest + "\x1e"))
 		conns[i] = c
 	}
-	waitFor(t, 10*time.Second, "the members' handshakes", func() bool { return h.Stats().Connections == members })
+	testutil.EventuallyWithin(t, 10*time.Second, "the members' handshakes", func() bool { return h.Stats().Connections == members })
 	var joins sync.WaitGroup
 	for k := range 8 {
 		joins.Go(func() {

@@ -1,6 +1,7 @@
 package transports_test
 
 import (
+	"github.com/actorhub/actorhub/internal/testutil"
 	"runtime"
 	"strconv"
 	"strings"
@@ -83,7 +84,7 @@ func TestGroupsReleasedOverWebSocket(t *testing.T) {
 	joined := heapAfterGC()
 
 	greedy.send(`{"type":7}`)
-	waitFor(t, time.Minute, "the groups to be released", func() bool { return h.Stats().Groups == base })
+	testutil.EventuallyWithin(t, time.Minute, "the groups to be released", func() bool { return h.Stats().Groups == base })
 	honest.echo("after")
 	after := heapAfterGC()
 	t.Logf("server Go heap: %d MB before, %d MB with %d groups, %d MB after", before>>20, joined>>20, groups, after>>20)

@@ -176,6 +176,7 @@ func newHandler(h served, cfg Config) (*Handler, error) {
 			hd.available = append(hd.available, t)
 		}
 	}
+	// Owner: the Handler. Close closes stop and waits for done.
 	go hd.janitor()
 	return hd, nil
 }

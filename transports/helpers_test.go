@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -142,27 +143,10 @@ func shutdownHub(t testing.TB, h *hub.Hub) error {
 // test with a dump of them if that does not happen within 10 s.
 func waitGoroutines(t testing.TB, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			var buf bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-			t.Errorf("%d goroutines left, %d at the start:\n%s", runtime.NumGoroutine(), n, buf.String())
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return runtime.NumGoroutine() <= n }) {
+		var buf bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		t.Errorf("%d goroutines left, %d at the start:\n%s", runtime.NumGoroutine(), n, buf.String())
 	}
 }
 

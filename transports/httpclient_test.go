@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // plain is an HTTP client that keeps no connection between requests, so
@@ -183,22 +185,18 @@ func (c *sseClient) end() error {
 func waitNoRequests(t testing.TB) {
 	t.Helper()
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var left []string
+	if !testutil.Poll(10*time.Second, func() bool {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
-		var left []string
+		left = left[:0]
 		for _, g := range strings.Split(string(buf), "\n\n") {
 			if strings.Contains(g, "net/http.(*conn).serve") || strings.Contains(g, "net/http.(*persistConn)") {
 				left = append(left, g)
 			}
 		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d HTTP goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
+		return len(left) == 0
+	}) {
+		t.Fatalf("%d HTTP goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -55,6 +56,14 @@ func pollMessages(t testing.TB, hubURL, id string, n int) []string {
 	return got
 }
 
+// waitPolling waits until the server holds a poll of the long polling
+// connection id ("id=<token>").
+func waitPolling(t testing.TB, hd *transports.Handler, id string) {
+	t.Helper()
+	token := strings.TrimPrefix(id, "id=")
+	testutil.Eventually(t, "the poll to wait at the server", func() bool { return transports.Polling(hd, token) })
+}
+
 // startLongPoll negotiates and makes the first poll; with handshake it
 // also completes the JSON handshake.
 func startLongPoll(t testing.TB, hubURL string, handshake bool) string {
@@ -94,7 +103,7 @@ func checkNoCache(t testing.TB, what string, h http.Header) {
 // DELETE ends the connection (the pending poll gets 204, then 404s).
 func TestLongPoll(t *testing.T) {
 	const pollTimeout = 300 * time.Millisecond
-	hubURL, h := startServer(t, hub.Config{KeepAliveInterval: 100 * time.Millisecond}, transports.Config{LongPollTimeout: pollTimeout})
+	hubURL, h, hd := startHandler(t, testHub{}, hub.Config{KeepAliveInterval: 100 * time.Millisecond}, transports.Config{LongPollTimeout: pollTimeout})
 	n := negotiate(t, hubURL, "negotiateVersion=1", nil)
 	id := "id=" + n.ConnectionToken
 
@@ -122,12 +131,16 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("POST: %d %s", s, b)
 		}
 		// The POST returns once the messages are in; their answers queue
-		// meanwhile, so one poll soon carries all three.
-		time.Sleep(100 * time.Millisecond)
-		got := pollMessages(t, hubURL, id, 3)
-		if len(got) != 3 || !jsonEqual(got[1], `{"type":3,"invocationId":"2","result":42}`) ||
+		// meanwhile (long polling has no pings), and one poll carries all
+		// three.
+		token := strings.TrimPrefix(id, "id=")
+		testutil.Eventually(t, "three answers queued", func() bool { return transports.Queued(hd, token) == 3 })
+		r := poll(t, hubURL, id, nil)
+		got := splitRecords(r.body)
+		if r.status != http.StatusOK || len(got) != 3 || !jsonEqual(got[0], `{"type":3,"invocationId":"1","result":"a"}`) ||
+			!jsonEqual(got[1], `{"type":3,"invocationId":"2","result":42}`) ||
 			!jsonEqual(got[2], `{"type":3,"invocationId":"3","result":"`+strings.Repeat("x", 20000)+`"}`) {
-			t.Fatalf("got %.200q", got)
+			t.Fatalf("one poll: %d, %d messages: %.200q", r.status, len(got), got)
 		}
 	})
 	t.Run("no pings, timeout 200 empty", func(t *testing.T) {
@@ -142,7 +155,7 @@ func TestLongPoll(t *testing.T) {
 	})
 	t.Run("a newer poll takes over", func(t *testing.T) {
 		old := pollAsync(t, hubURL, id)
-		time.Sleep(100 * time.Millisecond) // let it wait
+		waitPolling(t, hd, id)
 		newer := pollAsync(t, hubURL, id)
 		if r := <-old; r.status != http.StatusNoContent {
 			t.Fatalf("old poll: %d %q", r.status, r.body)
@@ -171,7 +184,7 @@ func TestLongPoll(t *testing.T) {
 	})
 
 	pending := pollAsync(t, hubURL, id)
-	time.Sleep(50 * time.Millisecond)
+	waitPolling(t, hd, id)
 	if s, _, b := send(t, http.MethodDelete, hubURL+"?"+id, "", nil); s != http.StatusAccepted {
 		t.Fatalf("DELETE: %d %s", s, b)
 	}
@@ -183,13 +196,13 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("%s after DELETE: %d %s", m, s, b)
 		}
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 }
 
 // TestLongPollClosed: once the connection ends, the queued messages (its
 // Close) go to the next poll, then polls get 204 and the token is gone.
 func TestLongPollClosed(t *testing.T) {
-	hubURL, h := startServer(t, hub.Config{}, transports.Config{})
+	hubURL, h, hd := startHandler(t, testHub{}, hub.Config{}, transports.Config{})
 	id := startLongPoll(t, hubURL, true)
 	send(t, http.MethodPost, hubURL+"?"+id, records(invocation("", "Fail"), `{"type":1,"target":"Echo","arguments":[`), nil)
 	got := pollMessages(t, hubURL, id, 1)
@@ -202,12 +215,12 @@ func TestLongPollClosed(t *testing.T) {
 	if r := poll(t, hubURL, id, nil); r.status != http.StatusNotFound {
 		t.Fatalf("poll after the 204: %d %q", r.status, r.body)
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 
 	// A pending poll gets the Close at once, then 204.
 	id = startLongPoll(t, hubURL, true)
 	pending := pollAsync(t, hubURL, id)
-	time.Sleep(50 * time.Millisecond)
+	waitPolling(t, hd, id)
 	if err := shutdownHub(t, h); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -222,7 +235,7 @@ func TestLongPollClosed(t *testing.T) {
 // TestLongPollDrop: a server Drop cuts the pending poll's TCP connection
 // (the client sees an error, not 204) and later polls get 404.
 func TestLongPollDrop(t *testing.T) {
-	hubURL, h := startServer(t, hub.Config{}, transports.Config{})
+	hubURL, h, hd := startHandler(t, testHub{}, hub.Config{}, transports.Config{})
 	id := startLongPoll(t, hubURL, true)
 	done := make(chan error, 1)
 	go func() {
@@ -232,7 +245,7 @@ func TestLongPollDrop(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitPolling(t, hd, id)
 	send(t, http.MethodPost, hubURL+"?"+id, records(invocation("", "Drop")), nil)
 	if err := <-done; err == nil {
 		t.Fatal("the pending poll of a dropped connection got an answer")
@@ -240,7 +253,7 @@ func TestLongPollDrop(t *testing.T) {
 	if r := poll(t, hubURL, id, nil); r.status != http.StatusNotFound {
 		t.Fatalf("poll after the drop: %d", r.status)
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 	if s := h.Stats().Closes["transport"]; s != 1 {
 		t.Fatalf("transport closes %d, want 1", s)
 	}
@@ -252,7 +265,7 @@ func TestLongPollDrop(t *testing.T) {
 // no client timeout: a client polling on time stays.
 func TestLongPollAbandoned(t *testing.T) {
 	const timeout = 600 * time.Millisecond
-	hubURL, h := startServer(t,
+	hubURL, h, hd := startHandler(t, testHub{},
 		hub.Config{KeepAliveInterval: 100 * time.Millisecond, ClientTimeoutInterval: 200 * time.Millisecond, DisconnectTimeout: timeout},
 		transports.Config{LongPollTimeout: 200 * time.Millisecond})
 	kept := startLongPoll(t, hubURL, true)
@@ -264,8 +277,9 @@ func TestLongPollAbandoned(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, hubURL+"?"+id, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		time.Sleep(50 * time.Millisecond)
-		cancel()
+		if testutil.Poll(testutil.Wait, func() bool { return transports.Polling(hd, strings.TrimPrefix(id, "id=")) }) {
+			cancel()
+		}
 	}()
 	if resp, err := plain.Do(req.WithContext(ctx)); err == nil {
 		resp.Body.Close()
@@ -296,7 +310,7 @@ func TestLongPollAbandoned(t *testing.T) {
 		t.Fatalf("poll of the abandoned connection: %d", r.status)
 	}
 	send(t, http.MethodDelete, hubURL+"?"+kept, "", nil)
-	waitFor(t, 5*time.Second, "the connections to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connections to go", func() bool { return h.Stats().Open == 0 })
 	waitNoRequests(t)
 }
 
@@ -365,7 +379,7 @@ func TestPostLimits(t *testing.T) {
 	if got := pollMessages(t, hubURL, id, 1); !jsonEqual(got[0], closedWithError) {
 		t.Fatalf("got %q", got)
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 
 	n := negotiate(t, hubURL, "negotiateVersion=1", nil)
 	if s, _, b := send(t, http.MethodPost, hubURL+"?id="+n.ConnectionToken, records(handshakeRequest), nil); s != http.StatusNotFound {
@@ -444,7 +458,7 @@ func TestLongPollSlowConsumer(t *testing.T) {
 	for range 10 {
 		sender.send(invocation("", "SendToAll", strings.Repeat("x", 2000)))
 	}
-	waitFor(t, 5*time.Second, "the slow consumer to be closed", func() bool { return h.Stats().Closes["slow_consumer"] == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the slow consumer to be closed", func() bool { return h.Stats().Closes["slow_consumer"] == 1 })
 	r := poll(t, hubURL, id, nil)
 	msgs := splitRecords(r.body)
 	if r.status != http.StatusOK || len(msgs) < 2 || !jsonEqual(msgs[len(msgs)-1], closedWithError) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -28,26 +29,10 @@ type rawApp struct {
 	refuse bool          // OnConnected fails
 	hold   chan struct{} // when set, OnReceive waits for it to close
 
+	events testutil.Events
+
 	mu       sync.Mutex
-	events   []string // guarded by mu
-	writeErr error    // guarded by mu: the first failed Write
-}
-
-func (a *rawApp) record(e string) {
-	a.mu.Lock()
-	a.events = append(a.events, e)
-	a.mu.Unlock()
-}
-
-func (a *rawApp) has(e string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, x := range a.events {
-		if x == e {
-			return true
-		}
-	}
-	return false
+	writeErr error // guarded by mu: the first failed Write
 }
 
 func (a *rawApp) OnConnected(c hub.RawConn) error {
@@ -55,7 +40,7 @@ func (a *rawApp) OnConnected(c hub.RawConn) error {
 		return errors.New("raw_test: refused")
 	}
 	c.SetBinary(a.binary)
-	a.record("connected " + c.Transport())
+	a.events.Add("connected " + c.Transport())
 	return nil
 }
 
@@ -86,7 +71,7 @@ func (a *rawApp) OnReceive(c hub.RawConn, data []byte) {
 }
 
 func (a *rawApp) OnDisconnected(c hub.RawConn, err error) {
-	a.record(fmt.Sprintf("disconnected %v", err))
+	a.events.Add(fmt.Sprintf("disconnected %v", err))
 }
 
 // startRaw serves app as a raw endpoint at /echo on a loopback server and
@@ -202,9 +187,9 @@ func TestRawWebSocketEcho(t *testing.T) {
 	if code := closeCode(t, conn); code != ws.StatusNormalClosure {
 		t.Fatalf("close answered with %d, want 1000", code)
 	}
-	waitFor(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.has("disconnected <nil>") })
-	if !app.has("connected WebSockets") {
-		t.Fatalf("events %q", app.events)
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.events.Has("disconnected <nil>") })
+	if !app.events.Has("connected WebSockets") {
+		t.Fatalf("events %q", app.events.All())
 	}
 }
 
@@ -227,7 +212,7 @@ func TestRawNegotiatedWebSocketBinary(t *testing.T) {
 	if code := closeCode(t, conn); code != ws.StatusNormalClosure {
 		t.Fatalf("server close %d, want 1000", code)
 	}
-	waitFor(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.has("disconnected <nil>") })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.events.Has("disconnected <nil>") })
 }
 
 func TestRawServerSentEventsEcho(t *testing.T) {
@@ -250,9 +235,9 @@ func TestRawServerSentEventsEcho(t *testing.T) {
 	if err := sse.end(); err != nil {
 		t.Fatalf("the event stream ended with %v, want a complete response", err)
 	}
-	waitFor(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.has("disconnected <nil>") })
-	if !app.has("connected ServerSentEvents") {
-		t.Fatalf("events %q", app.events)
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.events.Has("disconnected <nil>") })
+	if !app.events.Has("connected ServerSentEvents") {
+		t.Fatalf("events %q", app.events.All())
 	}
 }
 
@@ -273,7 +258,7 @@ func TestRawLongPollingEcho(t *testing.T) {
 	if s, _, _ := send(t, http.MethodDelete, lp, "", nil); s != http.StatusAccepted {
 		t.Fatalf("DELETE: %d", s)
 	}
-	waitFor(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.has("disconnected <nil>") })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected(nil)", func() bool { return app.events.Has("disconnected <nil>") })
 	if s, _, _ := send(t, http.MethodGet, lp, "", nil); s != http.StatusNotFound {
 		t.Fatalf("poll after DELETE: %d, want 404", s)
 	}
@@ -299,7 +284,7 @@ func TestRawRefusedAndPanics(t *testing.T) {
 	if op, _ := readFrame(t, bad); op != ws.OpClose {
 		t.Fatalf("panicking connection got %v, want a close frame", op)
 	}
-	waitFor(t, 5*time.Second, "OnDisconnected of the panic", func() bool { return app.has("disconnected raw_test: panic") })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected of the panic", func() bool { return app.events.Has("disconnected raw_test: panic") })
 	if err := wsutil.WriteClientMessage(honest, ws.OpText, []byte("still")); err != nil {
 		t.Fatal(err)
 	}
@@ -322,13 +307,13 @@ func TestRawBuffersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// reader never reads: the kernel's buffers fill, then the budget.
-	waitFor(t, 20*time.Second, "the slow consumer closed", func() bool {
+	testutil.EventuallyWithin(t, 20*time.Second, "the slow consumer closed", func() bool {
 		app.mu.Lock()
 		defer app.mu.Unlock()
 		return app.writeErr != nil
 	})
-	waitFor(t, 5*time.Second, "OnDisconnected of the slow consumer", func() bool {
-		return app.has("disconnected actors: client too slow: outgoing buffer over budget")
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected of the slow consumer", func() bool {
+		return app.events.Has("disconnected actors: client too slow: outgoing buffer over budget")
 	})
 	if err := wsutil.WriteClientMessage(honest, ws.OpText, []byte("after the flood")); err != nil {
 		t.Fatal(err)
@@ -349,8 +334,8 @@ func TestRawBuffersBounded(t *testing.T) {
 		}
 	}
 	close(hold)
-	waitFor(t, 10*time.Second, "the flooding client closed", func() bool {
-		return slow.has("disconnected actors: raw connection input over budget: the application does not keep up")
+	testutil.EventuallyWithin(t, 10*time.Second, "the flooding client closed", func() bool {
+		return slow.events.Has("disconnected actors: raw connection input over budget: the application does not keep up")
 	})
 }
 
@@ -360,7 +345,7 @@ func TestRawShutdown(t *testing.T) {
 	app := &rawApp{}
 	u, e := startRaw(t, app, hub.EndpointConfig{}, transports.Config{})
 	conn := rawDial(t, u, "", nil)
-	waitFor(t, 5*time.Second, "connected", func() bool { return e.ConnectionCount() == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "connected", func() bool { return e.ConnectionCount() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -375,8 +360,8 @@ func TestRawShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if !app.has("disconnected actors: server shutting down") {
-		t.Fatalf("events %q", app.events)
+	if !app.events.Has("disconnected actors: server shutting down") {
+		t.Fatalf("events %q", app.events.All())
 	}
 	// A WebSocket after Shutdown is upgraded, then closed at once.
 	if c, err := tryDial(t, u, "", nil); err == nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 )
@@ -55,66 +55,31 @@ func TestIdleConnectionsOwnNoGoroutine(t *testing.T) {
 	warm.send(`{"type":7}`)
 	warm.expectCloseFrame()
 	warm.expectEOF()
-	waitFor(t, 10*time.Second, "the first connection to end", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 10*time.Second, "the first connection to end", func() bool { return h.Stats().Open == 0 })
 
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	baseline := runtime.NumGoroutine()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClients$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperURLEnv+"="+hubURL, helperConnsEnv+"="+strconv.Itoa(idleConns))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The child is killed if it hangs (the test then fails on its output).
-	// A timer, not exec.CommandContext: that would add a goroutine.
-	watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	child := testutil.StartChild(t, "TestHelperClients", []string{helperURLEnv + "=" + hubURL, helperConnsEnv + "=" + strconv.Itoa(idleConns)}, 2*time.Minute)
 	// Registered after startServer's: runs before it, so the hub shuts
 	// down with no client left.
 	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-		watchdog.Stop()
-		waitFor(t, 30*time.Second, "every connection to end", func() bool { return h.Stats().Open == 0 })
+		child.Stop()
+		testutil.EventuallyWithin(t, 30*time.Second, "every connection to end", func() bool { return h.Stats().Open == 0 })
 	})
-	lines := bufio.NewScanner(stdout)
-	expectLine := func(prefix string) string {
-		t.Helper()
-		for lines.Scan() {
-			line := lines.Text()
-			if strings.HasPrefix(line, prefix) {
-				return line
-			}
-			if strings.HasPrefix(line, "fail") {
-				t.Fatalf("helper: %s", line)
-			}
-		}
-		t.Fatalf("the helper ended before %q: %v", prefix, lines.Err())
-		return ""
-	}
-
-	expectLine("ready")
-	waitFor(t, 30*time.Second, "10,000 connections", func() bool { return h.Stats().Connections == idleConns })
+	child.Expect("ready")
+	testutil.EventuallyWithin(t, 30*time.Second, "10,000 connections", func() bool { return h.Stats().Connections == idleConns })
 	t.Logf("%d connections upgraded and handshaken in %v", idleConns, time.Since(start))
 
 	at := runtime.NumGoroutine()
 	settled := at
-	deadline := time.Now().Add(15 * time.Second) // past the actor pool's idle timeout
-	for settled > baseline+goroutineSlack && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	testutil.Poll(15*time.Second, func() bool { // past the actor pool's idle timeout; checked below
 		settled = runtime.NumGoroutine()
-	}
+		return settled <= baseline+goroutineSlack
+	})
 	runtime.GC()
 	var held runtime.MemStats
 	runtime.ReadMemStats(&held)
@@ -132,8 +97,8 @@ func TestIdleConnectionsOwnNoGoroutine(t *testing.T) {
 	if err := h.Clients().All().Send("broadcast", "to every idle connection"); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintln(stdin, "read")
-	line := expectLine("received ")
+	child.Send("read")
+	line := child.Expect("received ")
 	if n, _ := strconv.Atoi(strings.TrimPrefix(line, "received ")); n != idleConns {
 		t.Fatalf("helper: %s, want %d", line, idleConns)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/actorhub/actorhub/transports"
 )
@@ -95,7 +96,7 @@ func TestSSE(t *testing.T) {
 	if err := c.end(); err != nil {
 		t.Fatalf("the event stream was cut: %v", err)
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 	if s := h.Stats().Closes["client"]; s != 1 {
 		t.Fatalf("client closes %d, want 1", s)
 	}
@@ -126,7 +127,7 @@ func TestSSEMessagePack(t *testing.T) {
 	if err := c.end(); err != nil {
 		t.Fatalf("the event stream was cut: %v", err)
 	}
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 }
 
 // TestSSEClientGone: a client that drops its TCP connection mid-stream
@@ -139,9 +140,9 @@ func TestSSEClientGone(t *testing.T) {
 	c.readN(3)
 	send(t, http.MethodPost, hubURL+"?"+id, records(handshakeRequest), nil)
 	c.event()
-	waitFor(t, 5*time.Second, "the connection", func() bool { return h.Stats().Connections == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection", func() bool { return h.Stats().Connections == 1 })
 	c.conn.Close()
-	waitFor(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to go", func() bool { return h.Stats().Open == 0 })
 	if s := h.Stats(); s.Connections != 0 || s.Closes["transport"] != 1 {
 		t.Fatalf("after the drop: %+v", s)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 )
 
 // Sum reads an upload stream: it blocks its connection's turn while the
@@ -20,7 +21,7 @@ func (h *statefulHub) Sum(st *hub.Stream[int]) (int, error) {
 		}
 		s += v
 	}
-	h.log("sum-returned")
+	h.events.Add("sum-returned")
 	return s, st.Err()
 }
 
@@ -34,15 +35,11 @@ func TestStatefulDropWhileMethodWaits(t *testing.T) {
 	c.send(`{"type":1,"invocationId":"1","target":"Sum","arguments":[],"streamIds":["s1"]}`)
 	c.send(`{"type":2,"invocationId":"s1","item":1}`)
 	c.drop()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(h.Events(), "disconnected-error") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the connection never ended: events %v", h.Events())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(10*time.Second, func() bool { return slices.Contains(h.events.All(), "disconnected-error") }) {
+		t.Fatalf("the connection never ended: events %v", h.events.All())
 	}
-	if !slices.Contains(h.Events(), "sum-returned") {
-		t.Fatalf("the waiting method was not woken: events %v", h.Events())
+	if !slices.Contains(h.events.All(), "sum-returned") {
+		t.Fatalf("the waiting method was not woken: events %v", h.events.All())
 	}
 	if s := dialStatus(t, hubURL, "id="+token, nil); s != http.StatusNotFound {
 		t.Fatalf("reattach after the timeout: status %d, want 404", s)

@@ -6,11 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -18,33 +18,20 @@ import (
 
 // statefulHub logs lifecycle events and what clients record.
 type statefulHub struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (h *statefulHub) log(e string) {
-	h.mu.Lock()
-	h.events = append(h.events, e)
-	h.mu.Unlock()
-}
-
-func (h *statefulHub) Events() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string{}, h.events...)
+	events testutil.Events
 }
 
 func (h *statefulHub) OnConnected(ctx *hub.Context) error {
-	h.log("connected")
+	h.events.Add("connected")
 	return nil
 }
 
 func (h *statefulHub) OnDisconnected(ctx *hub.Context, err error) {
 	if err != nil {
-		h.log("disconnected-error")
+		h.events.Add("disconnected-error")
 		return
 	}
-	h.log("disconnected")
+	h.events.Add("disconnected")
 }
 
 // Record appends v to the connection's log item.
@@ -186,7 +173,7 @@ func TestStatefulVersion1Disables(t *testing.T) {
 		t.Fatalf("got %+v, want the Completion unnumbered", r)
 	}
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach: %d, want 404", st)
 	}
@@ -200,7 +187,7 @@ func TestStatefulNotNegotiated(t *testing.T) {
 	c.send(`{"protocol":"json","version":2}`)
 	c.expect(`{}`)
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 }
 
 // TestStatefulReattach: the server drops the socket; the client reattaches
@@ -245,7 +232,7 @@ func TestStatefulReattach(t *testing.T) {
 	other.completion("1")
 
 	var c2 *wsClient
-	waitFor(t, 5*time.Second, "reattach accepted", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "reattach accepted", func() bool {
 		var err error
 		c2, err = tryDial(t, hubURL, "id="+token, nil)
 		return err == nil
@@ -268,13 +255,13 @@ func TestStatefulReattach(t *testing.T) {
 	if r.Type != 3 || fmt.Sprint(r.Result) != "[3 4 5]" {
 		t.Fatalf("Log: %+v, want [3 4 5]", r)
 	}
-	if ev := h.Events(); len(ev) != 2 { // both connected, nobody left
+	if ev := h.events.All(); len(ev) != 2 { // both connected, nobody left
 		t.Fatalf("events %v", ev)
 	}
 	// Clean close ends it for good.
 	_ = wsutil.WriteClientMessage(c2.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 3 })
-	if ev := h.Events(); ev[2] != "disconnected" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 3 })
+	if ev := h.events.All(); ev[2] != "disconnected" {
 		t.Fatalf("events %v", ev)
 	}
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
@@ -289,7 +276,7 @@ func TestStatefulBadSequence(t *testing.T) {
 	c, token := statefulConnect(t, hubURL, 2)
 	c.drop()
 	var c2 *wsClient
-	waitFor(t, 5*time.Second, "reattach accepted", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "reattach accepted", func() bool {
 		var err error
 		c2, err = tryDial(t, hubURL, "id="+token, nil)
 		return err == nil
@@ -309,8 +296,8 @@ func TestStatefulTimeout(t *testing.T) {
 	hubURL, h := startStateful(t, true, 300*time.Millisecond)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
-	if ev := h.Events(); ev[1] != "disconnected-error" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
+	if ev := h.events.All(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
@@ -324,7 +311,7 @@ func TestStatefulHubClose(t *testing.T) {
 	hubURL, h := startStateful(t, true, 10*time.Second)
 	c, token := statefulConnect(t, hubURL, 2)
 	c.send(`{"type":7}`)
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.Events()) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(h.events.All()) == 2 })
 	c.drop()
 	if st := dialStatus(t, hubURL, "id="+token, nil); st != http.StatusNotFound {
 		t.Fatalf("reattach after Close: %d, want 404", st)
@@ -342,11 +329,11 @@ func TestStatefulBufferBound(t *testing.T) {
 	c.send(invocation("1", "Burst", 200))
 	c.read() // the Burst is running: dropping now loses nothing the server has not read
 	c.drop()
-	waitFor(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.Events()) == 2 })
-	if ev := impl.Events(); ev[1] != "disconnected-error" {
+	testutil.EventuallyWithin(t, 5*time.Second, "OnDisconnected", func() bool { return len(impl.events.All()) == 2 })
+	if ev := impl.events.All(); ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
-	waitFor(t, 5*time.Second, "token gone", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "token gone", func() bool {
 		return dialStatus(t, hubURL, "id="+token, nil) == http.StatusNotFound
 	})
 }
@@ -358,15 +345,15 @@ func TestStatefulShutdownWhileDetached(t *testing.T) {
 	hubURL, h, hd := startHandler(t, impl, hub.Config{AllowStatefulReconnects: true, DisconnectTimeout: time.Minute},
 		transports.Config{})
 	c, token := statefulConnect(t, hubURL, 2)
-	waitFor(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, "connected", func() bool { return h.Stats().Connections == 1 })
 	c.send(invocation("1", "Id"))
 	c.completion("1")
 	c.drop()
-	waitFor(t, 5*time.Second, "detached", func() bool { return transports.Waiting(hd, token) })
+	testutil.EventuallyWithin(t, 5*time.Second, "detached", func() bool { return transports.Waiting(hd, token) })
 	if err := shutdownHub(t, h); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if ev := impl.Events(); len(ev) != 2 || ev[1] != "disconnected-error" {
+	if ev := impl.events.All(); len(ev) != 2 || ev[1] != "disconnected-error" {
 		t.Fatalf("events %v", ev)
 	}
 }

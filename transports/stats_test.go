@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -30,7 +31,7 @@ func TestStatsByTransportAndProtocol(t *testing.T) {
 	send(t, http.MethodPost, hubURL+"?id="+n.ConnectionToken, records(handshakeRequest), nil)
 	sse.event()
 	lp := startLongPoll(t, hubURL, true)
-	waitFor(t, 5*time.Second, "4 connections", func() bool { return h.Stats().Connections == 4 })
+	testutil.EventuallyWithin(t, 5*time.Second, "4 connections", func() bool { return h.Stats().Connections == 4 })
 	if got, want := byTransport(), map[string]int64{"WebSockets": 2, "ServerSentEvents": 1, "LongPolling": 1}; !maps.Equal(got, want) {
 		t.Fatalf("by transport: %v, want %v", got, want)
 	}
@@ -40,7 +41,7 @@ func TestStatsByTransportAndProtocol(t *testing.T) {
 
 	wsMsgPack.conn.Close()
 	send(t, http.MethodDelete, hubURL+"?"+lp, "", nil)
-	waitFor(t, 5*time.Second, "2 connections", func() bool { return h.Stats().Connections == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, "2 connections", func() bool { return h.Stats().Connections == 2 })
 	if got, want := byTransport(), map[string]int64{"WebSockets": 1, "ServerSentEvents": 1, "LongPolling": 0}; !maps.Equal(got, want) {
 		t.Fatalf("by transport after two left: %v, want %v", got, want)
 	}
@@ -49,7 +50,7 @@ func TestStatsByTransportAndProtocol(t *testing.T) {
 	}
 	wsJSON.conn.Close()
 	sse.conn.Close()
-	waitFor(t, 5*time.Second, "none left", func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, "none left", func() bool {
 		s := h.Stats()
 		return s.Connections == 0 && s.Transports["WebSockets"] == 0 && s.Transports["ServerSentEvents"] == 0 && s.Protocols["json"] == 0
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 )
 
@@ -31,7 +32,7 @@ func TestLongPollStopCloseFirst(t *testing.T) {
 	if r := <-pending; r.status != http.StatusNoContent {
 		t.Fatalf("the poll pending at the Close: %d %q", r.status, r.body)
 	}
-	waitFor(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
 
 	if s, _, _ := send(t, http.MethodDelete, hubURL+"?"+id, "", bob); s != http.StatusForbidden {
 		t.Fatalf("DELETE as another user: %d", s)
@@ -61,7 +62,7 @@ func TestLongPollStopDeleteFirst(t *testing.T) {
 	if s, _, b := send(t, http.MethodDelete, hubURL+"?"+id, "", ann); s != http.StatusAccepted {
 		t.Fatalf("DELETE: %d %s", s, b)
 	}
-	waitFor(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
 	if s, _, _ := send(t, http.MethodPost, hubURL+"?"+id, records(`{"type":7}`), bob); s != http.StatusForbidden {
 		t.Fatalf("POST Close as another user: %d", s)
 	}
@@ -89,7 +90,7 @@ func TestSSEStopStreamFirst(t *testing.T) {
 	send(t, http.MethodPost, hubURL+"?"+id, records(handshakeRequest), nil)
 	c.event()
 	c.conn.Close()
-	waitFor(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, "the connection to end", func() bool { return h.Stats().Open == 0 })
 	if s, _, b := send(t, http.MethodPost, hubURL+"?"+id, records(`{"type":7}`), nil); s != http.StatusOK {
 		t.Fatalf("POST Close after the stream ended: %d %s", s, b)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/hub"
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/actorhub/actorhub/transports"
 	"github.com/gobwas/ws"
 )
@@ -46,7 +47,7 @@ func TestWebSocketConnectionTokens(t *testing.T) {
 		c.expectEOF()
 		// The token is forgotten when the transport ends; until then a
 		// new WebSocket gets 409.
-		waitFor(t, 10*time.Second, "the token to be forgotten", func() bool {
+		testutil.EventuallyWithin(t, 10*time.Second, "the token to be forgotten", func() bool {
 			switch s := dialStatus(t, hubURL, "id="+n.ConnectionToken, nil); s {
 			case http.StatusNotFound:
 				return true
@@ -61,7 +62,7 @@ func TestWebSocketConnectionTokens(t *testing.T) {
 	t.Run("skipNegotiation", func(t *testing.T) {
 		// The earlier subtests' connections are gone once their
 		// transports end.
-		waitFor(t, 10*time.Second, "no connection", func() bool { return h.Stats().Open == 0 })
+		testutil.EventuallyWithin(t, 10*time.Second, "no connection", func() bool { return h.Stats().Open == 0 })
 		c := connect(t, hubURL)
 		if m := c.invoke("1", "Add", 2, 3); m.Error != "" || m.Result != float64(5) {
 			t.Fatalf("Add: %+v", m)
@@ -117,7 +118,7 @@ func TestNegotiatedTokenExpires(t *testing.T) {
 	if !known() {
 		t.Fatal("the token is unknown at once")
 	}
-	waitFor(t, timeout+5*time.Second, "the token to expire", func() bool { return !known() })
+	testutil.EventuallyWithin(t, timeout+5*time.Second, "the token to expire", func() bool { return !known() })
 	if d := time.Since(start); d < timeout {
 		t.Fatalf("the token expired after %v, before DisconnectTimeout %v", d, timeout)
 	} else {

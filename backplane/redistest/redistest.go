@@ -84,6 +84,8 @@ func (s *Server) run() error {
 	}
 	done := make(chan struct{})
 	var log strings.Builder
+	// Owner: the Server. It reads the process's output until the process
+	// exits, reaps it and closes done; Stop waits for done.
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {

@@ -82,12 +82,14 @@ func run(addr string, cfg Config) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	// Owner: this function, which receives Serve's return in both cases.
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
 		err = hs.Close()
+		<-done // ErrServerClosed
 	}
 	if cerr := srv.Close(); err == nil {
 		err = cerr

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorhub/actorhub/internal/testutil"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 )
@@ -37,20 +38,9 @@ func start(t *testing.T, cfg Config) string {
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+		testutil.Eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 	})
 	return strings.TrimPrefix(hs.URL, "http://")
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 type negotiated struct {

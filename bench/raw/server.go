@@ -82,6 +82,8 @@ func NewServer(cfg Config) (*Server, error) {
 		fan:    make(chan fanJob, 4*n),
 		groups: map[string]map[*conn]struct{}{},
 	}
+	// Owner: the Server. Close closes stop and waits for the keep-alive
+	// (done), then closes fan and waits for the fan-out workers (fanDone).
 	s.fanDone.Add(n - 1)
 	for range n - 1 {
 		go s.fanOut()

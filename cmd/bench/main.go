@@ -40,6 +40,8 @@ func main() {
 	// started, then exit.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// Owner: main. It lives as long as the process; on a signal it kills
+	// the children and exits the process itself.
 	go func() {
 		s := <-sig
 		bench.KillChildren()

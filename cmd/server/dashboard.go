@@ -126,6 +126,8 @@ func (d *dashboard) add(name string, h *hub.Hub) { d.hubs = append(d.hubs, named
 // start runs the sampler until close.
 func (d *dashboard) start() {
 	d.prev = d.totals()
+	// Owner: the dashboard. close (deferred where the server starts it)
+	// closes stop and waits for done.
 	go d.run()
 }
 

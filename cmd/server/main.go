@@ -589,17 +589,24 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	srv := o.httpServer(router{mux, around})
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	var msrv *http.Server
+	var mln net.Listener
 	var metricsAddr string
 	if o.metricsAddr != "" {
-		mln, err := net.Listen("tcp", o.metricsAddr)
-		if err != nil {
+		if mln, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			ln.Close()
 			return err
 		}
+	}
+	// Owner of the Serve goroutines: this function. Each ends when its
+	// server shuts down, and is waited for below (one errc value each).
+	srv := o.httpServer(router{mux, around})
+	errc := make(chan error, 2)
+	serving := 1
+	go func() { errc <- srv.Serve(ln) }()
+	var msrv *http.Server
+	if mln != nil {
 		msrv = o.httpServer(metricsMux)
+		serving++
 		go func() { errc <- msrv.Serve(mln) }()
 		metricsAddr = mln.Addr().String()
 	}
@@ -611,6 +618,7 @@ func run(o *options) error {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var serveErr error
 	select {
 	case s := <-sig:
 		signal.Stop(sig) // a second signal ends the process at once
@@ -618,10 +626,9 @@ func run(o *options) error {
 	case <-o.quit:
 		signal.Stop(sig)
 		log.Info("shutting down")
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
+	case serveErr = <-errc: // a listener failed: shut down all the same
+		serving--
+		log.Error("serving failed; shutting down", "err", serveErr)
 	}
 	ready.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
@@ -649,5 +656,8 @@ func run(o *options) error {
 		})
 	}
 	wg.Wait()
-	return nil
+	for range serving {
+		<-errc // Serve returns ErrServerClosed once Shutdown began
+	}
+	return serveErr
 }

@@ -14,7 +14,11 @@
 //                              spread over the nodes in turn
 //   CONFORMANCE_BACKPLANE=K    the backplane of every deployment of several nodes: redis (default),
 //                              postgres or nats (see lib/backplanes.js)
-//   CONFORMANCE_DEBUG=1        client Trace logging with message content, server stderr echoed live
+//   CONFORMANCE_DEBUG=1        client Trace logging with message content, client log and server
+//                              stderr echoed live
+//
+// Quiet on success, loud on failure: the official client's log and every server's output are kept,
+// in order, and a failing test's error carries what was logged while it ran (see test below).
 
 const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
@@ -121,8 +125,14 @@ function serverBinary() {
 }
 
 const liveServers = new Set();
-const logLines = []; // {seq, server, line}
+const logLines = []; // {seq, server, line}: every server's output and the clients' log, in order
 let logSeq = 0;
+
+/** Keeps one line of output of source (a server's name, or "client") for failing tests. */
+function keepLine(source, line) {
+  logLines.push({ seq: ++logSeq, server: source, line });
+  if (logLines.length > 5000) logLines.splice(0, logLines.length - 5000);
+}
 
 process.on('exit', () => {
   for (const s of liveServers) {
@@ -286,8 +296,7 @@ async function startNode(flags = [], { startTimeoutMs = 20000 } = {}) {
 
   const addLine = (stream, line) => {
     lines.push(`${stream}: ${line}`);
-    logLines.push({ seq: ++logSeq, server: name, line: `${stream}: ${line}` });
-    if (logLines.length > 5000) logLines.splice(0, logLines.length - 5000);
+    keepLine(name, `${stream}: ${line}`);
     if (DEBUG) process.stderr.write(`[${name}] ${stream}: ${line}\n`);
     const m = stream === 'stderr' && /listening on (\S+)/.exec(line);
     if (m) onListening(m[1]);
@@ -388,6 +397,22 @@ async function connect(hubUrl, opts = {}) {
   return conn;
 }
 
+/**
+ * The official client's logger: its lines (from minLevel up) are kept with the servers' output and
+ * shown with a failing test only; CONFORMANCE_DEBUG=1 prints them live too. Many tests expect the
+ * client to log errors (a refused connection, a server's Close): a passing run prints none of them.
+ */
+function clientLogger(minLevel) {
+  return {
+    log(level, message) {
+      if (level < minLevel || level === LogLevel.None) return;
+      const line = `${LogLevel[level]}: ${message}`;
+      if (DEBUG) process.stderr.write(`[client] ${line}\n`);
+      keepLine('client', line);
+    },
+  };
+}
+
 function build(hubUrl, opts = {}) {
   hubUrl = spread(hubUrl, opts.node);
   const mode = opts.mode || DEFAULT_MODE;
@@ -405,7 +430,7 @@ function build(hubUrl, opts = {}) {
   let b = new HubConnectionBuilder()
     .withUrl(hubUrl, httpOptions)
     .withHubProtocol(opts.protocol || hubProtocolFor(mode))
-    .configureLogging(DEBUG ? LogLevel.Trace : (opts.logLevel !== undefined ? opts.logLevel : LogLevel.Warning));
+    .configureLogging(clientLogger(DEBUG ? LogLevel.Trace : (opts.logLevel !== undefined ? opts.logLevel : LogLevel.Information)));
   if (opts.reconnect === true) b = b.withAutomaticReconnect();
   else if (opts.reconnect) b = b.withAutomaticReconnect(opts.reconnect);
   if (opts.serverTimeout !== undefined) b = b.withServerTimeout(opts.serverTimeout);
@@ -571,22 +596,45 @@ function rawWs(hubUrl, { id, query = '', headers } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// node:test wrapper that attaches server logs to failures
+// node:test wrapper that attaches the logs to failures
 
+/** Appends to e (made an Error if it is not) the log lines kept while the test ran. */
+function withLog(e, lines) {
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (!lines.length) return err;
+  const shown = lines.slice(-150);
+  const text = `\n\nclient log and server output during this test` +
+    (shown.length < lines.length ? ` (the last ${shown.length} of ${lines.length} lines)` : '') + ':\n' +
+    shown.map((l) => `  [${l.server}] ${l.line}`).join('\n');
+  // The reporters print an error's stack (which starts with its message): the lines go there.
+  try {
+    if (typeof err.stack === 'string') err.stack += text;
+    else err.message += text;
+  } catch { /* a frozen error: reported as it is */ }
+  return err;
+}
+
+/**
+ * node:test's test, whose failure carries the client log and server output kept while it ran
+ * (passing tests print nothing of them). It keeps its own timeout (opts.timeout, default 30 s),
+ * shortly before node:test's, so that a test that hangs shows its logs too.
+ */
 function test(name, opts, fn) {
   if (typeof opts === 'function') { fn = opts; opts = {}; }
-  const options = { timeout: 30000, ...opts };
+  const limit = opts.timeout !== undefined ? opts.timeout : 30000;
+  const options = { ...opts, timeout: Number.isFinite(limit) ? limit + 5000 : limit };
   return nodeTest.test(name, options, async (t) => {
     const mark = logSeq;
+    let timer;
+    const timedOut = new Promise((_, reject) => {
+      if (Number.isFinite(limit)) timer = setTimeout(() => reject(new Error(`test timed out after ${limit} ms`)), limit);
+    });
     try {
-      await fn(t);
+      await Promise.race([fn(t), timedOut]);
     } catch (e) {
-      const tail = logLines.filter((l) => l.seq > mark).slice(-60).map((l) => `${l.server} ${l.line}`);
-      if (tail.length) {
-        t.diagnostic('server output during this test:');
-        for (const line of tail) t.diagnostic(line);
-      }
-      throw e;
+      throw withLog(e, logLines.filter((l) => l.seq > mark));
+    } finally {
+      clearTimeout(timer);
     }
   });
 }

@@ -130,6 +130,7 @@ func run(addr string, keepAlive, clientTimeout time.Duration, maxMsg uint, debug
 	}
 	hs := &http.Server{Handler: mux}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+	// Owner: this function, which receives Serve's return in both cases.
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {
@@ -138,7 +139,9 @@ func run(addr string, keepAlive, clientTimeout time.Duration, maxMsg uint, debug
 	case <-ctx.Done():
 	}
 	// WebSocket handlers never return on their own: Close, not Shutdown.
-	if err := hs.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = hs.Close()
+	<-done // Serve's ErrServerClosed: its goroutine has ended
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

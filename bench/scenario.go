@@ -81,7 +81,8 @@ type Settings struct {
 	// returns the summary).
 	Emit func(Result)
 	// ProfileDir, when set, gets a CPU profile of the server during the
-	// sending phase (targets serving pprof only).
+	// sending phase, and for idle a heap profile of the server holding
+	// the connections, after a GC (targets serving pprof only).
 	ProfileDir string
 }
 
@@ -641,6 +642,12 @@ func (r *run) idle() error {
 		g := round3((after.goroutines - before.goroutines) / n)
 		r.res.GoroutinesPerConn = &g
 		r.res.ServerGoroutines = int(after.goroutines)
+	}
+	if r.s.ProfileDir != "" && len(r.cl.Nodes) > 0 {
+		path := fmt.Sprintf("%s/%s-idle-%s-%d.heap.pprof", r.s.ProfileDir, r.res.Target, r.s.Protocol, r.s.Conns)
+		if err := r.cl.Nodes[0].HeapProfile(path); err != nil {
+			fmt.Fprintf(errWriter(r.s.Progress), "\nheap profile: %v\n", err)
+		}
 	}
 	r.phase.Store("holding")
 	time.Sleep(r.s.Duration)

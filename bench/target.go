@@ -308,8 +308,19 @@ func (s *Server) GC() bool {
 
 // Profile writes a CPU profile of d seconds to path (needs pprof).
 func (s *Server) Profile(path string, d time.Duration) error {
-	c := &http.Client{Timeout: d + 30*time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.Addr, int(d.Seconds())))
+	return s.savePprof(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), path, d+30*time.Second)
+}
+
+// HeapProfile writes the server's heap profile, taken after a GC, to path
+// (needs pprof).
+func (s *Server) HeapProfile(path string) error {
+	return s.savePprof("/debug/pprof/heap?gc=1", path, time.Minute)
+}
+
+// savePprof writes what the server's pprof endpoint at uri answers to path.
+func (s *Server) savePprof(uri, path string, timeout time.Duration) error {
+	c := &http.Client{Timeout: timeout}
+	resp, err := c.Get("http://" + s.Addr + uri)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	src := fs.String("src", "127.0.0.2-127.0.0.9", "source addresses: a range A-B or a comma-separated list")
 	fs.IntVar(&o.settings.Loops, "loops", 0, "epoll loops per load process (0: GOMAXPROCS/2, at least 1)")
 	fs.IntVar(&o.settings.Dialers, "dialers", 32, "connections set up at once per load process")
-	fs.StringVar(&o.settings.ProfileDir, "profile", "", "directory for a server CPU profile of each broadcast/group run (targets with pprof)")
+	fs.StringVar(&o.settings.ProfileDir, "profile", "", "directory for a server CPU profile of each broadcast/group run, and a heap profile of each idle run (targets with pprof)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (the load side) to this file")
 	fs.BoolVar(&o.md, "md", false, "print a markdown table of the results at the end")
 	fs.StringVar(&o.out, "out", "", "also append the JSON results to this file")

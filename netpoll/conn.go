@@ -4,9 +4,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -14,14 +14,18 @@ import (
 )
 
 // Conn is a registered server-side WebSocket connection. An idle Conn owns
-// no goroutine and no buffer: only this struct (and the runtime's net.Conn).
+// no goroutine and no buffer: only this struct and its socket's descriptor.
 // Its methods are safe for concurrent use.
+//
+// The descriptor is the Poller's own (Register took it from the net.Conn,
+// which it closed). It is closed by the worker that delivers OnClose, under
+// mu: until then no other socket can get its number, so a read in
+// progress (by the one worker running the Conn, without mu) or a write
+// (under mu, after checking released) always reaches this socket.
 type Conn struct {
 	p   *Poller
-	nc  net.Conn        // referenced so no finalizer closes the socket; closed by releaseLocked
-	rc  syscall.RawConn // every read and write syscall runs inside rc.Read / rc.Write
 	h   Handler
-	fd  int32  // the socket's own descriptor (never dup'd); valid until released
+	fd  int32  // the socket's descriptor; open until fdClosed
 	seq uint32 // registration id, carried in epoll events to reject stale ones
 
 	flags atomic.Uint32 // flagClosing | flagDead | flagPaused; set under mu, read without it
@@ -49,6 +53,7 @@ type Conn struct {
 	released  bool     // guarded by mu; socket closed and out of the Poller
 	notified  bool     // guarded by mu; OnClose called
 	timed     bool     // guarded by mu; in the deadline queue
+	fdClosed  bool     // guarded by mu; fd is closed (after released)
 }
 
 const (
@@ -103,8 +108,38 @@ func (c *Conn) Drop() {
 	c.releaseLocked(ErrDropped, true)
 }
 
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+// RemoteAddr returns the peer's address (asked of the socket: the Conn
+// keeps no copy), or nil once the socket is closed.
+func (c *Conn) RemoteAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fdClosed {
+		return nil
+	}
+	sa, err := unix.Getpeername(int(c.fd))
+	if err != nil {
+		return nil
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
+	}
+	return nil
+}
+
+func zoneName(id uint32) string {
+	if id == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
 
 // closing reports whether our close frame is queued or the socket is gone.
 func (c *Conn) closing() bool { return c.flags.Load()&(flagClosing|flagDead) != 0 }
@@ -202,6 +237,10 @@ func (c *Conn) run(w *worker) {
 		}
 		c.notified = true
 		err := c.err
+		// This worker is the only one running c: no read is in progress,
+		// and writes check released under mu.
+		c.fdClosed = true
+		_ = unix.Close(int(c.fd))
 		c.mu.Unlock()
 		c.rd.st, c.held = nil, nil
 		c.h.OnClose(c, err)
@@ -454,9 +493,7 @@ func (c *Conn) drainedLocked() {
 		c.releaseLocked(nil, false)
 	case c.err != nil && !c.shut:
 		c.shut = true
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
+		_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
 	}
 }
 
@@ -523,13 +560,9 @@ func (c *Conn) flushLocked() {
 }
 
 // writev writes frames with as few writev calls as the socket allows and
-// reports how many bytes it took. A full socket is not an error.
+// reports how many bytes it took. A full socket is not an error. The
+// caller holds mu and has checked released: the descriptor is open.
 func (c *Conn) writev(frames [][]byte) (int, error) {
-	op := c.p.writeOps.Get().(*writeOp)
-	defer func() {
-		op.iov = nil
-		c.p.writeOps.Put(op)
-	}()
 	total := 0
 	for len(frames) > 0 {
 		batch := frames[:min(len(frames), iovMax)]
@@ -538,55 +571,34 @@ func (c *Conn) writev(frames [][]byte) (int, error) {
 		for _, f := range batch {
 			size += len(f)
 		}
-		op.iov, op.n, op.err = batch, 0, nil
-		if err := c.rc.Write(op.fn); err != nil {
-			return total, err
-		}
-		if op.err == unix.EAGAIN {
+		n, err := writeFrames(int(c.fd), batch)
+		if err == unix.EAGAIN {
 			return total, nil
 		}
-		if op.err != nil {
-			return total, os.NewSyscallError("writev", op.err)
+		if err != nil {
+			return total, os.NewSyscallError("writev", err)
 		}
-		total += op.n
-		if op.n < size {
+		total += n
+		if n < size {
 			return total, nil // the socket is full
 		}
 	}
 	return total, nil
 }
 
-// writeOp carries one writev through rawConn.Write; pooled so that writes
-// do not allocate a closure.
-type writeOp struct {
-	iov [][]byte
-	n   int
-	err error
-	fn  func(uintptr) bool // op.write
-}
-
-func newWriteOp() *writeOp {
-	op := &writeOp{}
-	op.fn = op.write
-	return op
-}
-
-// write runs inside rawConn.Write and always returns true: EAGAIN is
-// handled by the caller, never by parking the goroutine.
-func (op *writeOp) write(fd uintptr) bool {
+// writeFrames is one write (one frame: no iovec to build) or writev.
+func writeFrames(fd int, iov [][]byte) (int, error) {
 	for {
 		var n int
 		var err error
-		if len(op.iov) == 1 { // the common case: one frame, no iovec to build
-			n, err = unix.Write(int(fd), op.iov[0])
+		if len(iov) == 1 {
+			n, err = unix.Write(fd, iov[0])
 		} else {
-			n, err = unix.Writev(int(fd), op.iov)
+			n, err = unix.Writev(fd, iov)
 		}
-		if err == unix.EINTR {
-			continue
+		if err != unix.EINTR {
+			return max(n, 0), err
 		}
-		op.n, op.err = max(n, 0), err
-		return true
 	}
 }
 
@@ -618,10 +630,10 @@ func (c *Conn) armLocked() {
 	c.armed = mask
 }
 
-// releaseLocked closes the socket: out of the Poller's table and epoll,
-// then conn.Close (which waits for any syscall in progress on it). cause
-// becomes OnClose's error unless one is set already; a worker delivers
-// OnClose. linger0 makes the close a reset.
+// releaseLocked ends the socket: out of the Poller's table and epoll; the
+// worker that delivers OnClose then closes its descriptor (see Conn).
+// cause becomes OnClose's error unless one is set already. linger0 makes
+// the close a reset.
 func (c *Conn) releaseLocked(cause error, linger0 bool) {
 	if c.released {
 		return
@@ -636,17 +648,10 @@ func (c *Conn) releaseLocked(cause error, linger0 bool) {
 
 	p := c.p
 	p.remove(c)
-	// The descriptor is still ours: only we close nc, below.
+	// The descriptor is open until the worker closes it.
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	if linger0 {
-		if tc, ok := c.nc.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		} else {
-			_ = c.rc.Control(func(fd uintptr) {
-				_ = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
-			})
-		}
+		_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 	}
-	_ = c.nc.Close()
-	c.scheduleLocked(0) // a worker calls OnClose
+	c.scheduleLocked(0) // a worker closes the descriptor and calls OnClose
 }

@@ -1,11 +1,13 @@
 // Package netpoll serves server-side WebSocket connections after the HTTP
 // upgrade without a goroutine per connection.
 //
-// It owns, for every registered connection: epoll readiness on the socket's
-// own descriptor (taken through syscall.Conn, never dup'd, left
-// non-blocking, every read and write done inside rawConn.Read/Write so the
-// runtime's reference counting keeps the descriptor number from being
-// reused under us), incremental reading of client frames (masking,
+// It owns, for every registered connection: epoll readiness on the socket
+// through a descriptor of its own (Register takes one with F_DUPFD_CLOEXEC
+// and closes the net.Conn, so that a connection keeps one descriptor and
+// none of the runtime's per-connection state; the socket stays
+// non-blocking; the descriptor is closed only by the worker that delivers
+// OnClose, so its number is never reused under a read or write in
+// progress), incremental reading of client frames (masking,
 // fragmentation, control frames, limits), and non-blocking buffered writes
 // of already framed messages with writev and EPOLLOUT back-pressure. Its
 // frame parser is also exported for clients that do their own I/O

@@ -144,7 +144,6 @@ type Poller struct {
 	loopDone chan struct{}  // closed when the event loop returned
 	live     sync.WaitGroup // one count per Conn until its OnClose returned
 	workers  sync.WaitGroup
-	writeOps sync.Pool // *writeOp
 }
 
 // New starts a Poller: one event-loop goroutine and cfg.Workers workers.
@@ -206,7 +205,6 @@ func New(cfg Config) (*Poller, error) {
 	p.dl.alarm = epf.SetReadDeadline
 	p.dl.epoch = p.epoch
 	p.q.init()
-	p.writeOps.New = func() any { return newWriteOp() }
 	// Owner of the workers and the event loop: the Poller. Close closes the
 	// epoll descriptor (the loop returns; Close waits for loopDone), then
 	// the queue (the workers return; Close waits for workers).
@@ -219,13 +217,17 @@ func New(cfg Config) (*Poller, error) {
 }
 
 // Register hands conn to the Poller. conn must implement syscall.Conn (a
-// *net.TCPConn, as returned by Hijack); its descriptor is used in place,
-// never duplicated. buffered holds bytes already read past the upgrade
-// request (by an HTTP server's bufio.Reader); Register copies them and they
-// are processed before anything read from the socket.
+// *net.TCPConn, as returned by Hijack). The Poller keeps the socket and not
+// conn: it takes a descriptor of its own for the socket (F_DUPFD_CLOEXEC)
+// and closes conn, so that a registered connection holds one descriptor
+// and none of the runtime's net.Conn, address and poller state. While
+// Register runs the socket has two descriptors: at the process's file
+// limit it fails with EMFILE. buffered holds bytes already read past the
+// upgrade request (by an HTTP server's bufio.Reader); Register copies them
+// and they are processed before anything read from the socket.
 //
-// After a successful Register the caller must not use conn: the Poller
-// closes it. On error the caller still owns conn (and should close it).
+// After a successful Register conn is closed and the caller must not use
+// it. On error the caller still owns conn (and should close it).
 func (p *Poller) Register(conn net.Conn, h Handler, buffered []byte) (*Conn, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -236,11 +238,15 @@ func (p *Poller) Register(conn net.Conn, h Handler, buffered []byte) (*Conn, err
 		return nil, fmt.Errorf("netpoll: %w", err)
 	}
 	fd := -1
-	if err := rc.Control(func(s uintptr) { fd = int(s) }); err != nil {
+	var dupErr error
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return nil, fmt.Errorf("netpoll: %w", err)
 	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("netpoll: taking the descriptor: %w", dupErr)
+	}
 
-	c := &Conn{p: p, nc: conn, rc: rc, h: h, fd: int32(fd), max: messageLimit(p.cfg.MaxMessageSize, h)}
+	c := &Conn{p: p, h: h, fd: int32(fd), max: messageLimit(p.cfg.MaxMessageSize, h)}
 	if len(buffered) > 0 {
 		c.rd.st = &readState{pre: append([]byte(nil), buffered...)}
 	}
@@ -248,16 +254,21 @@ func (p *Poller) Register(conn net.Conn, h Handler, buffered []byte) (*Conn, err
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := p.add(c); err != nil {
+		_ = unix.Close(fd)
 		return nil, err
 	}
 	mask := uint32(readMask)
 	ev := unix.EpollEvent{Events: mask, Fd: c.fd, Pad: int32(c.seq)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.remove(c)
-		c.released = true
+		c.released, c.fdClosed = true, true
+		_ = unix.Close(fd)
 		p.live.Done()
 		return nil, fmt.Errorf("netpoll: epoll_ctl: %w", err)
 	}
+	// The socket stays open through the Poller's descriptor. Closing conn
+	// takes its descriptor out of the runtime's poller first.
+	_ = conn.Close()
 	c.armed = mask
 	if len(buffered) > 0 {
 		c.scheduleLocked(evBuffered)
@@ -425,16 +436,12 @@ type readyConn struct {
 // worker is one goroutine of the fixed pool. Its read buffer is reused for
 // every connection it serves.
 type worker struct {
-	buf    []byte
-	n      int
-	err    error
-	readFn func(uintptr) bool // w.read, bound once so reads do not allocate
+	buf []byte
 }
 
 func (p *Poller) worker() {
 	defer p.workers.Done()
 	w := &worker{buf: make([]byte, readBufSize)}
-	w.readFn = w.read
 	for c := p.q.pop(); c != nil; c = p.q.pop() {
 		c.run(w)
 	}
@@ -442,26 +449,16 @@ func (p *Poller) worker() {
 
 // readFrom reads once from c's socket without blocking. err is unix.EAGAIN
 // when nothing is there; n == 0 with a nil err is EOF.
+// The descriptor is open: only this worker, which runs c, closes it.
 func (w *worker) readFrom(c *Conn) (int, error) {
-	w.n, w.err = 0, nil
-	if err := c.rc.Read(w.readFn); err != nil {
-		return 0, err
-	}
-	if w.err != nil && w.err != unix.EAGAIN {
-		return 0, os.NewSyscallError("read", w.err)
-	}
-	return w.n, w.err
-}
-
-// read runs inside rawConn.Read, which holds a reference on the descriptor.
-// It always returns true: the runtime must never park the worker.
-func (w *worker) read(fd uintptr) bool {
 	for {
-		n, err := unix.Read(int(fd), w.buf)
-		if err == unix.EINTR {
+		n, err := unix.Read(int(c.fd), w.buf)
+		switch {
+		case err == unix.EINTR:
 			continue
+		case err == nil || err == unix.EAGAIN:
+			return max(n, 0), err
 		}
-		w.n, w.err = max(n, 0), err
-		return true
+		return 0, os.NewSyscallError("read", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/actorhub/actorhub/protocol"
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Transport carries one connection's bytes to its client. The connection
@@ -111,26 +110,21 @@ type Conn struct {
 
 	// Hot on every delivery; kept together so a fan-out touches few cache lines.
 	state  atomic.Int32
-	slot   int               // proto's index in the engine's protocol list
+	slot   uint8 // proto's index in the engine's protocol list
+	opts   connOpts
+	tslot  uint8             // index of the transport's name in the engine's transport counters
 	proto  protocol.Protocol // set once by Feed before the actor hears of the handshake
 	engine *Engine
-	mbox   *batchingMailbox // the actor's mailbox, for fan-outs
-	pid    *actor.PID
-	seq    uint64 // creation order, spreads members over group shards
-	opts   connOpts
-	tslot  uint8    // index of Transport in the engine's transport counters
-	raw    *rawConn // a raw connection's state (raw.go); nil for a hub connection
+	seq    uint64          // creation order, spreads members over group shards
+	raw    *rawConn        // a raw connection's state (raw.go); nil for a hub connection
+	mbox   batchingMailbox // the actor's mailbox (connactor.go)
 
 	// UserID is the authenticated user id, or "".
 	UserID string
-	// Claims are the claims of the user's token, or nil. Read-only.
-	Claims map[string]any
 	// Items lives as long as the connection. Only hub code running in this
 	// connection's turn may touch it.
 	Items map[string]any
-	// Transport and Request are those of ConnInfo. Read-only.
-	Transport string
-	Request   *http.Request
+	extra *connExtra // what few connections have; nil when none. Read-only.
 
 	in       inbound
 	out      outbound
@@ -138,6 +132,40 @@ type Conn struct {
 	groups   membership
 	stateful atomic.Pointer[statefulConn] // set by Feed at the handshake, before the actor hears of it
 	dstate   atomic.Pointer[directState]  // waiters past the mailbox; nil until first used
+}
+
+// connExtra is the part of ConnInfo that most connections do not have
+// (Claims, Request), or that the transport counters do not name. A
+// connection that has none of it keeps a nil pointer instead.
+type connExtra struct {
+	claims    map[string]any
+	request   *http.Request
+	transport string
+}
+
+// Claims are the claims of the user's token, or nil. Read-only.
+func (c *Conn) Claims() map[string]any {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.claims
+}
+
+// Request is ConnInfo.Request: the HTTP request that opened the
+// connection, or nil. Read-only.
+func (c *Conn) Request() *http.Request {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.request
+}
+
+// Transport is ConnInfo.Transport: the transport's name, or "".
+func (c *Conn) Transport() string {
+	if c.extra != nil {
+		return c.extra.transport
+	}
+	return c.engine.stats.transportName(int(c.tslot))
 }
 
 // connOpts are a connection's fixed options, from its ConnInfo.
@@ -172,12 +200,12 @@ func (c *Conn) Enqueue(p *Payload) {
 		return
 	}
 	c.out.callMu.Unlock()
-	c.engine.send(c.pid, &own{p: p})
+	c.post(&own{p: p})
 }
 
 // Send encodes m for this connection alone and sends it through its mailbox.
 // Safe from any goroutine.
-func (c *Conn) Send(m protocol.Message) { c.engine.send(c.pid, &sendOwn{msg: m}) }
+func (c *Conn) Send(m protocol.Message) { c.post(&sendOwn{msg: m}) }
 
 // SendThen is Send, and then runs queued in the connection's turn once m
 // is queued for writing (or dropped because the connection is closing). A
@@ -185,7 +213,7 @@ func (c *Conn) Send(m protocol.Message) { c.engine.send(c.pid, &sendOwn{msg: m})
 // messages in the mailbox. If the connection is already gone, queued never
 // runs: wait on Context too.
 func (c *Conn) SendThen(m protocol.Message, queued func()) {
-	c.engine.send(c.pid, &sendOwn{msg: m, queued: queued})
+	c.post(&sendOwn{msg: m, queued: queued})
 }
 
 // Close ends the connection from the server side with a Close message:
@@ -193,12 +221,12 @@ func (c *Conn) SendThen(m protocol.Message, queued func()) {
 // set, is the Close message's error; cause is what OnDisconnected gets.
 // Safe from any goroutine.
 func (c *Conn) Close(errText string, allowReconnect bool, cause error) {
-	c.engine.send(c.pid, &closeConn{close: protocol.Close{Error: errText, AllowReconnect: allowReconnect}, cause: cause})
+	c.post(&closeConn{close: protocol.Close{Error: errText, AllowReconnect: allowReconnect}, cause: cause})
 }
 
 // Drop cuts the transport without a Close message or a close frame.
 // Safe from any goroutine.
-func (c *Conn) Drop() { c.engine.send(c.pid, &dropConn{}) }
+func (c *Conn) Drop() { c.post(&dropConn{}) }
 
 // InGroup reports whether the connection is a member of the group key.
 func (c *Conn) InGroup(key string) bool {

@@ -115,17 +115,17 @@ func (c *Conn) handshakeLocked(data []byte) (rest []byte, ok bool) {
 		c.failHandshakeLocked(msg)
 		return nil, false
 	}
-	c.proto, c.slot, c.in.handshaken = proto, slot, true // the actor reads them after handshakeDone
+	c.proto, c.slot, c.in.handshaken = proto, uint8(slot), true // the actor reads them after handshakeDone
 	if c.opts.has(optAllowStateful) && req.Version >= 2 {
 		c.stateful.Store(&statefulConn{})
 	}
-	c.engine.send(c.pid, &handshakeDone{version: req.Version})
+	c.post(&handshakeDone{version: req.Version})
 	return rest, true
 }
 
 func (c *Conn) failHandshakeLocked(msg string) {
 	c.in.finishLocked()
-	c.engine.send(c.pid, &handshakeFailed{msg: msg})
+	c.post(&handshakeFailed{msg: msg})
 }
 
 // readLocked reads the hub messages in data and posts them to the actor in
@@ -181,7 +181,7 @@ func (c *Conn) postLocked(b *inBatch) {
 		return
 	}
 	c.in.queued.Add(inboundCount(len(b.msgs), b.bytes))
-	c.engine.send(c.pid, &incoming{msgs: b.msgs, bytes: b.bytes})
+	c.post(&incoming{msgs: b.msgs, bytes: b.bytes})
 	*b = inBatch{}
 }
 
@@ -190,7 +190,7 @@ func (c *Conn) postLocked(b *inBatch) {
 func (c *Conn) failReadLocked(b *inBatch, err error) {
 	c.postLocked(b)
 	c.in.finishLocked()
-	c.engine.send(c.pid, &protocolError{err: err})
+	c.post(&protocolError{err: err})
 	c.end()
 }
 
@@ -265,13 +265,13 @@ func (c *Conn) transportEnded(keep bool, err error) {
 		// claim it at once, and the heartbeat times it out. The message goes
 		// first so that a reattach's message comes after it.
 		sf := c.stateful.Load()
-		c.engine.send(c.pid, &transportDropped{err: err})
+		c.post(&transportDropped{err: err})
 		sf.detachedAt.Store(c.engine.preciseNow())
 		sf.reattachable.Store(true)
 		return
 	}
 	c.end()
-	c.engine.send(c.pid, &transportClosed{err: err})
+	c.post(&transportClosed{err: err})
 }
 
 // The inbound budget.

@@ -76,7 +76,7 @@ func (c *Conn) ready() {
 	if gate := e.cfg.BeforeConnected; gate != nil && !c.life.gated {
 		c.life.gated = true
 		c.life.joining = 1
-		gate(c, func() { e.send(c.pid, &memberAdded{}) })
+		gate(c, func() { c.post(&memberAdded{}) })
 		return
 	}
 	c.state.Store(stateConnected)

@@ -57,7 +57,7 @@ func (c *Conn) enqueue(p *Payload) {
 			return
 		}
 	}
-	b, err := p.bytes(c.slot, c.proto, c.out.transport.Framed())
+	b, err := p.bytes(int(c.slot), c.proto, c.out.transport.Framed())
 	if err != nil {
 		c.engine.log.Error("encode failed", "conn", c.ID, "err", err)
 		return

@@ -7,17 +7,45 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// connActor is the actor of one connection. Everything it touches on Conn
-// outside the atomics and the locked parts (see Conn) is its own.
+// A connection's actor is its mailbox (Conn.mbox) and receive: the
+// mailbox runs on the System's worker pool and hands receive one message
+// at a time. It is not a protoactor process: a connection needs no PID, no
+// actor context and no entry in protoactor's process registry (together
+// some 600 bytes), since everything that talks to it holds its *Conn. The
+// hub, group and shard actors are protoactor actors.
+//
+// Everything receive touches on Conn outside the atomics and the locked
+// parts (see Conn) is the actor's own.
+
+// connActor is what the mailbox invokes: a connection's actor.
 type connActor struct{ *Conn }
 
-func (a connActor) Receive(ctx actor.Context) {
-	c := a.Conn
+var _ actor.MessageInvoker = connActor{}
+
+// InvokeUserMessage hands the actor the next message.
+func (a connActor) InvokeUserMessage(msg any) { a.receive(msg) }
+
+// InvokeSystemMessage: nothing posts system messages to a connection.
+func (a connActor) InvokeSystemMessage(any) {}
+
+// EscalateFailure is a panic that receive did not recover (recoverTurn
+// itself failed): the connection is cut.
+func (a connActor) EscalateFailure(reason any, _ any) {
+	a.engine.log.Error("connection actor failed", "conn", a.ID, "panic", reason)
+	a.out.transport.Close(false)
+}
+
+// post sends msg to the connection's actor; once the actor has stopped, msg
+// is dropped. Safe from any goroutine.
+func (c *Conn) post(msg any) { c.mbox.PostUserMessage(msg) }
+
+// receive is the actor's turn on one message.
+func (c *Conn) receive(msg any) {
 	defer c.recoverTurn()
-	if c.raw != nil && c.receiveRaw(ctx.Message()) {
+	if c.raw != nil && c.receiveRaw(msg) {
 		return
 	}
-	switch m := ctx.Message().(type) {
+	switch m := msg.(type) {
 	case *Payload:
 		c.deliver(m)
 	case *own:
@@ -65,9 +93,9 @@ func (a connActor) Receive(ctx actor.Context) {
 		if c.state.Load() != stateClosed {
 			c.disconnect(m.err, reasonTransport)
 		}
-		c.stop(ctx)
+		c.stop()
 	default:
-		c.receiveStateful(ctx, m)
+		c.receiveStateful(m)
 	}
 }
 
@@ -99,10 +127,10 @@ func (c *Conn) keepAlive() {
 // stop forgets the connection and stops its actor once its transport is
 // gone, unless a reattach that won the race must still close its transport
 // (its message comes next, and stops the actor).
-func (c *Conn) stop(ctx actor.Context) {
+func (c *Conn) stop() {
 	if sf := c.stateful.Load(); sf != nil && sf.reattachInFlight {
 		return
 	}
 	c.engine.forget(c)
-	ctx.Stop(ctx.Self())
+	c.mbox.stop()
 }

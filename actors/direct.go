@@ -430,7 +430,7 @@ func (c *Conn) Forward(id string, p *Payload) (<-chan *protocol.Completion, erro
 	if err != nil {
 		return nil, err
 	}
-	c.engine.send(c.pid, p)
+	c.post(p)
 	return ch, nil
 }
 

@@ -197,14 +197,12 @@ type Engine struct {
 	epoch      time.Time
 	pings      []pingFrames
 
-	hubPID    *actor.PID
-	connProps *actor.Props
+	hubPID *actor.PID
 	// groupProps spawn group actors, from the hub actor only: it sets
 	// spawningGroup (which it owns) to the actor to start.
 	groupProps    *actor.Props
 	spawningGroup *groupActor
-	spawnMu       sync.Mutex   // serialises spawns so made knows whose mailbox it is
-	spawning      *Conn        // guarded by spawnMu
+	maxPayload    int32        // the bound of a connection's mailbox (batchingMailbox.maxPayload)
 	clock         atomic.Int64 // now(), advanced by the heartbeat each tick
 	groups        sync.Map     // group key -> *groupRef; written only by the hub actor
 	conns         registry
@@ -233,10 +231,7 @@ func NewEngine(sys *System, invoker Invoker, cfg EngineConfig) (*Engine, error) 
 	}
 	e.conns.init()
 	e.clock.Store(int64(time.Since(e.epoch)))
-	e.connProps = sys.connProps(func() actor.Actor { return connActor{e.spawning} }, func(m *batchingMailbox) {
-		m.maxPayload = int32(min(mailboxBudget*cfg.MaxBufferedBytes, math.MaxInt32))
-		e.spawning.mbox = m
-	})
+	e.maxPayload = int32(min(mailboxBudget*cfg.MaxBufferedBytes, math.MaxInt32))
 	e.groupProps = sys.coreProps(func() actor.Actor { return e.spawningGroup })
 	e.hubPID = sys.actors.Root.Spawn(sys.coreProps(func() actor.Actor { return newHubActor(e) }))
 	done := make(chan struct{})
@@ -267,8 +262,11 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	if e.closing.Load() {
 		return nil, errShutdown
 	}
-	c := &Conn{ID: info.ID, UserID: info.UserID, Claims: info.Claims, Transport: info.Transport, Request: info.Request,
-		engine: e, seq: e.seq.Add(1), tslot: uint8(e.stats.transportSlot(info.Transport))}
+	// The connection's actor is its mailbox, in c (connactor.go).
+	c := &Conn{ID: info.ID, UserID: info.UserID, engine: e, seq: e.seq.Add(1), tslot: uint8(e.stats.transportSlot(info.Transport))}
+	if info.Claims != nil || info.Request != nil || (c.tslot == 0 && info.Transport != "") {
+		c.extra = &connExtra{claims: info.Claims, request: info.Request, transport: info.Transport}
+	}
 	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
 	c.out.transport = t
 	c.Items = make(map[string]any)
@@ -283,15 +281,11 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.life.created = now
 	c.life.lastRecv.Store(now)
 	c.life.lastSend.Store(now)
-	e.spawnMu.Lock()
-	e.spawning = c
-	c.pid = e.sys.actors.Root.Spawn(e.connProps)
-	e.spawning = nil
-	e.spawnMu.Unlock()
+	c.mbox.initConn(connActor{c}, e.sys.pool, e.maxPayload)
 	if c.raw != nil {
 		// First in its mailbox, before Shutdown can find it in conns and
 		// close it: Connected always runs before Disconnected.
-		e.send(c.pid, &rawStart{})
+		c.post(&rawStart{})
 	}
 	e.conns.put(c)
 	return c, nil
@@ -364,7 +358,7 @@ func (e *Engine) SendKeys(keys []string, p *Payload) {
 func (e *Engine) SendConn(id string, p *Payload) bool {
 	c, ok := e.conns.get(id)
 	if ok {
-		e.send(c.pid, p)
+		c.post(p)
 	}
 	return ok
 }
@@ -439,7 +433,7 @@ func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joi
 		return nil, false, nil
 	}
 	named := isGroupKey(key)
-	if named && e.cfg.MaxGroupsPerConnection > 0 && c.groups.named >= e.cfg.MaxGroupsPerConnection {
+	if named && e.cfg.MaxGroupsPerConnection > 0 && int(c.groups.named) >= e.cfg.MaxGroupsPerConnection {
 		return nil, false, ErrTooManyGroups
 	}
 	c.groups.keys.add(key)

@@ -54,12 +54,12 @@ type (
 )
 
 // ack tells whoever asked that the member is in.
-func (m *addMember) ack(ctx actor.Context) {
+func (m *addMember) ack() {
 	if m.done != nil {
 		close(m.done)
 	}
 	if m.notify {
-		ctx.Send(m.conn.pid, &memberAdded{})
+		m.conn.post(&memberAdded{})
 	}
 }
 
@@ -227,11 +227,11 @@ func (g *groupActor) Receive(ctx actor.Context) {
 			// (Acknowledging here also means no ack can be lost in a shard
 			// that is stopped with the message still queued.)
 			ctx.Send(g.shardOf(m.conn), &addMember{conn: m.conn})
-			m.ack(ctx)
+			m.ack()
 			return
 		}
 		g.local.add(m.conn)
-		m.ack(ctx)
+		m.ack()
 		if g.count > g.e.cfg.partitionSize {
 			g.partition(ctx)
 		}

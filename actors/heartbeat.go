@@ -29,7 +29,7 @@ func (e *Engine) heartbeat() {
 			switch c.state.Load() {
 			case stateHandshake:
 				if now-c.life.created > handshake {
-					e.send(c.pid, &handshakeTimedOut{})
+					c.post(&handshakeTimedOut{})
 				}
 			case stateConnected:
 				if sf := c.stateful.Load(); sf != nil && sf.beat(c, now, disconnect) {
@@ -42,10 +42,10 @@ func (e *Engine) heartbeat() {
 					return
 				}
 				if now-c.life.lastSend.Load() >= keepAlive {
-					e.send(c.pid, &keepAliveDue{})
+					c.post(&keepAliveDue{})
 				}
 				if c.life.pinged.Load() && !c.life.dispatching.Load() && now-c.life.lastRecv.Load() > clientTimeout {
-					e.send(c.pid, &clientTimedOut{})
+					c.post(&clientTimedOut{})
 				}
 			}
 		})

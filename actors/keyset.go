@@ -86,6 +86,6 @@ func (s *keySet) clear() { *s = keySet{} }
 type membership struct {
 	mu    sync.Mutex
 	keys  keySet
-	named int  // keys of named groups (GroupKey), bounded by MaxGroupsPerConnection
-	left  bool // no more joins: the connection is gone
+	named int32 // keys of named groups (GroupKey), bounded by MaxGroupsPerConnection
+	left  bool  // no more joins: the connection is gone
 }

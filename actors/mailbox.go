@@ -39,6 +39,9 @@ type batchingMailbox struct {
 	scheduled bool // guarded by mu: a run is queued or running
 	suspended bool // owned by the running turn
 	notify    bool // deliver endOfBatch
+	// stopped: the actor has stopped (stop); what is posted or still
+	// queued is dropped. Written by the running turn under mu.
+	stopped bool
 }
 
 // mailboxFull tells a connection actor that its mailbox refused a payload:
@@ -47,18 +50,24 @@ type mailboxFull struct{}
 
 var fullMailbox = &mailboxFull{}
 
-// newBatchingMailbox returns a producer of mailboxes. With notify, the actor
-// receives *batchEnd after each batch of user messages. made, when set, is
-// told of each mailbox made.
-func newBatchingMailbox(notify bool, made func(*batchingMailbox)) actor.MailboxProducer {
+// newBatchingMailbox returns a producer of the mailboxes of protoactor's
+// actors (the hub, group and shard actors).
+func newBatchingMailbox() actor.MailboxProducer {
 	return func() actor.Mailbox {
-		m := &batchingMailbox{notify: notify}
+		m := &batchingMailbox{}
 		m.runFn = m.run
-		if made != nil {
-			made(m)
-		}
 		return m
 	}
+}
+
+// initConn readies a connection's mailbox, which is part of its Conn: the
+// actor receives *batchEnd after each batch of user messages, and the
+// mailbox holds at most maxPayload bytes of payloads.
+func (m *batchingMailbox) initConn(a connActor, pool *workerPool, maxPayload int32) {
+	m.notify = true
+	m.maxPayload = maxPayload
+	m.runFn = m.run
+	m.RegisterHandlers(a, pool)
 }
 
 func (m *batchingMailbox) PostUserMessage(msg any) {
@@ -71,6 +80,10 @@ func (m *batchingMailbox) PostUserMessage(msg any) {
 // fan-out posts to many mailboxes this way and schedules them in batches.
 func (m *batchingMailbox) post(msg any) (schedule bool) {
 	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return false
+	}
 	if p, ok := msg.(*Payload); ok && m.maxPayload > 0 {
 		if m.full {
 			m.mu.Unlock()
@@ -92,6 +105,10 @@ func (m *batchingMailbox) post(msg any) (schedule bool) {
 
 func (m *batchingMailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
 	m.system = append(m.system, msg)
 	schedule := !m.scheduled
 	m.scheduled = true
@@ -107,6 +124,17 @@ func (m *batchingMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatc
 }
 
 func (m *batchingMailbox) Start() {}
+
+// stop stops the actor from its own turn: nothing more it was sent, or is
+// sent from now on, reaches it. (The mailboxes of protoactor's actors stop
+// with their actor instead.)
+func (m *batchingMailbox) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	clear(m.user)
+	m.user, m.system, m.spare = nil, nil, nil
+	m.mu.Unlock()
+}
 
 func (m *batchingMailbox) UserMessageCount() int {
 	m.mu.Lock()
@@ -148,7 +176,7 @@ func (m *batchingMailbox) run() {
 		if m.maxPayload > 0 {
 			m.payloads -= payloads
 		}
-		if batch != nil && cap(batch) <= 64 && m.spare == nil {
+		if batch != nil && cap(batch) <= 64 && m.spare == nil && !m.stopped {
 			m.spare = batch[:0]
 		}
 		if handled >= budget {
@@ -180,10 +208,12 @@ func (m *batchingMailbox) handle(system, batch []any) (payloads int) {
 		if p, ok := msg.(*Payload); ok {
 			payloads += p.size
 		}
-		m.invoke(msg)
+		if !m.stopped {
+			m.invoke(msg)
+		}
 		batch[i] = nil
 	}
-	if len(batch) > 0 && m.notify {
+	if len(batch) > 0 && m.notify && !m.stopped {
 		m.invoke(endOfBatch)
 	}
 	return payloads

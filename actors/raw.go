@@ -74,10 +74,10 @@ func (c *Conn) feedRaw(data []byte) {
 	c.engine.stats.bytesIn.Add(uint64(len(data)))
 	if c.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
 		c.in.finishLocked()
-		c.engine.send(c.pid, &protocolError{err: errInputOverBudget})
+		c.post(&protocolError{err: errInputOverBudget})
 		return
 	}
-	c.engine.send(c.pid, &rawIn{data: append([]byte(nil), data...)})
+	c.post(&rawIn{data: append([]byte(nil), data...)})
 }
 
 // WriteRaw queues data (copied) for the client of a raw connection: one
@@ -99,7 +99,7 @@ func (c *Conn) WriteRaw(data []byte) error {
 	// connections: each is bounded by MaxBufferedBytes.
 	if c.raw.pending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
 		c.raw.pending.Add(-int64(len(data)))
-		c.engine.send(c.pid, &rawClose{err: errSlowConsumer})
+		c.post(&rawClose{err: errSlowConsumer})
 		return errSlowConsumer
 	}
 	var frame []byte
@@ -116,7 +116,7 @@ func (c *Conn) WriteRaw(data []byte) error {
 	} else {
 		frame = append([]byte(nil), data...)
 	}
-	c.engine.send(c.pid, &rawOut{frame: frame, n: len(data)})
+	c.post(&rawOut{frame: frame, n: len(data)})
 	return nil
 }
 
@@ -129,7 +129,7 @@ func (c *Conn) SetBinary(binary bool) { c.raw.binary.Store(binary) }
 // is written: a WebSocket gets a close frame (1000), an event stream ends,
 // a long poll gets 204. err reaches Disconnected (nil for a normal end).
 // Safe from any goroutine.
-func (c *Conn) CloseRaw(err error) { c.engine.send(c.pid, &rawClose{err: err}) }
+func (c *Conn) CloseRaw(err error) { c.post(&rawClose{err: err}) }
 
 // receiveRaw is the actor's side of the raw messages; it reports whether m
 // was one.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/actorhub/actorhub/protocol"
-	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Stateful reconnect (ASP.NET Core 8+, WebSockets only).
@@ -147,7 +146,7 @@ func (detachedTransport) Framed() bool         { return true }
 func (detachedTransport) Write([][]byte) error { return nil }
 func (detachedTransport) Buffered() int        { return 0 }
 func (t detachedTransport) Close(graceful bool) {
-	t.c.engine.send(t.c.pid, &transportClosed{err: errDetachedClose})
+	t.c.post(&transportClosed{err: errDetachedClose})
 }
 
 // Stateful reports whether stateful reconnect is in effect for the
@@ -175,7 +174,7 @@ func (c *Conn) reattach(t Transport) error {
 	sf.awaitSequence = true
 	c.life.lastRecv.Store(c.engine.preciseNow())
 	c.in.mu.Unlock()
-	c.engine.send(c.pid, &reattach{t: t})
+	c.post(&reattach{t: t})
 	return nil
 }
 
@@ -233,7 +232,7 @@ func (c *Conn) sequenceLocked(sf *statefulConn, m protocol.Message) (keep bool, 
 		return true, nil
 	case *protocol.Ack:
 		if !sf.awaitSequence {
-			c.engine.send(c.pid, &ackIn{id: m.SequenceID})
+			c.post(&ackIn{id: m.SequenceID})
 		}
 		return false, nil
 	}
@@ -254,14 +253,14 @@ func (c *Conn) sequenceLocked(sf *statefulConn, m protocol.Message) (keep bool, 
 
 // receiveStateful handles the connection actor's messages of stateful
 // reconnect.
-func (c *Conn) receiveStateful(ctx actor.Context, msg any) {
+func (c *Conn) receiveStateful(msg any) {
 	sf := c.stateful.Load()
 	if sf == nil {
 		return
 	}
 	switch m := msg.(type) {
 	case *transportDropped:
-		c.dropped(ctx, sf, m.err)
+		c.dropped(sf, m.err)
 	case *reattach:
 		sf.reattachInFlight = false
 		if c.state.Load() != stateConnected {
@@ -269,7 +268,7 @@ func (c *Conn) receiveStateful(ctx actor.Context, msg any) {
 			m.t.Close(false)
 			if c.state.Load() == stateClosed {
 				c.engine.forget(c)
-				ctx.Stop(ctx.Self())
+				c.mbox.stop()
 			}
 			return
 		}
@@ -287,13 +286,13 @@ func (c *Conn) receiveStateful(ctx actor.Context, msg any) {
 			c.disconnect(errReattachTimeout, reasonTransport)
 		}
 		c.engine.forget(c)
-		ctx.Stop(ctx.Self())
+		c.mbox.stop()
 	}
 }
 
 // dropped handles the unclean end of a stateful connection's transport:
 // a live connection waits for a reattach, any other ends.
-func (c *Conn) dropped(ctx actor.Context, sf *statefulConn, err error) {
+func (c *Conn) dropped(sf *statefulConn, err error) {
 	if c.state.Load() == stateConnected {
 		c.engine.log.Debug("stateful connection dropped; waiting for reattach", "conn", c.ID, "err", err)
 		c.detach()
@@ -314,28 +313,27 @@ func (c *Conn) dropped(ctx actor.Context, sf *statefulConn, err error) {
 	if sf.reattachInFlight {
 		return // stops once the reattach message has closed its transport
 	}
-	ctx.Stop(ctx.Self())
+	c.mbox.stop()
 }
 
 // beat is the heartbeat's look at a stateful connection: it times out a
 // detached one, and asks for an Ack when something came in. It reports
 // whether the connection is detached (nothing else applies to it then).
 func (sf *statefulConn) beat(c *Conn, now, disconnect int64) (detached bool) {
-	e := c.engine
 	if at := sf.detachedAt.Load(); at != 0 {
 		// Decided here, not in the actor, which may be blocked in hub code
 		// waiting on the gone client: ending the connection's context
 		// wakes that code.
 		if now-at > disconnect && sf.reattachable.CompareAndSwap(true, false) {
 			c.end()
-			e.send(c.pid, &reattachTimedOut{})
+			c.post(&reattachTimedOut{})
 		}
 		return true
 	}
 	if sf.ackPending.Load() && now-sf.lastAck >= ackInterval {
 		sf.ackPending.Store(false)
 		sf.lastAck = now
-		e.send(c.pid, &ackDue{})
+		c.post(&ackDue{})
 	}
 	return false
 }

@@ -46,6 +46,17 @@ type stats struct {
 // them, or "", counts as "other".
 const maxTransports = 8
 
+// transportName is the name of a transport slot other than 0 (which
+// counts every transport that has no slot of its own): "" for 0.
+func (s *stats) transportName(slot int) string {
+	if slot == 0 {
+		return ""
+	}
+	s.transportMu.Lock()
+	defer s.transportMu.Unlock()
+	return s.transportNames[slot]
+}
+
 // transportSlot is name's slot in byTransport, given at its first use.
 func (s *stats) transportSlot(name string) int {
 	if name == "" || name == otherTransport {

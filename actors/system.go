@@ -47,16 +47,6 @@ func NewSystem(cfg SystemConfig) (*System, error) {
 	return &System{actors: as, pool: newWorkerPool(poolConfig{Logger: log}), poller: poller, log: log}, nil
 }
 
-// connProps builds the properties shared by an engine's connection actors:
-// they run on the pool, with a batching mailbox that tells them when a batch
-// ends. made hears of each mailbox as its actor is spawned.
-func (s *System) connProps(producer actor.Producer, made func(*batchingMailbox)) *actor.Props {
-	return actor.PropsFromProducer(producer,
-		actor.WithDispatcher(s.pool),
-		actor.WithMailbox(newBatchingMailbox(true, made)),
-	)
-}
-
 // coreProps builds the properties of the hub, group and shard actors. They
 // are few, and connection actors wait on them (a hub method that joins a
 // group), so they run on their own goroutine per turn and never queue
@@ -64,7 +54,7 @@ func (s *System) connProps(producer actor.Producer, made func(*batchingMailbox))
 func (s *System) coreProps(producer actor.Producer) *actor.Props {
 	return actor.PropsFromProducer(producer,
 		actor.WithDispatcher(actor.NewDefaultDispatcher(1024)),
-		actor.WithMailbox(newBatchingMailbox(false, nil)),
+		actor.WithMailbox(newBatchingMailbox()),
 	)
 }
 

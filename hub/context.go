@@ -48,7 +48,7 @@ func (h *Hub) newContext(c *actors.Conn) *Context {
 		Context:      connContext{c},
 		ConnectionID: c.ID,
 		UserID:       c.UserID,
-		Claims:       c.Claims,
+		Claims:       c.Claims(),
 		Items:        c.Items,
 		Clients:      CallerClients{clients{h: h, caller: c}},
 		Groups:       Groups{h: h},
@@ -81,7 +81,7 @@ func membershipContext(ctx context.Context) context.Context {
 
 // Transport names the caller's transport: "WebSockets", "ServerSentEvents"
 // or "LongPolling" ("" for a connection made without package transports).
-func (c *Context) Transport() string { return c.conn.Transport }
+func (c *Context) Transport() string { return c.conn.Transport() }
 
 // Request is the HTTP request that opened the caller's connection (the
 // WebSocket upgrade, the Server-Sent Events GET, the first long poll), as
@@ -91,7 +91,7 @@ func (c *Context) Transport() string { return c.conn.Transport }
 // (transports.Config.KeepRequests), since a request's headers cost memory
 // for as long as the connection lives. Read it, never modify it: every call
 // of the connection shares it.
-func (c *Context) Request() *http.Request { return c.conn.Request }
+func (c *Context) Request() *http.Request { return c.conn.Request() }
 
 // Abort ends the caller's connection once the current call returns. The
 // client gets a Close message that forbids reconnecting.

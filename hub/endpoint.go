@@ -195,7 +195,7 @@ func (c RawConn) UserID() string { return c.c.UserID }
 
 // Claims are the claims of the user's token, or nil. Read them, never
 // modify them.
-func (c RawConn) Claims() map[string]any { return c.c.Claims }
+func (c RawConn) Claims() map[string]any { return c.c.Claims() }
 
 // Items belongs to the connection and lives as long as it does; only the
 // handler's calls for this connection, which never overlap, may touch it.
@@ -203,11 +203,11 @@ func (c RawConn) Items() map[string]any { return c.c.Items }
 
 // Transport names the connection's transport: "WebSockets",
 // "ServerSentEvents" or "LongPolling".
-func (c RawConn) Transport() string { return c.c.Transport }
+func (c RawConn) Transport() string { return c.c.Transport() }
 
 // Request is the HTTP request that opened the connection, when the
 // transport keeps it (see Context.Request), or nil.
-func (c RawConn) Request() *http.Request { return c.c.Request }
+func (c RawConn) Request() *http.Request { return c.c.Request() }
 
 // Write sends data (copied) to the client: one WebSocket message, text
 // unless SetBinary(true); on the HTTP transports, bytes of the stream that

@@ -232,7 +232,7 @@ func (c *Conn) Drop() { c.post(&dropConn{}) }
 func (c *Conn) InGroup(key string) bool {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
-	return c.groups.keys.has(key)
+	return c.groups.has(key)
 }
 
 // Messages to the connection actor.

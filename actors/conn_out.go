@@ -142,7 +142,9 @@ func (c *Conn) write() error {
 	c.engine.stats.addOut(c.seq, len(c.out.frames), n)
 	clear(c.out.frames)
 	c.out.frames = c.out.frames[:0]
-	if cap(c.out.frames) > 256 {
+	if cap(c.out.frames) > 1 {
+		// Room for one frame, the usual batch, is kept; a batch that
+		// coalesced several allocates again (one allocation per write).
 		c.out.frames = nil
 	}
 	c.life.lastSend.Store(c.engine.now())

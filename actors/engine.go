@@ -429,14 +429,19 @@ var ErrTooManyGroups = errors.New("actors: connection is a member of too many gr
 func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joined bool, err error) {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
-	if c.groups.left || c.groups.keys.has(key) {
+	if c.groups.left || c.groups.has(key) {
 		return nil, false, nil
+	}
+	if v, ok := e.groups.Load(key); ok {
+		// The key the group was made with: one string for all its
+		// members, not one per join.
+		key = v.(*groupRef).key
 	}
 	named := isGroupKey(key)
 	if named && e.cfg.MaxGroupsPerConnection > 0 && int(c.groups.named) >= e.cfg.MaxGroupsPerConnection {
 		return nil, false, ErrTooManyGroups
 	}
-	c.groups.keys.add(key)
+	c.groups.add(key)
 	if named {
 		c.groups.named++
 	}
@@ -451,7 +456,7 @@ func (e *Engine) join(c *Conn, key string, notify bool) (done chan struct{}, joi
 func (e *Engine) leave(c *Conn, key string) <-chan struct{} {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
-	if !c.groups.keys.remove(key) {
+	if !c.groups.remove(key) {
 		return nil
 	}
 	if isGroupKey(key) {
@@ -467,10 +472,10 @@ func (e *Engine) leaveAll(c *Conn) {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
 	c.groups.left = true
-	c.groups.keys.each(func(key string) {
+	c.groups.each(func(key string) {
 		e.send(e.hubPID, &leaveGroup{key: key, conn: c})
 	})
-	c.groups.keys.clear()
+	c.groups.clear()
 	c.groups.named = 0
 }
 

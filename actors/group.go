@@ -143,7 +143,7 @@ func (h *hubActor) entry(ctx actor.Context, key string) *groupEntry {
 	if g, ok := h.groups[key]; ok {
 		return g
 	}
-	ref := &groupRef{}
+	ref := &groupRef{key: key}
 	h.e.spawningGroup = &groupActor{e: h.e, key: key, hub: ctx.Self(), ref: ref}
 	ref.pid = h.e.sys.actors.Root.Spawn(h.e.groupProps)
 	h.e.spawningGroup = nil

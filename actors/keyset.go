@@ -35,9 +35,6 @@ func (s *keySet) add(key string) bool {
 	case s.big != nil:
 		s.big[key] = struct{}{}
 	case len(s.small) < keySetSmall:
-		if s.small == nil {
-			s.small = make([]string, 0, 2)
-		}
 		s.small = append(s.small, key)
 	default:
 		s.big = make(map[string]struct{}, 2*keySetSmall)
@@ -82,10 +79,52 @@ func (s *keySet) clear() { *s = keySet{} }
 
 // membership is a connection's group keys. Every field is guarded by mu;
 // joins and leaves are sent to the hub actor under it, so that one
-// connection's changes reach it in order.
+// connection's changes reach it in order. The key of all connections,
+// which every connection has, is a flag, not an entry of keys.
 type membership struct {
 	mu    sync.Mutex
 	keys  keySet
 	named int32 // keys of named groups (GroupKey), bounded by MaxGroupsPerConnection
 	left  bool  // no more joins: the connection is gone
+	all   bool  // a member of keyAll
+}
+
+func (m *membership) has(key string) bool {
+	if key == keyAll {
+		return m.all
+	}
+	return m.keys.has(key)
+}
+
+// add reports whether key was not there.
+func (m *membership) add(key string) bool {
+	if key == keyAll {
+		added := !m.all
+		m.all = true
+		return added
+	}
+	return m.keys.add(key)
+}
+
+// remove reports whether key was there.
+func (m *membership) remove(key string) bool {
+	if key == keyAll {
+		had := m.all
+		m.all = false
+		return had
+	}
+	return m.keys.remove(key)
+}
+
+// each calls fn for every key, in no order.
+func (m *membership) each(fn func(key string)) {
+	if m.all {
+		fn(keyAll)
+	}
+	m.keys.each(fn)
+}
+
+func (m *membership) clear() {
+	m.all = false
+	m.keys.clear()
 }

@@ -161,8 +161,13 @@ func (m *batchingMailbox) run() {
 		}
 		if len(system) == 0 && len(batch) == 0 {
 			m.scheduled = false
-			if cap(m.user) > 64 {
-				m.user = nil // an idle actor keeps no large queue
+			// An idle actor keeps a queue for one message at most: most
+			// connections are idle, and a busy one reuses what it has.
+			if cap(m.user) > 1 {
+				m.user = nil
+			}
+			if cap(m.spare) > 1 {
+				m.spare = nil
 			}
 			m.mu.Unlock()
 			return

@@ -32,7 +32,7 @@ func (c *Conn) GroupKeys() []string {
 	c.groups.mu.Lock()
 	defer c.groups.mu.Unlock()
 	var keys []string
-	c.groups.keys.each(func(key string) {
+	c.groups.each(func(key string) {
 		if isGroupKey(key) {
 			keys = append(keys, key)
 		}

@@ -101,7 +101,7 @@ type socket struct {
 	// is registered: those writes wait in early until setConn.
 	ready atomic.Bool // nc is set and early written
 	mu    sync.Mutex
-	early [][]byte // guarded by mu
+	early *[][]byte // guarded by mu; made by the first early write
 }
 
 const (
@@ -122,8 +122,8 @@ func (s *socket) setConn(nc *netpoll.Conn) {
 		return
 	}
 	s.mu.Lock()
-	if len(s.early) > 0 {
-		_ = nc.Write(s.early)
+	if s.early != nil {
+		_ = nc.Write(*s.early)
 		s.early = nil
 	}
 	s.ready.Store(true)
@@ -154,7 +154,10 @@ func (s *socket) Write(bufs [][]byte) error {
 	if s.closing.Load() != 0 {
 		return netpoll.ErrClosed
 	}
-	s.early = append(s.early, bufs...) // the caller never modifies them
+	if s.early == nil {
+		s.early = new([][]byte)
+	}
+	*s.early = append(*s.early, bufs...) // the caller never modifies them
 	return nil
 }
 

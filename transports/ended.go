@@ -28,7 +28,7 @@ import (
 // endedConn is the token of a connection that ended moments ago.
 type endedConn struct {
 	user      string
-	transport string        // sseName or lpName
+	transport TransportType // ServerSentEvents or LongPolling
 	hc        *httpConn     // what its requests shared
 	at        time.Duration // Handler.now when it ended
 	deleted   bool          // a DELETE was answered already
@@ -73,7 +73,7 @@ func (t *tokens) markDeleted(token string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ec, ok := t.ended[token]
-	if !ok || ec.deleted || ec.transport != lpName {
+	if !ok || ec.deleted || ec.transport != LongPolling {
 		return false
 	}
 	ec.deleted = true

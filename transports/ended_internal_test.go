@@ -16,7 +16,7 @@ func TestEndedConnsForgotten(t *testing.T) {
 		kept: map[string]*entry{}, ended: map[string]*endedConn{},
 	}
 	for i, token := range []string{"a", "b"} {
-		tk.open(token, &entry{id: token, user: "ann", transport: lpName}, netip.Addr{})
+		tk.open(token, &entry{id: token, user: "ann", transport: LongPolling}, netip.Addr{})
 		tk.finish(token, nil, time.Duration(i+1)*time.Second, false)
 	}
 	if _, ok := tk.lookup("a"); ok {

@@ -404,13 +404,14 @@ const (
 // entry is one connection token: negotiated, then taken by a transport.
 type entry struct {
 	id        string
+	token     string // the key in tokens.m (set by open): one string per token, shared by whoever keeps it
 	user      string
 	created   time.Duration
-	transport string    // "" until a transport takes it; guarded by tokens.mu
-	http      *httpConn // set with transport for SSE and long polling; guarded by tokens.mu
-	stateful  bool      // stateful reconnect negotiated
-	conn      hub.Conn  // set once a stateful WebSocket made the connection; guarded by tokens.mu
-	slot      *ipSlot   // its client address's record in tokens.lim, or nil
+	http      *httpConn     // set with transport for SSE and long polling; guarded by tokens.mu
+	conn      hub.Conn      // set once a stateful WebSocket made the connection; guarded by tokens.mu
+	slot      *ipSlot       // its client address's record in tokens.lim, or nil
+	transport TransportType // 0 until a transport takes it; guarded by tokens.mu
+	stateful  bool          // stateful reconnect negotiated
 }
 
 // httpConn is what the requests of an SSE or long polling connection share:
@@ -438,12 +439,12 @@ type tokens struct {
 }
 
 // open registers the token of a new connection from addr, within the
-// limits: the pending tokens' (for a negotiated one, e.transport "") and
+// limits: the pending tokens' (for a negotiated one, e.transport 0) and
 // the Limiter's. A refused connection leaves nothing behind.
 func (t *tokens) open(token string, e *entry, addr netip.Addr) refusal {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e.transport == "" && t.maxPending > 0 && len(t.unclaimed) >= t.maxPending {
+	if e.transport == 0 && t.maxPending > 0 && len(t.unclaimed) >= t.maxPending {
 		r := refuse(reasonPending)
 		t.lim.count(r)
 		return r
@@ -453,9 +454,9 @@ func (t *tokens) open(token string, e *entry, addr netip.Addr) refusal {
 		t.lim.count(r)
 		return r
 	}
-	e.slot = slot
+	e.slot, e.token = slot, token
 	t.m[token] = e
-	if e.transport == "" {
+	if e.transport == 0 {
 		t.unclaimed[token] = e
 	}
 	return refusal{}
@@ -482,7 +483,7 @@ func (t *tokens) lookup(token string) (entry, bool) {
 // A stateful connection whose WebSocket dropped is claimed again by a new
 // WebSocket: reattach is then set, and the caller hands the socket to the
 // connection with Conn.ReattachWebSocket.
-func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool, int) {
+func (t *tokens) claim(token string, transport TransportType, user string, hc *httpConn) (entry, bool, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[token]
@@ -500,7 +501,7 @@ func (t *tokens) claim(token, transport, user string, hc *httpConn) (entry, bool
 		return entry{}, false, http.StatusNotFound
 	case e.transport == transport:
 		return *e, false, http.StatusConflict
-	case e.transport != "":
+	case e.transport != 0:
 		return entry{}, false, http.StatusBadRequest
 	}
 	e.transport, e.http = transport, hc

@@ -26,7 +26,7 @@ func (h *Handler) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	lp := &longPoll{h: h, token: token, idle: h.now()}
 	hc := &httpConn{lp: lp}
 	lp.hc = hc
-	e, _, status := h.conns.claim(token, lpName, user, hc)
+	e, _, status := h.conns.claim(token, LongPolling, user, hc)
 	switch status {
 	case 0:
 	case http.StatusConflict: // a connection polling already
@@ -61,7 +61,7 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e.transport != lpName {
+	if e.transport != LongPolling {
 		plainText(w, http.StatusBadRequest, "Cannot terminate this connection using the DELETE endpoint.")
 		return
 	}

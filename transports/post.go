@@ -30,7 +30,7 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e.transport == wsName {
+	if e.transport == WebSockets {
 		plainText(w, http.StatusMethodNotAllowed, "POST requests are not allowed for WebSocket connections.")
 		return
 	}

@@ -49,7 +49,7 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hc := &httpConn{}
-	e, _, status := h.conns.claim(token, sseName, user, hc)
+	e, _, status := h.conns.claim(token, ServerSentEvents, user, hc)
 	if status != 0 {
 		claimError(w, status)
 		return

@@ -20,24 +20,26 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A copy: the connection keeps it as long as it lives, and the query's
-	// string shares its bytes with the whole request line.
-	token := strings.Clone(queryValue(r, "id"))
+	// The socket keeps the token as long as it lives: the registry's
+	// string, never the query's, which shares its bytes with the whole
+	// request line.
+	token := queryValue(r, "id")
 	var id string
 	var stateful bool
 	if token == "" { // skipNegotiation: a connection with no negotiate
 		id = newID()
 		token = id
-		if ref := h.conns.open(token, &entry{id: id, user: user, created: h.now(), transport: wsName}, clientAddr(r)); ref.refused {
+		if ref := h.conns.open(token, &entry{id: id, user: user, created: h.now(), transport: WebSockets}, clientAddr(r)); ref.refused {
 			h.answerRefusal(w, r, ref)
 			return
 		}
 	} else {
-		e, reattach, status := h.conns.claim(token, wsName, user, nil)
+		e, reattach, status := h.conns.claim(token, WebSockets, user, nil)
 		if status != 0 {
 			claimError(w, status)
 			return
 		}
+		token = e.token
 		if reattach {
 			h.reattachWebSocket(w, r, token, e.conn)
 			return

@@ -28,7 +28,7 @@ const (
 // groupRef is a group as senders see it: its actor, and its queue.
 type groupRef struct {
 	pid    *actor.PID
-	key    string // the group's key, shared by its members' keySets
+	key    string       // the group's key, shared by its members' keySets
 	queued atomic.Int64 // payloads accepted, not yet fanned out by every shard
 	bytes  atomic.Int64 // their sizes (Payload.size)
 	// waiting: a sender waits for room. Set under mu; fannedOut reads it

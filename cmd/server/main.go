@@ -52,6 +52,7 @@ type options struct {
 	pprof             bool
 	logLevel          string
 	shutdownTimeout   time.Duration
+	memoryLimit       byteSize
 	jwtSecret         string
 	jwtPublicKey      string
 	jwtIssuer         string
@@ -117,6 +118,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.dashboard, "dashboard", true, "serve the live dashboard at /dashboard (an operator page, beside /metrics)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
+	fs.Var(&o.memoryLimit, "memory-limit", "the Go runtime's soft memory limit (GOMEMLIMIT), a `size` such as 512MiB or 2GiB: past it the GC runs more often and returns memory to the system sooner; off: Go's default (GOMEMLIMIT from the environment, or none)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "path to a PEM RSA public key (or certificate) of the chat hub's RS256 JWTs")
 	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "the chat hub's JWTs must have this iss")
@@ -352,6 +354,9 @@ func run(o *options) error {
 		logOut = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if o.memoryLimit > 0 {
+		log.Info("memory limit", "bytes", o.applyMemoryLimit())
+	}
 	limiter, err := transports.NewLimiter(o.limiterConfig())
 	if err != nil {
 		return err

@@ -10,7 +10,9 @@
 //
 // # What it owns
 //
-//   - A connection actor per connection (Conn). It answers the handshake,
+//   - A connection actor per connection (Conn): its own batching mailbox on
+//     the worker pool, in the Conn, not a protoactor process (no PID,
+//     context or registry entry: connactor.go). It answers the handshake,
 //     runs the client's messages one at a time through the Invoker (the hub
 //     code), queues what it sends during a turn and writes it once at the
 //     end of the mailbox batch (coalescing), pings idle clients, and closes

@@ -56,8 +56,11 @@ const (
 
 	readBufSize = 64 << 10        // per worker, reused for every connection it serves
 	readBudget  = 4 * readBufSize // bytes read from one connection per readiness event
-	maxEvents   = 256             // epoll_wait batch
-	iovMax      = 1024            // IOV_MAX: frames per writev
+	// heavyRead bounds one read from a heavy connection (flagHeavy): what
+	// a Handler that paused reading mid-read leaves the Conn to hold.
+	heavyRead = 16 << 10
+	maxEvents = 256  // epoll_wait batch
+	iovMax    = 1024 // IOV_MAX: frames per writev
 
 	// readMask is the interest set of every armed connection; EPOLLOUT is
 	// added while writes are pending.
@@ -426,6 +429,7 @@ type readyConn struct {
 // every connection it serves.
 type worker struct {
 	buf    []byte
+	size   int // bytes of buf the next read may fill
 	n      int
 	err    error
 	readFn func(uintptr) bool // w.read, bound once so reads do not allocate
@@ -435,15 +439,25 @@ func (p *Poller) worker() {
 	defer p.workers.Done()
 	w := &worker{buf: make([]byte, readBufSize)}
 	w.readFn = w.read
-	for c := p.q.pop(); c != nil; c = p.q.pop() {
+	for {
+		c, bulk := p.q.pop()
+		if c == nil {
+			return
+		}
 		c.run(w)
+		if bulk {
+			// Let the event loop and the other goroutines have the
+			// processor: a heavy connection's pass is long.
+			runtime.Gosched()
+		}
 	}
 }
 
-// readFrom reads once from c's socket without blocking. err is unix.EAGAIN
-// when nothing is there; n == 0 with a nil err is EOF.
-func (w *worker) readFrom(c *Conn) (int, error) {
-	w.n, w.err = 0, nil
+// readFrom reads once from c's socket without blocking, at most size
+// bytes. err is unix.EAGAIN when nothing is there; n == 0 with a nil err
+// is EOF.
+func (w *worker) readFrom(c *Conn, size int) (int, error) {
+	w.n, w.err, w.size = 0, nil, size
 	if err := c.rc.Read(w.readFn); err != nil {
 		return 0, err
 	}
@@ -457,7 +471,7 @@ func (w *worker) readFrom(c *Conn) (int, error) {
 // It always returns true: the runtime must never park the worker.
 func (w *worker) read(fd uintptr) bool {
 	for {
-		n, err := unix.Read(int(fd), w.buf)
+		n, err := unix.Read(int(fd), w.buf[:w.size])
 		if err == unix.EINTR {
 			continue
 		}

@@ -296,7 +296,8 @@ func (c *Conn) transportEnded(keep bool, err error) {
 // The inbound budget.
 //
 // What Feed posts to the actor and the actor has not handled yet (its
-// messages and their bytes, in inbound.queued) is bounded by
+// messages and the memory they hold, inCost: their bytes and their decoded
+// form, in inbound.queued) is bounded by
 // EngineConfig.MaxInboundMessages and MaxInboundBytes. Once either is
 // reached, Feed stops parsing: the rest of what it was fed stays in
 // partial, unparsed (the backlog), and the transport is paused: a WebSocket

@@ -394,22 +394,7 @@ func (p *Poller) loop() {
 			p.log.Error("netpoll: epoll_wait", "err", werr)
 			return
 		}
-		p.mu.RLock()
-		for i := range n {
-			ev := &events[i]
-			fd := int(ev.Fd)
-			if fd < len(p.conns) {
-				if c := p.conns[fd]; c != nil && c.seq == uint32(ev.Pad) {
-					ready = append(ready, readyConn{c, ev.Events})
-				}
-			}
-		}
-		p.mu.RUnlock()
-		for i, r := range ready {
-			r.c.onEvent(r.events)
-			ready[i] = readyConn{}
-		}
-		ready = ready[:0]
+		ready = p.dispatch(events[:n], ready)
 		for _, c := range p.dl.expire(p.now(), fired) {
 			c.mu.Lock()
 			if !c.released {
@@ -417,6 +402,51 @@ func (p *Poller) loop() {
 			}
 			c.mu.Unlock()
 		}
+	}
+}
+
+// dispatch hands the connections of events to the workers; ready is
+// scratch space, returned for reuse.
+func (p *Poller) dispatch(events []unix.EpollEvent, ready []readyConn) []readyConn {
+	p.mu.RLock()
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if fd < len(p.conns) {
+			if c := p.conns[fd]; c != nil && c.seq == uint32(ev.Pad) {
+				ready = append(ready, readyConn{c, ev.Events})
+			}
+		}
+	}
+	p.mu.RUnlock()
+	for i, r := range ready {
+		r.c.onEvent(r.events)
+		ready[i] = readyConn{}
+	}
+	return ready[:0]
+}
+
+// pollNow collects, without waiting, the connections epoll has ready and
+// queues them. A worker calls it after a heavy connection's pass: while
+// every processor is busy, the Go runtime looks at its own poller, which
+// wakes the event loop, only every 10 ms or so (sysmon), and a connection
+// that sends now and then would wait that long to be read.
+func (p *Poller) pollNow(w *worker) {
+	if w.events == nil {
+		w.events = make([]unix.EpollEvent, 64)
+	}
+	// Under mu, not closed: epfd is still ours (Close marks the Poller
+	// closed before it closes epfd, whose number may then be reused).
+	p.mu.RLock()
+	n, err := 0, error(nil)
+	if !p.closed {
+		for n, err = unix.EpollWait(p.epfd, w.events, 0); err == unix.EINTR; {
+			n, err = unix.EpollWait(p.epfd, w.events, 0)
+		}
+	}
+	p.mu.RUnlock()
+	if err == nil && n > 0 {
+		w.ready = p.dispatch(w.events[:n], w.ready)
 	}
 }
 
@@ -428,6 +458,8 @@ type readyConn struct {
 // worker is one goroutine of the fixed pool. Its read buffer is reused for
 // every connection it serves.
 type worker struct {
+	events []unix.EpollEvent // pollNow's; made on first use
+	ready  []readyConn       // pollNow's scratch space
 	buf    []byte
 	size   int // bytes of buf the next read may fill
 	n      int
@@ -446,8 +478,10 @@ func (p *Poller) worker() {
 		}
 		c.run(w)
 		if bulk {
-			// Let the event loop and the other goroutines have the
-			// processor: a heavy connection's pass is long.
+			// A heavy connection's pass is long: pick up what epoll has
+			// ready meanwhile, and let the other goroutines have the
+			// processor.
+			p.pollNow(w)
 			runtime.Gosched()
 		}
 	}

@@ -13,8 +13,8 @@ import (
 //
 // Min workers take turns from two shared queues, two lanes. A turn
 // scheduled for a mailbox that was idle (Schedule, ScheduleMany) goes to
-// the front lane; a turn that comes back because its mailbox used up its
-// quantum or throughput (ScheduleBulk) goes to the bulk lane, which gets
+// the front lane; a turn that comes back because its connection actor used
+// up its quantum of client messages (ScheduleBulk) goes to the bulk lane, which gets
 // one turn in bulkEvery while the front lane is busy: a connection that
 // sends now and then is not queued behind every flooding connection's
 // backlog, and the flooders still move. After a bulk turn the worker
@@ -163,8 +163,8 @@ func (p *workerPool) Schedule(fn func()) {
 	}
 }
 
-// ScheduleBulk queues fn in the bulk lane: the turn of a mailbox that
-// used up its quantum or throughput and has more to do. It never blocks.
+// ScheduleBulk queues fn in the bulk lane: the turn of a connection actor
+// that used up its quantum of client messages and has more to do. It never blocks.
 // After Close has returned, fn is dropped.
 func (p *workerPool) ScheduleBulk(fn func()) {
 	p.mu.Lock()

@@ -76,8 +76,8 @@ func (m *batchingMailbox) handAgain() { m.again = true }
 // because their quantum or throughput ran out (the workerPool).
 type bulkScheduler interface{ ScheduleBulk(fn func()) }
 
-// reschedule queues the mailbox's next turn after it yielded: in the bulk
-// lane when the dispatcher has one.
+// reschedule queues the mailbox's next turn after its actor's quantum ran
+// out: in the bulk lane when the dispatcher has one.
 func (m *batchingMailbox) reschedule() {
 	if b, ok := m.dispatcher.(bulkScheduler); ok {
 		b.ScheduleBulk(m.runFn)
@@ -215,8 +215,14 @@ func (m *batchingMailbox) run() {
 			more := len(m.system) > 0 || (!m.suspended && len(m.user) > 0)
 			m.scheduled = more
 			m.mu.Unlock()
-			if more {
-				m.reschedule()
+			switch {
+			case !more:
+			case yield:
+				m.reschedule() // its client's messages: the bulk lane
+			default:
+				// Deliveries past the throughput: the front lane, as a
+				// fan-out's members must keep up with it.
+				m.dispatcher.Schedule(m.runFn)
 			}
 			return
 		}

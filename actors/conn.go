@@ -243,7 +243,8 @@ type (
 	// against the inbound budget (released once they are handled).
 	incoming struct {
 		msgs  []protocol.Message
-		bytes int
+		bytes int // what they count against MaxInboundBytes (inCost)
+		next  int // msgs[:next] were handled (the actor's quantum ran out in between)
 	}
 	protocolError   struct{ err error }
 	transportClosed struct{ err error }

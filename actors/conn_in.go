@@ -163,7 +163,7 @@ func (c *Conn) readLocked(data []byte) {
 			continue
 		}
 		b.msgs = append(b.msgs, m)
-		b.bytes += n
+		b.bytes += inCost(n)
 		if r == routeLast {
 			// Nothing more comes: whatever waits for the client stops waiting.
 			c.postLocked(&b)
@@ -171,9 +171,28 @@ func (c *Conn) readLocked(data []byte) {
 			c.end()
 			return
 		}
+		if len(b.msgs) == inChunk {
+			c.postLocked(&b)
+		}
 	}
 	c.postLocked(&b)
 }
+
+// inChunk is the most messages one incoming carries: the budget is given
+// back as chunks are handled, so a large transport message does not hold
+// all of its budget until its last message is handled.
+const inChunk = turnQuantum
+
+// msgOverhead is what a decoded message holds beyond its bytes, counted
+// against MaxInboundBytes with them: the message struct and its argument
+// slice (a JSON or MessagePack invocation: 160 B), an argument boxed in
+// an interface (24 B each, a few of them), its place in the batch.
+const msgOverhead = 256
+
+// inCost is what a message of n bytes counts against MaxInboundBytes
+// while it waits for the actor: the memory it holds, its bytes (the
+// decoded message points into a copy of them) and its decoded form.
+func inCost(n int) int { return n + msgOverhead }
 
 // postLocked hands the batch read so far to the actor.
 func (c *Conn) postLocked(b *inBatch) {
@@ -277,7 +296,8 @@ func (c *Conn) transportEnded(keep bool, err error) {
 // The inbound budget.
 //
 // What Feed posts to the actor and the actor has not handled yet (its
-// messages and their bytes, in inbound.queued) is bounded by
+// messages and the memory they hold, inCost: their bytes and their decoded
+// form, in inbound.queued) is bounded by
 // EngineConfig.MaxInboundMessages and MaxInboundBytes. Once either is
 // reached, Feed stops parsing: the rest of what it was fed stays in
 // partial, unparsed (the backlog), and the transport is paused: a WebSocket

@@ -103,7 +103,7 @@ func (c *Conn) ready() {
 	}
 	c.life.stash = nil
 	for _, m := range early.msgs {
-		c.handle(m.msgs)
+		c.handle(m, false)
 		c.release(m)
 	}
 	if early.err != nil {
@@ -133,7 +133,9 @@ func (c *Conn) rejectHandshake(msg string) {
 // received runs a batch of the client's messages, or keeps it while the
 // handshake is still being answered. Once the engine shuts down, what the
 // client sent and was not handled yet is dropped, as ASP.NET Core stops
-// dispatching: the connection's Close is on its way.
+// dispatching: the connection's Close is on its way. A batch the turn's
+// quantum cuts is handed to the actor again next turn (handAgain), before
+// anything that came after it.
 func (c *Conn) received(m *incoming) {
 	if c.engine.closing.Load() {
 		c.release(m)
@@ -143,17 +145,32 @@ func (c *Conn) received(m *incoming) {
 		c.early().msgs = append(c.early().msgs, m)
 		return
 	}
-	c.handle(m.msgs)
+	if !c.handle(m, true) {
+		c.mbox.handAgain()
+		return
+	}
 	c.release(m)
 }
 
-// handle runs the client's messages in order, one at a time.
-func (c *Conn) handle(msgs []protocol.Message) {
+// handle runs the client's messages in m, from where the last call
+// stopped, in order, one at a time. With quantum it stops once the
+// mailbox's quantum for this turn is spent, and reports false: the rest
+// waits for the next turn. Messages are forgotten once handled, so that
+// what they hold can go before the batch is done.
+func (c *Conn) handle(in *incoming, quantum bool) (done bool) {
 	c.life.dispatching.Store(true)
 	defer c.life.dispatching.Store(false)
-	for _, m := range msgs {
+	for ; in.next < len(in.msgs); in.next++ {
+		if quantum && !c.mbox.roomLeft() {
+			return false
+		}
+		m := in.msgs[in.next]
+		in.msgs[in.next] = nil
 		if c.state.Load() != stateConnected {
-			return
+			return true
+		}
+		if quantum {
+			c.mbox.spend(1)
 		}
 		switch m := m.(type) {
 		case *protocol.Invocation:
@@ -175,12 +192,13 @@ func (c *Conn) handle(msgs []protocol.Message) {
 			}
 			c.disconnect(cause, reasonClient)
 			c.out.transport.Close(true)
-			return
+			return true
 		case *protocol.CancelInvocation, *protocol.StreamItem, *protocol.Completion,
 			*protocol.Ack, *protocol.Sequence:
 			c.call(func() { c.engine.invoker.Other(c, m) })
 		}
 	}
+	return true
 }
 
 // early returns the stash of what came before the handshake was

@@ -11,7 +11,16 @@ import (
 // workerPool is a protoactor Dispatcher that runs mailboxes on a pool of reused
 // goroutines instead of starting one per scheduled mailbox.
 //
-// Min workers take turns from one shared queue. From a long queue a worker
+// Min workers take turns from two shared queues, two lanes. A turn
+// scheduled for a mailbox that was idle (Schedule, ScheduleMany) goes to
+// the front lane; a turn that comes back because its connection actor used
+// up its quantum of client messages (ScheduleBulk) goes to the bulk lane, which gets
+// one turn in bulkEvery while the front lane is busy: a connection that
+// sends now and then is not queued behind every flooding connection's
+// backlog, and the flooders still move. After a bulk turn the worker
+// yields its processor (runtime.Gosched), so that on a busy machine the
+// poller's goroutines, which read the sockets, are not kept waiting for a
+// whole time slice. From a long front queue a worker
 // takes a few turns under one lock and keeps the ones it has not started in
 // a small list of its own that other workers may steal from, so a turn that
 // blocks never holds the others back. A worker parks only when there is
@@ -37,16 +46,21 @@ type workerPool struct {
 	idleTimeout time.Duration
 	stallCheck  time.Duration
 
-	mu      sync.Mutex
-	queue   []func()      // guarded by mu: FIFO of turns, from head
-	head    int           // guarded by mu
-	idle    []*poolWorker // guarded by mu: parked workers, most recent last
-	all     []*poolWorker // guarded by mu: every live worker, to steal from
-	workers int           // guarded by mu
-	blocked int           // guarded by mu: workers waiting inside Blocking
-	closed  bool          // guarded by mu: Close has begun; workers leave when out of work
-	stopped bool          // guarded by mu: Close has returned; nothing runs any more
-	gone    sync.Cond     // on mu: signalled when the last worker leaves
+	mu       sync.Mutex
+	queue    []func() // guarded by mu: FIFO of turns, from head
+	head     int      // guarded by mu
+	bulk     []func() // guarded by mu: FIFO of turns that used up their quantum, from bulkHead
+	bulkHead int      // guarded by mu
+	// sinceBulk counts turns taken from queue since the last one from
+	// bulk: every bulkEvery, bulk goes first. Guarded by mu.
+	sinceBulk int
+	idle      []*poolWorker // guarded by mu: parked workers, most recent last
+	all       []*poolWorker // guarded by mu: every live worker, to steal from
+	workers   int           // guarded by mu
+	blocked   int           // guarded by mu: workers waiting inside Blocking
+	closed    bool          // guarded by mu: Close has begun; workers leave when out of work
+	stopped   bool          // guarded by mu: Close has returned; nothing runs any more
+	gone      sync.Cond     // on mu: signalled when the last worker leaves
 	// taken counts the turns in workers' pending lists: with none, a
 	// worker out of work does not visit every other worker to steal.
 	taken atomic.Int64
@@ -68,6 +82,11 @@ type poolWorker struct {
 
 // maxTake bounds the turns a worker takes from the queue under one lock.
 const maxTake = 8
+
+// bulkEvery: while both lanes have turns waiting, one in this many turns
+// comes from the bulk lane, so that bulk turns are delayed but never
+// starved.
+const bulkEvery = 8
 
 // poolConfig sizes a workerPool. The zero value works.
 type poolConfig struct {
@@ -132,6 +151,29 @@ func (p *workerPool) Schedule(fn func()) {
 		return
 	}
 	p.queue = append(p.queue, fn)
+	var w *poolWorker
+	if n := len(p.idle); n > 0 {
+		w = p.popIdleLocked()
+	} else if p.needWorkerLocked() {
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	if w != nil {
+		w.wake <- struct{}{}
+	}
+}
+
+// ScheduleBulk queues fn in the bulk lane: the turn of a connection actor
+// that used up its quantum of client messages and has more to do. It never blocks.
+// After Close has returned, fn is dropped.
+func (p *workerPool) ScheduleBulk(fn func()) {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		p.drop(1)
+		return
+	}
+	p.bulk = append(p.bulk, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
 		w = p.popIdleLocked()
@@ -234,7 +276,7 @@ func (p *workerPool) run(w *poolWorker) {
 			continue
 		}
 		p.mu.Lock()
-		fn := p.takeLocked(w)
+		fn, bulk := p.takeLocked(w)
 		for fn == nil {
 			if p.closed {
 				p.forgetLocked(w)
@@ -263,18 +305,27 @@ func (p *workerPool) run(w *poolWorker) {
 				}
 			}
 			p.mu.Lock()
-			fn = p.takeLocked(w)
+			fn, bulk = p.takeLocked(w)
 		}
 		p.mu.Unlock()
 		w.started.Add(1)
 		fn()
+		if bulk {
+			runtime.Gosched()
+		}
 	}
 }
 
-// takeLocked returns the next turn for w: from the queue (keeping a share
-// of a long queue in w.pending), or else stolen from another worker.
-func (p *workerPool) takeLocked(w *poolWorker) func() {
-	if queued := len(p.queue) - p.head; queued > 0 {
+// takeLocked returns the next turn for w: from the front queue (keeping a
+// share of a long queue in w.pending), from the bulk lane when its turn
+// has come (bulk is then true), or else stolen from another worker.
+func (p *workerPool) takeLocked(w *poolWorker) (fn func(), bulk bool) {
+	queued := len(p.queue) - p.head
+	if p.bulkHead < len(p.bulk) && (queued == 0 || p.sinceBulk >= bulkEvery) {
+		p.sinceBulk = 0
+		return p.takeBulkLocked(), true
+	}
+	if queued > 0 {
 		// A share of a long queue at once: one lock for several turns.
 		n := max(1, min(maxTake, queued/(2*p.workers)))
 		fn := p.queue[p.head]
@@ -286,26 +337,45 @@ func (p *workerPool) takeLocked(w *poolWorker) func() {
 		}
 		clear(p.queue[p.head : p.head+n])
 		p.head += n
+		if p.bulkHead < len(p.bulk) {
+			p.sinceBulk += n
+		}
 		if p.head == len(p.queue) {
 			p.queue, p.head = p.queue[:0], 0
 			if cap(p.queue) > 1<<22 { // keep the array a burst needed, up to 32 MiB
 				p.queue = nil
 			}
 		}
-		return fn
+		return fn, false
 	}
 	if p.taken.Load() == 0 {
-		return nil
+		return nil, false
 	}
 	for _, v := range p.all {
 		if v == w {
 			continue
 		}
 		if fn := v.popPending(); fn != nil {
-			return fn
+			return fn, false
 		}
 	}
-	return nil
+	return nil, false
+}
+
+// takeBulkLocked takes the oldest turn of the bulk lane, which is not empty.
+// Bulk turns are taken one at a time: each is a whole quantum of work, and
+// none waits in a worker's pending list while the front lane fills.
+func (p *workerPool) takeBulkLocked() func() {
+	fn := p.bulk[p.bulkHead]
+	p.bulk[p.bulkHead] = nil
+	p.bulkHead++
+	if p.bulkHead == len(p.bulk) {
+		p.bulk, p.bulkHead = p.bulk[:0], 0
+		if cap(p.bulk) > 1<<16 {
+			p.bulk = nil
+		}
+	}
+	return fn
 }
 
 // popPending takes the oldest of w's taken turns, or nil.
@@ -331,7 +401,7 @@ func (w *poolWorker) hasPending() bool {
 
 // waitingLocked reports whether turns wait: queued, or taken and not started.
 func (p *workerPool) waitingLocked() bool {
-	if p.head < len(p.queue) {
+	if p.head < len(p.queue) || p.bulkHead < len(p.bulk) {
 		return true
 	}
 	if p.taken.Load() == 0 {

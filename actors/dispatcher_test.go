@@ -125,3 +125,55 @@ func TestPoolCloseWaitsForRunningTurns(t *testing.T) {
 		t.Fatal("the turn scheduled while Close drained did not run")
 	}
 }
+
+// The bulk lane: turns that come back after their quantum wait behind
+// turns of mailboxes that were idle, but get one turn in bulkEvery, and
+// each lane keeps its order.
+func TestPoolBulkLane(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 1, Max: 1})
+	defer p.Close()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	p.Schedule(func() { close(started); <-release }) // holds the one worker
+	<-started
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	turn := func(name string) func() {
+		wg.Add(1)
+		return func() {
+			defer wg.Done()
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	for i := range 3 {
+		p.ScheduleBulk(turn("b" + string(rune('0'+i))))
+	}
+	for i := range 2 * bulkEvery {
+		p.Schedule(turn("f" + string(rune('a'+i))))
+	}
+	close(release)
+	wg.Wait()
+	// Front turns first; after every bulkEvery of them one bulk turn;
+	// once the front lane is empty, the rest of the bulk lane.
+	var want []string
+	for i := range 2 * bulkEvery {
+		want = append(want, "f"+string(rune('a'+i)))
+		if (i+1)%bulkEvery == 0 {
+			want = append(want, "b"+string(rune('0'+(i+1)/bulkEvery-1)))
+		}
+	}
+	want = append(want, "b2")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != len(want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("order %v, want %v", order, want)
+		}
+	}
+}

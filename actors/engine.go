@@ -86,7 +86,8 @@ type EngineConfig struct {
 	// MaxInboundBytes and MaxInboundMessages bound what a connection's
 	// client sent and its actor has not handled yet (see conn_in.go): past
 	// either, the connection's transport stops reading until the actor has
-	// handled half of it. MaxInboundMessages is at most 1<<20,
+	// handled half of it. A message counts against MaxInboundBytes as its
+	// bytes plus what its decoded form holds (inCost). MaxInboundMessages is at most 1<<20,
 	// MaxInboundBytes at most 1<<36.
 	MaxInboundBytes    int
 	MaxInboundMessages int

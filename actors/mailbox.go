@@ -42,6 +42,51 @@ type batchingMailbox struct {
 	// stopped: the actor has stopped (stop); what is posted or still
 	// queued is dropped. Written by the running turn under mu.
 	stopped bool
+
+	// The quantum (see turnQuantum), owned by the running turn: the actor
+	// counts the client messages it ran with spend, and once the quantum
+	// is spent it stops, and asks with again to be given the message it
+	// was in the middle of once more, next turn.
+	spent int
+	again bool
+}
+
+// turnQuantum bounds the client messages (hub method calls) a connection
+// actor runs in one turn. An actor that has more to do after its quantum
+// yields its worker, and its next turn goes to the back of the pool's bulk
+// lane, so that a connection whose client sends a message now and then
+// (its actor idle when the message comes) waits for at most the turns
+// running when it came, not for every flooding connection's whole backlog.
+const turnQuantum = 32
+
+// spend counts n client messages run in this turn, and reports whether
+// the turn's quantum has room for more. The actor calls it in its turn.
+func (m *batchingMailbox) spend(n int) bool {
+	m.spent += n
+	return m.spent < turnQuantum
+}
+
+// roomLeft reports whether the turn's quantum has room for another client
+// message.
+func (m *batchingMailbox) roomLeft() bool { return m.spent < turnQuantum }
+
+// handAgain asks for the message being handled to be handed to the actor
+// again next turn, before anything queued after it: the actor stopped in
+// its middle, its quantum spent. The actor calls it in its turn.
+func (m *batchingMailbox) handAgain() { m.again = true }
+
+// bulkScheduler is a dispatcher with a lane for turns that come back
+// because their quantum or throughput ran out (the workerPool).
+type bulkScheduler interface{ ScheduleBulk(fn func()) }
+
+// reschedule queues the mailbox's next turn after its actor's quantum ran
+// out: in the bulk lane when the dispatcher has one.
+func (m *batchingMailbox) reschedule() {
+	if b, ok := m.dispatcher.(bulkScheduler); ok {
+		b.ScheduleBulk(m.runFn)
+		return
+	}
+	m.dispatcher.Schedule(m.runFn)
 }
 
 // mailboxFull tells a connection actor that its mailbox refused a payload:
@@ -144,11 +189,13 @@ func (m *batchingMailbox) UserMessageCount() int {
 
 // run is one turn: it takes everything queued, system messages first, runs
 // it, tells the actor the batch ended, and goes again until the mailbox is
-// empty or the dispatcher's throughput is spent, when it reschedules itself
-// so other mailboxes get a worker. Each batch costs two lock round trips.
+// empty, the dispatcher's throughput is spent or the actor's quantum is,
+// when it reschedules itself (in the bulk lane) so other mailboxes get a
+// worker. Each batch costs two lock round trips.
 func (m *batchingMailbox) run() {
 	budget := m.dispatcher.Throughput()
 	handled := 0
+	m.spent = 0
 	m.mu.Lock()
 	for {
 		system := m.system
@@ -174,21 +221,40 @@ func (m *batchingMailbox) run() {
 		}
 		m.mu.Unlock()
 
-		payloads := m.handle(system, batch)
-		handled += len(batch)
+		payloads, n := m.handle(system, batch)
+		handled += n
+		rest := batch[n:]
+		yield := len(rest) > 0 || m.spent >= turnQuantum
 
 		m.mu.Lock()
 		if m.maxPayload > 0 {
 			m.payloads -= payloads
 		}
+		if len(rest) > 0 && !m.stopped {
+			// The actor stopped within the batch: what it did not take
+			// goes back before anything queued since.
+			queued := m.user
+			m.user = append(rest, queued...)
+			clear(queued)
+			if m.spare == nil && cap(queued) <= 64 {
+				m.spare = queued[:0]
+			}
+			batch = nil
+		}
 		if batch != nil && cap(batch) <= 64 && m.spare == nil && !m.stopped {
 			m.spare = batch[:0]
 		}
-		if handled >= budget {
+		if handled >= budget || yield {
 			more := len(m.system) > 0 || (!m.suspended && len(m.user) > 0)
 			m.scheduled = more
 			m.mu.Unlock()
-			if more {
+			switch {
+			case !more:
+			case yield:
+				m.reschedule() // its client's messages: the bulk lane
+			default:
+				// Deliveries past the throughput: the front lane, as a
+				// fan-out's members must keep up with it.
 				m.dispatcher.Schedule(m.runFn)
 			}
 			return
@@ -197,8 +263,11 @@ func (m *batchingMailbox) run() {
 }
 
 // handle runs one batch: the system messages, then the user messages and
-// the end of the batch. It returns the bytes of the payloads it took.
-func (m *batchingMailbox) handle(system, batch []any) (payloads int) {
+// the end of the batch. It returns the bytes of the payloads it took, and
+// how many of the batch's messages it is done with: fewer than all when
+// the actor's quantum ran out (batch[n:] is left for the next turn, the
+// first of it handed again when the actor asked with handAgain).
+func (m *batchingMailbox) handle(system, batch []any) (payloads, n int) {
 	for _, msg := range system {
 		switch msg.(type) {
 		case *actor.SuspendMailbox:
@@ -209,19 +278,31 @@ func (m *batchingMailbox) handle(system, batch []any) (payloads int) {
 			m.invokeSystem(msg)
 		}
 	}
-	for i, msg := range batch {
+	for n < len(batch) {
+		if m.spent >= turnQuantum {
+			break // the rest waits for the next turn, in order
+		}
+		msg := batch[n]
 		if p, ok := msg.(*Payload); ok {
 			payloads += p.size
 		}
 		if !m.stopped {
 			m.invoke(msg)
+			if m.again {
+				m.again = false
+				if p, ok := msg.(*Payload); ok {
+					payloads -= p.size
+				}
+				break
+			}
 		}
-		batch[i] = nil
+		batch[n] = nil
+		n++
 	}
 	if len(batch) > 0 && m.notify && !m.stopped {
 		m.invoke(endOfBatch)
 	}
-	return payloads
+	return payloads, n
 }
 
 func (m *batchingMailbox) invoke(msg any) {

@@ -34,8 +34,9 @@ const (
 	// DefaultDisconnectTimeout is ASP.NET Core's
 	// ConnectionOptions.DisconnectTimeout.
 	DefaultDisconnectTimeout = 15 * time.Second
-	// DefaultMaxInboundBytes bounds, per connection, the bytes of the
-	// messages its client sent that the hub has not handled yet: ASP.NET
+	// DefaultMaxInboundBytes bounds, per connection, the memory held by the
+	// messages its client sent that the hub has not handled yet (each
+	// counts its bytes plus 256 B for its decoded form): ASP.NET
 	// Core's ApplicationMaxBufferSize (64 KB), past which Kestrel stops
 	// reading the socket. nats-server bounds a client's pending bytes by
 	// max_pending (64 MB, outbound) and disconnects past it; here reading

@@ -85,7 +85,8 @@ type Config struct {
 	// it, OnDisconnected runs). 0 means DefaultDisconnectTimeout.
 	DisconnectTimeout time.Duration
 	// MaxInboundBytes and MaxInboundMessages bound, per connection, what its
-	// client sent and the hub has not handled yet (bytes and messages):
+	// client sent and the hub has not handled yet (memory, each message
+	// counting its bytes plus 256 B for its decoded form, and messages):
 	// once either is reached the server stops reading that client (a
 	// WebSocket is left unread, so TCP pushes back; a POST of Server-Sent
 	// Events or long polling waits before its body is read further) until

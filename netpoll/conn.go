@@ -28,7 +28,7 @@ type Conn struct {
 	fd  int32  // the socket's descriptor; open until fdClosed
 	seq uint32 // registration id, carried in epoll events to reject stale ones
 
-	flags atomic.Uint32 // flagClosing | flagDead | flagPaused; set under mu, read without it
+	flags atomic.Uint32 // flagClosing | flagDead | flagPaused set under mu, flagHeavy by the running worker; read without it
 	max   int32         // largest message payload accepted (Config.MaxMessageSize or the Handler's Limiter); set by Register
 
 	// rd is the frame reader, and held what it read while reading was
@@ -60,6 +60,12 @@ const (
 	flagClosing = 1 << iota // our close frame is queued
 	flagDead                // released
 	flagPaused              // PauseReading: the socket is not read, frames already read are held
+	// flagHeavy: the peer sends more than one read pass takes, or more
+	// than its Handler keeps up with (it paused reading). Its turns go to
+	// the run queue's bulk lane, behind connections that send now and
+	// then, and its reads are heavyRead bytes at most. Cleared when a
+	// read pass finds the socket drained.
+	flagHeavy
 )
 
 // Write queues whole, already framed WebSocket frames (see AppendFrame) and
@@ -161,7 +167,7 @@ func (c *Conn) PauseReading() {
 	if c.closeSent || c.released {
 		return
 	}
-	c.flags.Or(flagPaused)
+	c.flags.Or(flagPaused | flagHeavy)
 }
 
 // ResumeReading undoes PauseReading: a worker hands on what was held, then
@@ -201,9 +207,12 @@ func (c *Conn) scheduleLocked(events uint32) {
 	c.events |= events
 	if !c.running {
 		c.running = true
-		c.p.q.push(c)
+		c.p.q.push(c, c.heavy())
 	}
 }
+
+// heavy reports whether c's turns go to the run queue's bulk lane.
+func (c *Conn) heavy() bool { return c.flags.Load()&flagHeavy != 0 }
 
 // run is one worker's turn on c: handle the recorded events, then re-arm
 // (or requeue, if more events came meanwhile), or deliver OnClose.
@@ -247,7 +256,7 @@ func (c *Conn) run(w *worker) {
 		c.p.live.Done()
 		return
 	case c.events != 0:
-		c.p.q.push(c) // more events: go to the back of the queue
+		c.p.q.push(c, c.heavy()) // more events: go to the back of the queue
 	default:
 		c.running = false
 		c.armLocked()
@@ -257,7 +266,8 @@ func (c *Conn) run(w *worker) {
 
 // readPass reads what the socket holds, up to readBudget bytes, and feeds it
 // to the frame reader. A level-triggered re-arm brings c back if more is
-// waiting, after the other ready connections.
+// waiting, after the other ready connections. A pass that finds the socket
+// drained clears flagHeavy; one that leaves bytes behind sets it.
 func (c *Conn) readPass(w *worker) {
 	max := int64(c.max)
 	if !c.deliverHeld() {
@@ -268,10 +278,19 @@ func (c *Conn) readPass(w *worker) {
 		st.pre = nil
 		c.rd.feed(pre, max, c)
 	}
-	for budget := readBudget; budget > 0 && !c.dead() && !c.paused(); {
-		n, err := w.readFrom(c)
+	size := readBufSize
+	if c.heavy() {
+		size = heavyRead
+	}
+	for budget := readBudget; !c.dead() && !c.paused(); {
+		if budget <= 0 {
+			c.flags.Or(flagHeavy)
+			return
+		}
+		n, err := w.readFrom(c, size)
 		switch {
 		case err == unix.EAGAIN:
+			c.flags.And(^uint32(flagHeavy))
 			return
 		case err != nil:
 			c.mu.Lock()
@@ -283,7 +302,8 @@ func (c *Conn) readPass(w *worker) {
 			return
 		}
 		c.rd.feed(w.buf[:n], max, c)
-		if n < len(w.buf) {
+		if n < size {
+			c.flags.And(^uint32(flagHeavy))
 			return // drained, most likely; the re-arm tells if not
 		}
 		budget -= n

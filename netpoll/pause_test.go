@@ -138,3 +138,38 @@ func TestCloseWhilePaused(t *testing.T) {
 		t.Fatalf("a message reached the handler after the server closed: %q", got)
 	}
 }
+
+// The run queue's bulk lane: heavy connections wait behind the others but
+// get one pop in bulkEvery, and each lane keeps its order.
+func TestRunQueueBulkLane(t *testing.T) {
+	var q runQueue
+	q.init()
+	bulk := []*Conn{{seq: 100}, {seq: 101}, {seq: 102}}
+	for _, c := range bulk {
+		q.push(c, true)
+	}
+	for i := range 2 * bulkEvery {
+		q.push(&Conn{seq: uint32(i)}, false)
+	}
+	var got []uint32
+	var want []uint32
+	for i := range 2 * bulkEvery {
+		want = append(want, uint32(i))
+		if (i+1)%bulkEvery == 0 {
+			want = append(want, uint32(100+(i+1)/bulkEvery-1))
+		}
+	}
+	want = append(want, 102)
+	for range want {
+		c, isBulk := q.pop()
+		if isBulk != (c.seq >= 100) {
+			t.Fatalf("conn %d popped with bulk %v", c.seq, isBulk)
+		}
+		got = append(got, c.seq)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("popped %v, want %v", got, want)
+		}
+	}
+}

@@ -56,8 +56,11 @@ const (
 
 	readBufSize = 64 << 10        // per worker, reused for every connection it serves
 	readBudget  = 4 * readBufSize // bytes read from one connection per readiness event
-	maxEvents   = 256             // epoll_wait batch
-	iovMax      = 1024            // IOV_MAX: frames per writev
+	// heavyRead bounds one read from a heavy connection (flagHeavy): what
+	// a Handler that paused reading mid-read leaves the Conn to hold.
+	heavyRead = 16 << 10
+	maxEvents = 256  // epoll_wait batch
+	iovMax    = 1024 // IOV_MAX: frames per writev
 
 	// readMask is the interest set of every armed connection; EPOLLOUT is
 	// added while writes are pending.
@@ -402,22 +405,7 @@ func (p *Poller) loop() {
 			p.log.Error("netpoll: epoll_wait", "err", werr)
 			return
 		}
-		p.mu.RLock()
-		for i := range n {
-			ev := &events[i]
-			fd := int(ev.Fd)
-			if fd < len(p.conns) {
-				if c := p.conns[fd]; c != nil && c.seq == uint32(ev.Pad) {
-					ready = append(ready, readyConn{c, ev.Events})
-				}
-			}
-		}
-		p.mu.RUnlock()
-		for i, r := range ready {
-			r.c.onEvent(r.events)
-			ready[i] = readyConn{}
-		}
-		ready = ready[:0]
+		ready = p.dispatch(events[:n], ready)
 		for _, c := range p.dl.expire(p.now(), fired) {
 			c.mu.Lock()
 			if !c.released {
@@ -425,6 +413,51 @@ func (p *Poller) loop() {
 			}
 			c.mu.Unlock()
 		}
+	}
+}
+
+// dispatch hands the connections of events to the workers; ready is
+// scratch space, returned for reuse.
+func (p *Poller) dispatch(events []unix.EpollEvent, ready []readyConn) []readyConn {
+	p.mu.RLock()
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if fd < len(p.conns) {
+			if c := p.conns[fd]; c != nil && c.seq == uint32(ev.Pad) {
+				ready = append(ready, readyConn{c, ev.Events})
+			}
+		}
+	}
+	p.mu.RUnlock()
+	for i, r := range ready {
+		r.c.onEvent(r.events)
+		ready[i] = readyConn{}
+	}
+	return ready[:0]
+}
+
+// pollNow collects, without waiting, the connections epoll has ready and
+// queues them. A worker calls it after a heavy connection's pass: while
+// every processor is busy, the Go runtime looks at its own poller, which
+// wakes the event loop, only every 10 ms or so (sysmon), and a connection
+// that sends now and then would wait that long to be read.
+func (p *Poller) pollNow(w *worker) {
+	if w.events == nil {
+		w.events = make([]unix.EpollEvent, 64)
+	}
+	// Under mu, not closed: epfd is still ours (Close marks the Poller
+	// closed before it closes epfd, whose number may then be reused).
+	p.mu.RLock()
+	n, err := 0, error(nil)
+	if !p.closed {
+		for n, err = unix.EpollWait(p.epfd, w.events, 0); err == unix.EINTR; {
+			n, err = unix.EpollWait(p.epfd, w.events, 0)
+		}
+	}
+	p.mu.RUnlock()
+	if err == nil && n > 0 {
+		w.ready = p.dispatch(w.events[:n], w.ready)
 	}
 }
 
@@ -436,23 +469,36 @@ type readyConn struct {
 // worker is one goroutine of the fixed pool. Its read buffer is reused for
 // every connection it serves.
 type worker struct {
-	buf []byte
+	events []unix.EpollEvent // pollNow's; made on first use
+	ready  []readyConn       // pollNow's scratch space
+	buf    []byte
 }
 
 func (p *Poller) worker() {
 	defer p.workers.Done()
 	w := &worker{buf: make([]byte, readBufSize)}
-	for c := p.q.pop(); c != nil; c = p.q.pop() {
+	for {
+		c, bulk := p.q.pop()
+		if c == nil {
+			return
+		}
 		c.run(w)
+		if bulk {
+			// A heavy connection's pass is long: pick up what epoll has
+			// ready meanwhile, and let the other goroutines have the
+			// processor.
+			p.pollNow(w)
+			runtime.Gosched()
+		}
 	}
 }
 
-// readFrom reads once from c's socket without blocking. err is unix.EAGAIN
-// when nothing is there; n == 0 with a nil err is EOF.
-// The descriptor is open: only this worker, which runs c, closes it.
-func (w *worker) readFrom(c *Conn) (int, error) {
+// readFrom reads once from c's socket without blocking, at most size
+// bytes. err is unix.EAGAIN when nothing is there; n == 0 with a nil err
+// is EOF. The descriptor is open: only this worker, which runs c, closes it.
+func (w *worker) readFrom(c *Conn, size int) (int, error) {
 	for {
-		n, err := unix.Read(int(c.fd), w.buf)
+		n, err := unix.Read(int(c.fd), w.buf[:size])
 		switch {
 		case err == unix.EINTR:
 			continue

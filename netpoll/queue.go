@@ -5,54 +5,81 @@ import (
 	"time"
 )
 
-// runQueue is the unbounded FIFO of connections waiting for a worker,
-// linked through Conn.next. push never blocks, so that anyone (the event
-// loop, a Handler calling Drop on another Conn) can queue without waiting
-// for the workers.
+// runQueue holds the connections waiting for a worker, in two FIFO lanes
+// linked through Conn.next: the front lane, and the bulk lane for heavy
+// connections (flagHeavy), which gets one pop in bulkEvery while the front
+// lane is busy. A connection that sends now and then does not wait behind
+// every flooding connection's read pass, and the flooders still move.
+// push never blocks, so that anyone (the event loop, a Handler calling Drop
+// on another Conn) can queue without waiting for the workers.
 type runQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	head   *Conn // guarded by mu
-	tail   *Conn // guarded by mu
-	idle   int   // guarded by mu; workers waiting in pop
-	closed bool  // guarded by mu
+	mu        sync.Mutex
+	cond      sync.Cond
+	lanes     [2]lane // guarded by mu: front, bulk
+	sinceBulk int     // guarded by mu: pops from the front lane since the last from bulk
+	idle      int     // guarded by mu; workers waiting in pop
+	closed    bool    // guarded by mu
 }
+
+type lane struct{ head, tail *Conn }
+
+// bulkEvery: while both lanes have connections waiting, one pop in this
+// many takes from the bulk lane.
+const bulkEvery = 8
 
 func (q *runQueue) init() { q.cond.L = &q.mu }
 
-func (q *runQueue) push(c *Conn) {
+// push queues c, in the bulk lane when bulk is true.
+func (q *runQueue) push(c *Conn, bulk bool) {
 	q.mu.Lock()
-	if q.tail == nil {
-		q.head = c
-	} else {
-		q.tail.next = c
+	l := &q.lanes[0]
+	if bulk {
+		l = &q.lanes[1]
 	}
-	q.tail = c
+	if l.tail == nil {
+		l.head = c
+	} else {
+		l.tail.next = c
+	}
+	l.tail = c
 	if q.idle > 0 {
 		q.cond.Signal()
 	}
 	q.mu.Unlock()
 }
 
-// pop waits for a connection; nil once the queue is closed and empty.
-func (q *runQueue) pop() *Conn {
+// pop waits for a connection; nil once the queue is closed and empty. bulk
+// reports that it came from the bulk lane.
+func (q *runQueue) pop() (c *Conn, bulk bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.head == nil {
+	for q.lanes[0].head == nil && q.lanes[1].head == nil {
 		if q.closed {
-			return nil
+			return nil, false
 		}
 		q.idle++
 		q.cond.Wait()
 		q.idle--
 	}
-	c := q.head
-	q.head = c.next
-	if q.head == nil {
-		q.tail = nil
+	i := 0
+	switch {
+	case q.lanes[1].head == nil:
+	case q.lanes[0].head == nil || q.sinceBulk >= bulkEvery:
+		i = 1
+	}
+	if i == 1 {
+		q.sinceBulk = 0
+	} else if q.lanes[1].head != nil {
+		q.sinceBulk++
+	}
+	l := &q.lanes[i]
+	c = l.head
+	l.head = c.next
+	if l.head == nil {
+		l.tail = nil
 	}
 	c.next = nil
-	return c
+	return c, i == 1
 }
 
 // close makes pop return nil once the queue is empty.

@@ -109,7 +109,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.longPollTimeout, "longpoll-timeout", transports.DefaultLongPollTimeout, "LongPolling.PollTimeout: a poll with nothing to carry returns empty after this long")
 	fs.BoolVar(&o.detailedErrors, "detailed-errors", false, "EnableDetailedErrors: send every error's text to clients")
 	fs.IntVar(&o.maxBuffered, "max-buffered", hub.DefaultMaxBufferedBytes, "bytes that may wait for one slow client before it is closed")
-	fs.IntVar(&o.maxInboundBytes, "max-inbound-bytes", hub.DefaultMaxInboundBytes, "bytes one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (ASP.NET Core's ApplicationMaxBufferSize; negative: no limit)")
+	fs.IntVar(&o.maxInboundBytes, "max-inbound-bytes", hub.DefaultMaxInboundBytes, "memory one client's messages may hold while the hub has not handled them (bytes + 256 B each); past it the server stops reading that client until the hub catches up (ASP.NET Core's ApplicationMaxBufferSize; negative: no limit)")
 	fs.IntVar(&o.maxInboundMsgs, "max-inbound-messages", hub.DefaultMaxInboundMessages, "messages one client may have sent that the hub has not handled yet; past it the server stops reading that client until the hub catches up (negative: no limit)")
 	fs.IntVar(&o.maxGroups, "max-groups-per-connection", hub.DefaultMaxGroupsPerConnection, "groups one connection may be a member of at a time; past it Groups.Add fails (negative: no limit)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the operator pages (/metrics, pprof, /dashboard) on this address instead of -addr, to anyone who reaches it")

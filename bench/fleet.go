@@ -273,7 +273,7 @@ func (r *run) fleet() error {
 		logf("held %d/%d (+%d at %.0f/s; the nodes hold %d, closed %v), server RSS %s, load RSS %s, kernel sockets +%s, available %s, %.0fs",
 			held, s.Conns, made, res.ConnectsPerSec, res.ServerConns, res.ServerCloses, gib(m.server), gib(m.load), gib(m.kernel-base.kernel), gib(m.avail), res.ElapsedS)
 		if err == nil && !lostServer && st.Dropped == 0 && watchReason == "" && r.cl.Died() == nil && crosses(s.BroadcastAt, prev, held) {
-			if err := r.curveBroadcast(emit, logf); err != nil {
+			if err := r.curveBroadcast(held, base, baseMetrics, emit, logf); err != nil {
 				return err
 			}
 		}
@@ -614,8 +614,12 @@ func crosses(at []int, prev, held int) bool {
 	return false
 }
 
-// curveBroadcast times one SendToAll while the fleet grows (-broadcast-at).
-func (r *run) curveBroadcast(emit func(Result), logf func(string, ...any)) error {
+// curveBroadcast times one SendToAll while the fleet grows (-broadcast-at),
+// with the memory per connection at that count after a GC of every node.
+func (r *run) curveBroadcast(held int, base fleetSample, baseMetrics map[string]float64, emit func(Result), logf func(string, ...any)) error {
+	r.gcNodes()
+	m := r.fleetSample()
+	mt := r.nodeMetrics()
 	if r.sender == nil {
 		if err := r.openSender(nil); err != nil {
 			return err
@@ -624,6 +628,10 @@ func (r *run) curveBroadcast(emit func(Result), logf func(string, ...any)) error
 	res, err := r.fleetBroadcast()
 	if err != nil {
 		return err
+	}
+	r.memFigures(&res, base, m, held)
+	if mt["go_memstats_heap_alloc_bytes"] > 0 {
+		res.HeapPerConnB = float64(int64((mt["go_memstats_heap_alloc_bytes"] - baseMetrics["go_memstats_heap_alloc_bytes"]) / float64(held)))
 	}
 	emit(res)
 	logf("broadcast at %d: p50 %.1f ms, p99 %.1f ms, all in %.1f ms, lost %d", res.Conns, res.LatP50Ms, res.LatP99Ms, res.LatMaxMs, res.Lost)

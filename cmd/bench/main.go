@@ -6,6 +6,10 @@
 //
 // "bench agent" (hidden) is a load process: the coordinator starts one per
 // share of connections when they do not fit its own file limit.
+//
+// "bench plot -out DIR FILE..." draws the cost curves (memory per
+// connection, broadcast latency against connections) from fleet results
+// as SVG (plot.go).
 package main
 
 import (
@@ -36,6 +40,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "plot" {
+		os.Exit(runPlot(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// Children die with us: on SIGINT/SIGTERM kill every process group
 	// started, then exit.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"time"
 
 	"github.com/actorhub/actorhub/protocol"
 )
@@ -139,7 +140,7 @@ func (c *Conn) write() error {
 		n += len(b)
 	}
 	err := c.out.transport.Write(c.out.frames)
-	c.engine.stats.addOut(c.seq, len(c.out.frames), n)
+	c.engine.stats.addOut(c.seq, len(c.out.frames), n, time.Now().UnixNano())
 	clear(c.out.frames)
 	c.out.frames = c.out.frames[:0]
 	if cap(c.out.frames) > 1 {

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/actorhub/actorhub/protocol"
 	"github.com/gobwas/ws"
@@ -60,6 +61,7 @@ func (e *Engine) Prepare(p *Payload) error {
 func (e *Engine) FromEncoded(encoded map[string][]byte, exclude, skip []string) *Payload {
 	// Every message between nodes is an invocation; msg says so to the
 	// stateful reconnect tracking, the bytes come from the other node.
+	e.stats.lastRemote.Store(time.Now().UnixNano())
 	p := &Payload{msg: remoteInvocation, exclude: exclude, skip: skip, remote: true}
 	for i, proto := range e.cfg.Protocols {
 		enc := &p.enc[i]

@@ -3,6 +3,7 @@ package actors
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // closeReason says why a connection ended, for the counters.
@@ -32,6 +33,9 @@ type stats struct {
 	bytesIn    atomic.Uint64
 	out        [outStripes]outStripe // written on every flush, so striped by connection
 	closes     [numReasons]atomic.Uint64
+	// lastRemote is the unix nanos a payload from another node last
+	// arrived (FromEncoded).
+	lastRemote atomic.Int64
 
 	// Connections past their handshake by protocol (the slot of the
 	// engine's protocol list) and by transport (a slot per transport name).
@@ -88,13 +92,15 @@ const outStripes = 16
 type outStripe struct {
 	msgs  atomic.Uint64
 	bytes atomic.Uint64
-	_     [48]byte
+	last  atomic.Int64 // unix nanos the stripe's last write to a transport returned
+	_     [40]byte
 }
 
-func (s *stats) addOut(seq uint64, msgs, bytes int) {
+func (s *stats) addOut(seq uint64, msgs, bytes int, now int64) {
 	st := &s.out[seq%outStripes]
 	st.msgs.Add(uint64(msgs))
 	st.bytes.Add(uint64(bytes))
+	st.last.Store(now)
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -125,6 +131,13 @@ type Stats struct {
 	// Protocols splits Connections by hub protocol ("json", "messagepack"):
 	// every protocol the engine speaks is listed.
 	Protocols map[string]int64
+	// LastSend is when a write to a connection's transport last returned
+	// (zero: never). After a broadcast, with nothing else sent, it is when
+	// this node's fan-out wrote its last connection.
+	LastSend time.Time
+	// LastRemote is when a message from another node (through the
+	// backplane) last arrived to be delivered here (zero: never).
+	LastRemote time.Time
 }
 
 // Stats returns a snapshot of the counters.
@@ -138,10 +151,14 @@ func (e *Engine) Stats() Stats {
 		BytesIn:     e.stats.bytesIn.Load(),
 		Closes:      make(map[string]uint64, numReasons),
 	}
+	var last int64
 	for i := range e.stats.out {
 		s.MessagesOut += e.stats.out[i].msgs.Load()
 		s.BytesOut += e.stats.out[i].bytes.Load()
+		last = max(last, e.stats.out[i].last.Load())
 	}
+	s.LastSend = unixNanoTime(last)
+	s.LastRemote = unixNanoTime(e.stats.lastRemote.Load())
 	for i := range e.stats.closes {
 		s.Closes[reasonNames[i]] = e.stats.closes[i].Load()
 	}
@@ -161,4 +178,12 @@ func (e *Engine) Stats() Stats {
 		s.Transports[otherTransport] = n
 	}
 	return s
+}
+
+// unixNanoTime is the time of unix nanos n; zero for 0.
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }

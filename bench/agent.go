@@ -9,21 +9,25 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // agentRequest and agentReply are the JSON lines between a coordinator
 // and an agent. Requests may overlap; replies carry the request's id.
 type agentRequest struct {
 	ID        int64         `json:"id"`
-	Op        string        `json:"op"` // open, connect, cancel, stats, reset, close
+	Op        string        `json:"op"` // open, connect, cancel, profile, stats, reset, close
 	Config    *LoaderConfig `json:"config,omitempty"`
 	URL       string        `json:"url,omitempty"` // connect: the hub ("": the config's)
 	N         int           `json:"n,omitempty"`
 	GroupSize int           `json:"group_size,omitempty"`
 	Offset    int           `json:"offset,omitempty"`
 	Hist      bool          `json:"hist,omitempty"`
+	Path      string        `json:"path,omitempty"`    // profile: where the CPU profile goes
+	Seconds   int           `json:"seconds,omitempty"` // profile: how long
 }
 
 type agentReply struct {
@@ -109,6 +113,10 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 				}
 			case "cancel":
 				cancelConnects()
+			case "profile":
+				if err := cpuProfile(ctx, req.Path, time.Duration(req.Seconds)*time.Second); err != nil {
+					fail(err)
+				}
 			case "stats":
 				if l, err := get(); err != nil {
 					fail(err)
@@ -134,7 +142,7 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 			}
 			reply(rep)
 		}
-		if req.Op == "connect" {
+		if req.Op == "connect" || req.Op == "profile" {
 			wg.Go(handle) // long; stats requests meanwhile show progress
 		} else {
 			handle()
@@ -146,6 +154,32 @@ func ServeAgent(r io.Reader, w io.Writer) error {
 		_ = l.Close()
 	}
 	return sc.Err()
+}
+
+// cpuProfile writes this process's CPU profile of d (or until ctx ends)
+// to path.
+func cpuProfile(ctx context.Context, path string, d time.Duration) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	pprof.StopCPUProfile()
+	return f.Close()
+}
+
+// Profile makes the agent write its CPU profile of d to path; it returns
+// when the profile is written.
+func (a *Agent) Profile(path string, d time.Duration) error {
+	_, err := a.call(agentRequest{Op: "profile", Path: path, Seconds: max(1, int(d.Seconds()))})
+	return err
 }
 
 // Agent is a Loader in a child process running ServeAgent.

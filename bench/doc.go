@@ -61,7 +61,11 @@
 //     (checked before each step, projected on the memory per connection
 //     so far, and every 250 ms while connecting), Settings.Budget, a node
 //     that dies, dropped connections. Then Settings.Broadcasts SendToAll
-//     from node 1, each timed until every connection has it. Each step
+//     from node 1, each timed until every connection has it (and one
+//     more at each step that reaches a count of Settings.BroadcastAt,
+//     for a cost curve from one run). Each broadcast is split by the
+//     nodes' own timestamps (/metrics): when the message reached each
+//     node, when each wrote its last connection. Each step
 //     and broadcast goes to Settings.Emit (phase "step", "broadcast");
 //     Run returns the summary (phase "summary", stopped_by; its latencies
 //     are the worst broadcast's, its memory per connection is growth
@@ -100,6 +104,12 @@
 //	                                        connections they closed since the start, by reason (their /metrics)
 //	load_per_conn_b, machine_per_conn_b     fleet: agents' RSS growth per connection; MemAvailable's fall
 //	                                        per connection (everything, the machine's view)
+//	node_recv_ms, node_done_ms              fleet broadcast, by node, from the send: the message arrived through
+//	                                        the backplane (node 1: 0), the node's last write to a connection
+//	node_recv_p50_ms, node_recv_max_ms      fleet broadcast: publish -> a node received (median), every node
+//	node_fanout_p50_ms, node_fanout_max_ms  fleet broadcast: a node's arrival -> its last write (median, slowest)
+//	last_write_ms, client_tail_ms           fleet broadcast: send -> the last write of all nodes; that write ->
+//	                                        the last client's receipt (lat_max_ms - last_write_ms)
 //	duration_s                              the measured phase in seconds
 //	sent, delivered                         messages sent (echo: calls), deliveries received
 //	deliveries_per_sec                      delivered / duration_s

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,8 +247,9 @@ func (r *run) fleet() error {
 		// cursors follow what is up, per loader, at the next step.
 		r.resyncCursors(curs)
 		elapsed := time.Since(stepStart)
-		made := int(st.Up) - held
-		held = int(st.Up)
+		prev := held
+		held = int(st.Up) - r.senderUp()
+		made := held - prev
 		m := r.fleetSample()
 		res := r.fleetResult("step", held)
 		r.serverCounts(&res, baseMetrics)
@@ -270,6 +272,11 @@ func (r *run) fleet() error {
 		emit(res)
 		logf("held %d/%d (+%d at %.0f/s; the nodes hold %d, closed %v), server RSS %s, load RSS %s, kernel sockets +%s, available %s, %.0fs",
 			held, s.Conns, made, res.ConnectsPerSec, res.ServerConns, res.ServerCloses, gib(m.server), gib(m.load), gib(m.kernel-base.kernel), gib(m.avail), res.ElapsedS)
+		if err == nil && !lostServer && st.Dropped == 0 && watchReason == "" && r.cl.Died() == nil && crosses(s.BroadcastAt, prev, held) {
+			if err := r.curveBroadcast(held, base, baseMetrics, emit, logf); err != nil {
+				return err
+			}
+		}
 		switch {
 		case watchReason != "":
 			stop = watchReason
@@ -300,9 +307,12 @@ func (r *run) fleet() error {
 	// Broadcasts from node 1 to every connection.
 	var bres []Result
 	if held > 0 && r.cl.Died() == nil {
-		if err := r.openSender(nil); err != nil {
-			return err
+		if r.sender == nil {
+			if err := r.openSender(nil); err != nil {
+				return err
+			}
 		}
+		stopProfiles := r.fleetProfiles()
 		for b := range s.Broadcasts {
 			res, err := r.fleetBroadcast()
 			if err != nil {
@@ -311,8 +321,10 @@ func (r *run) fleet() error {
 			emit(res)
 			bres = append(bres, res)
 			logf("broadcast %d to %d: p50 %.1f ms, p99 %.1f ms, all in %.1f ms, lost %d", b+1, res.Delivered, res.LatP50Ms, res.LatP99Ms, res.LatMaxMs, res.Lost)
+			logSplit(logf, res)
 			time.Sleep(time.Second)
 		}
+		stopProfiles(logf)
 	}
 
 	// The summary: what was held, and what each connection costs after GC.
@@ -505,8 +517,10 @@ func (r *run) fleetBroadcast() (Result, error) {
 	}
 	expected := uint64(st.Up) // the sender is one of them
 	res := r.fleetResult("broadcast", int(st.Up)-1)
+	cpuNodes0, _ := r.serverCPU()
+	cpuAgents0 := r.loaderCPU()
 	start := time.Now()
-	if err := r.sender.Conns()[0].InvokeTimed("SendToAll", "m", payloadArg(time.Now().UnixNano(), r.s.Payload)); err != nil {
+	if err := r.sender.Conns()[0].InvokeTimed("SendToAll", "m", payloadArg(start.UnixNano(), r.s.Payload)); err != nil {
 		return res, fmt.Errorf("bench: sending: %w", err)
 	}
 	var delivered uint64
@@ -524,13 +538,17 @@ func (r *run) fleetBroadcast() (Result, error) {
 			last, lastAt = delivered, time.Now()
 		}
 	}
+	res.DurationS = round3(time.Since(start).Seconds())
+	// What the broadcast cost the nodes and the agents (the agents' share
+	// includes answering the polls above).
+	cpuNodes1, _ := r.serverCPU()
+	res.ServerCPUS, res.ClientCPUS = round3(cpuNodes1-cpuNodes0), round3(r.loaderCPU()-cpuAgents0)
 	st, err = r.stats(true)
 	if err != nil {
 		return res, err
 	}
 	res.Sent = 1
 	res.Delivered = st.Delivered
-	res.DurationS = round3(time.Since(start).Seconds())
 	res.LatP50Ms, res.LatP99Ms, res.LatMaxMs = ms(st.Latency.Quantile(0.5)), ms(st.Latency.Quantile(0.99)), float64(st.Latency.MaxUS)/1000
 	res.LatHist = histJSON(st.Latency)
 	res.Failures = st.Failures
@@ -544,7 +562,145 @@ func (r *run) fleetBroadcast() (Result, error) {
 	if st.Failures > 0 {
 		res.invalidate("the send failed")
 	}
+	r.split(&res, start)
 	return res, nil
+}
+
+// fleetProfiles starts, with Settings.ProfileDir, CPU profiles of
+// Settings.Duration of node 2 (node 1 in a fleet of one) and of the first
+// agent, for the broadcasts that follow; the function it returns waits
+// for them.
+func (r *run) fleetProfiles() func(logf func(string, ...any)) {
+	if r.s.ProfileDir == "" {
+		return func(func(string, ...any)) {}
+	}
+	errs := make(chan error, 2)
+	n := r.cl.Nodes[min(1, len(r.cl.Nodes)-1)]
+	var wg sync.WaitGroup
+	wg.Go(func() { errs <- n.Profile(r.s.ProfileDir+"/fleet-node.pprof", r.s.Duration) })
+	if a, ok := r.loaders[0].(*Agent); ok {
+		wg.Go(func() { errs <- a.Profile(r.s.ProfileDir+"/fleet-agent.pprof", r.s.Duration) })
+	}
+	return func(logf func(string, ...any)) {
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				logf("profile: %v", err)
+			}
+		}
+		logf("profiles in %s (fleet-node.pprof, fleet-agent.pprof)", r.s.ProfileDir)
+	}
+}
+
+// senderUp is 1 once the sender's connection is open (r.stats counts it).
+func (r *run) senderUp() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sender == nil {
+		return 0
+	}
+	return int(r.sender.Stats(false).Up)
+}
+
+// crosses reports whether growing from prev to held connections reached
+// one of the counts in at.
+func crosses(at []int, prev, held int) bool {
+	for _, n := range at {
+		if prev < n && n <= held {
+			return true
+		}
+	}
+	return false
+}
+
+// curveBroadcast times one SendToAll while the fleet grows (-broadcast-at),
+// with the memory per connection at that count after a GC of every node.
+func (r *run) curveBroadcast(held int, base fleetSample, baseMetrics map[string]float64, emit func(Result), logf func(string, ...any)) error {
+	r.gcNodes()
+	m := r.fleetSample()
+	mt := r.nodeMetrics()
+	if r.sender == nil {
+		if err := r.openSender(nil); err != nil {
+			return err
+		}
+	}
+	res, err := r.fleetBroadcast()
+	if err != nil {
+		return err
+	}
+	r.memFigures(&res, base, m, held)
+	if mt["go_memstats_heap_alloc_bytes"] > 0 {
+		res.HeapPerConnB = float64(int64((mt["go_memstats_heap_alloc_bytes"] - baseMetrics["go_memstats_heap_alloc_bytes"]) / float64(held)))
+	}
+	emit(res)
+	logf("broadcast at %d: p50 %.1f ms, p99 %.1f ms, all in %.1f ms, lost %d", res.Conns, res.LatP50Ms, res.LatP99Ms, res.LatMaxMs, res.Lost)
+	logSplit(logf, res)
+	return nil
+}
+
+// split reads from every node when the broadcast sent at start reached it
+// through the backplane (node 1, the sender's, has it at once) and when
+// it wrote its last connection, and fills the time split of res:
+// publish -> every node received, each node's own fan-out, and the
+// clients' tail after the last write.
+func (r *run) split(res *Result, start time.Time) {
+	recv := make([]float64, len(r.cl.Nodes))
+	done := make([]float64, len(r.cl.Nodes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	ok := true
+	var mu sync.Mutex
+	t0 := float64(start.UnixNano()) / 1e9
+	for i, n := range r.cl.Nodes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			mt, err := n.Metrics()
+			hub := `{hub="` + strings.TrimPrefix(HubPath, "/hubs/") + `"}`
+			last, remote := mt["actorhub_last_send_timestamp_seconds"+hub], mt["actorhub_last_remote_message_timestamp_seconds"+hub]
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || last == 0 || (i > 0 && remote < t0) {
+				ok = false // an older server, or the message never came
+				return
+			}
+			if i == 0 {
+				remote = t0
+			}
+			recv[i] = round3((remote - t0) * 1000)
+			done[i] = round3((last - t0) * 1000)
+		})
+	}
+	wg.Wait()
+	if !ok || len(recv) == 0 {
+		return
+	}
+	res.NodeRecvMs, res.NodeDoneMs = recv, done
+	fan := make([]float64, len(recv))
+	for i := range recv {
+		fan[i] = done[i] - recv[i]
+	}
+	res.NodeRecvP50Ms, res.NodeRecvMaxMs = quantile(recv, 0.5), slices.Max(recv)
+	res.NodeFanoutP50Ms, res.NodeFanoutMaxMs = quantile(fan, 0.5), slices.Max(fan)
+	res.LastWriteMs = slices.Max(done)
+	res.ClientTailMs = round3(res.LatMaxMs - res.LastWriteMs)
+}
+
+// quantile is the q-quantile of xs (nearest rank), xs unchanged.
+func quantile(xs []float64, q float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// logSplit prints a broadcast's time split, when the nodes gave it.
+func logSplit(logf func(string, ...any), res Result) {
+	if res.NodeDoneMs == nil {
+		return
+	}
+	logf("  split: publish -> nodes received p50 %.1f ms, all %.1f ms; a node's fan-out p50 %.1f ms, max %.1f ms; last write at %.1f ms; clients' tail after it %.1f ms",
+		res.NodeRecvP50Ms, res.NodeRecvMaxMs, res.NodeFanoutP50Ms, res.NodeFanoutMaxMs, res.LastWriteMs, res.ClientTailMs)
 }
 
 func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }

@@ -60,6 +60,18 @@ type Result struct {
 	NodeRSSB          []int64          `json:"node_rss_b,omitempty"`
 	ServerGoroutines  int              `json:"server_goroutines,omitempty"`
 
+	// Fleet broadcasts: the time split, from the send, read from the
+	// nodes' metrics (actorhub_last_remote_message_timestamp_seconds,
+	// actorhub_last_send_timestamp_seconds; one clock, one machine).
+	NodeRecvMs      []float64 `json:"node_recv_ms,omitempty"`       // by node: the message arrived (node 1: 0, the send)
+	NodeDoneMs      []float64 `json:"node_done_ms,omitempty"`       // by node: its last write to a connection returned
+	NodeRecvP50Ms   float64   `json:"node_recv_p50_ms,omitempty"`   // publish -> a node received, median
+	NodeRecvMaxMs   float64   `json:"node_recv_max_ms,omitempty"`   // publish -> every node received
+	NodeFanoutP50Ms float64   `json:"node_fanout_p50_ms,omitempty"` // a node's received -> its last write, median
+	NodeFanoutMaxMs float64   `json:"node_fanout_max_ms,omitempty"` // ... the slowest node's
+	LastWriteMs     float64   `json:"last_write_ms,omitempty"`      // publish -> the last write of every node
+	ClientTailMs    float64   `json:"client_tail_ms,omitempty"`     // the last write -> the last client's receipt
+
 	// Flood only.
 	RSSIdleB        int64   `json:"rss_idle_b,omitempty"`
 	RSSPeakB        int64   `json:"rss_peak_b,omitempty"`

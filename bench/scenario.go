@@ -77,6 +77,10 @@ type Settings struct {
 	Budget time.Duration
 	// Broadcasts is how many SendToAll the fleet times; default 3.
 	Broadcasts int
+	// BroadcastAt are connection counts at which the fleet, while it
+	// grows, times one SendToAll too (the first step that reaches each),
+	// for the cost curve of one run.
+	BroadcastAt []int
 	// Emit receives each fleet step and broadcast as it ends (Run
 	// returns the summary).
 	Emit func(Result)

@@ -140,7 +140,7 @@ func TestFleetSmall(t *testing.T) {
 	srv.Stop()
 	cmd, env := agentCommand(t)
 	var steps, broadcasts []Result
-	s := Settings{Scenario: "fleet", Conns: 300, Nodes: 3, Agents: 2, Step: 120, Broadcasts: 2, Settle: 100 * time.Millisecond,
+	s := Settings{Scenario: "fleet", Conns: 300, Nodes: 3, Agents: 2, Step: 120, Broadcasts: 2, BroadcastAt: []int{120}, Settle: 100 * time.Millisecond,
 		AgentCommand: cmd, AgentEnv: env, NodeEnv: []string{"GOMAXPROCS=1"},
 		Emit: func(r Result) {
 			if r.Phase == "step" {
@@ -159,12 +159,29 @@ func TestFleetSmall(t *testing.T) {
 	if !strings.Contains(res.StoppedBy, "reached") || res.RSSPerConnB == 0 || res.LatMaxMs <= 0 {
 		t.Fatalf("summary figures: %+v", res)
 	}
-	if len(steps) != 3 || steps[0].Conns != 120 || steps[2].Conns != 300 || len(broadcasts) != 2 {
+	if len(steps) != 3 || steps[0].Conns != 120 || steps[2].Conns != 300 || len(broadcasts) != 3 {
 		t.Fatalf("%d steps (%+v), %d broadcasts", len(steps), steps, len(broadcasts))
 	}
-	for _, b := range broadcasts {
+	// The first broadcast is the one at 120 connections (BroadcastAt),
+	// with the memory at that count.
+	if b := broadcasts[0]; !b.Valid || b.Conns != 120 || b.Delivered != 121 || b.Lost != 0 || b.RSSPerConnB == 0 {
+		t.Fatalf("broadcast at 120: %+v", b)
+	}
+	for _, b := range broadcasts[1:] {
 		if !b.Valid || b.Delivered != 301 || b.Lost != 0 {
 			t.Fatalf("broadcast: %+v", b)
+		}
+	}
+	// Each is split by the nodes' timestamps: node 1 has it at the send,
+	// every node writes its last connection after it had the message.
+	for _, b := range broadcasts {
+		if len(b.NodeRecvMs) != 3 || len(b.NodeDoneMs) != 3 || b.NodeRecvMs[0] != 0 || b.LastWriteMs <= 0 {
+			t.Fatalf("split: %+v", b)
+		}
+		for i := range b.NodeRecvMs {
+			if b.NodeDoneMs[i] < b.NodeRecvMs[i] || b.NodeDoneMs[i] > b.LastWriteMs {
+				t.Fatalf("node %d: received at %v ms, last write at %v ms (all: %v ms)", i+1, b.NodeRecvMs[i], b.NodeDoneMs[i], b.LastWriteMs)
+			}
 		}
 	}
 }

@@ -327,6 +327,13 @@ type Stats struct {
 	// Protocols splits Connections by hub protocol ("json",
 	// "messagepack"); every protocol the hub speaks is listed.
 	Protocols map[string]int64
+	// LastSend is when a write to a connection last returned (zero:
+	// never). After a broadcast, with nothing else sent, it is when this
+	// node wrote the last of its connections.
+	LastSend time.Time
+	// LastRemote is when a message from another node (through the
+	// backplane) last arrived to be delivered here (zero: never).
+	LastRemote time.Time
 }
 
 // Stats is a snapshot of the hub's counters.

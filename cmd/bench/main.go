@@ -6,6 +6,10 @@
 //
 // "bench agent" (hidden) is a load process: the coordinator starts one per
 // share of connections when they do not fit its own file limit.
+//
+// "bench plot -out DIR FILE..." draws the cost curves (memory per
+// connection, broadcast latency against connections) from fleet results
+// as SVG (plot.go).
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -35,6 +40,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "plot" {
+		os.Exit(runPlot(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	// Children die with us: on SIGINT/SIGTERM kill every process group
 	// started, then exit.
@@ -98,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	memFloor := fs.Float64("mem-floor", 2, "fleet, flood: GiB of MemAvailable never to go under (growth, or the flood, stops before)")
 	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
 	fs.IntVar(&o.settings.Broadcasts, "broadcasts", 3, "fleet: SendToAll broadcasts timed once grown")
+	broadcastAt := fs.String("broadcast-at", "", "fleet: comma-separated connection counts at which one SendToAll is timed while growing (e.g. 50000,100000,200000,500000)")
 	fs.IntVar(&o.nodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of every node (0: Go's default; -1: 1 for fleet, else Go's default)")
 	nodeEnv := fs.String("node-env", "", "more environment of every node, comma-separated KEY=VALUE (e.g. GOGC=50)")
 	agentEnv := fs.String("agent-env", "", "more environment of every agent, comma-separated KEY=VALUE")
@@ -118,6 +127,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.settings.MemFloor = int64(*memFloor * (1 << 30))
+	for _, v := range splitList(*broadcastAt) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-broadcast-at: %q is not a connection count", v)
+		}
+		o.settings.BroadcastAt = append(o.settings.BroadcastAt, n)
+	}
 	o.nodeEnv, o.agentEnv = splitList(*nodeEnv), splitList(*agentEnv)
 	for _, kv := range append(append([]string{}, o.nodeEnv...), o.agentEnv...) {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

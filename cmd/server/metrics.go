@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/actorhub/actorhub/backplane"
 	"github.com/actorhub/actorhub/hub"
@@ -20,6 +21,7 @@ type metrics struct {
 
 	connections, open, groups, byTransport, byProtocol *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, closes *prometheus.Desc
+	lastSend, lastRemote                               *prometheus.Desc
 
 	bpUp, bpPublished, bpPublishErrors, bpReceived, bpErrors, bpReconnects, bpLost, bpQueued, bpLag *prometheus.Desc
 }
@@ -45,6 +47,8 @@ func newMetrics() *metrics {
 		bytesIn:     d("bytes_received_total", "Transport payload bytes received."),
 		bytesOut:    d("bytes_sent_total", "Transport payload bytes sent."),
 		closes:      d("closes_total", "Connections ended, by reason.", "reason"),
+		lastSend:    d("last_send_timestamp_seconds", "When a write to a connection last returned (unix time; 0: never). After a broadcast, when this node wrote its last connection."),
+		lastRemote:  d("last_remote_message_timestamp_seconds", "When a message from another node last arrived through the backplane to be delivered here (unix time; 0: never)."),
 	}
 	b := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("actorhub_backplane_"+name, help, []string{"backplane"}, nil)
@@ -73,7 +77,7 @@ func (m *metrics) handler() http.Handler {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.connections, m.open, m.groups, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes,
+	for _, d := range []*prometheus.Desc{m.connections, m.open, m.groups, m.byTransport, m.byProtocol, m.messagesIn, m.messagesOut, m.bytesIn, m.bytesOut, m.closes, m.lastSend, m.lastRemote,
 		m.bpUp, m.bpPublished, m.bpPublishErrors, m.bpReceived, m.bpErrors, m.bpReconnects, m.bpLost, m.bpQueued, m.bpLag} {
 		ch <- d
 	}
@@ -96,6 +100,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.messagesOut, s.MessagesOut)
 		c(m.bytesIn, s.BytesIn)
 		c(m.bytesOut, s.BytesOut)
+		g(m.lastSend, unixSeconds(s.LastSend))
+		g(m.lastRemote, unixSeconds(s.LastRemote))
 		for transport, n := range s.Transports {
 			ch <- prometheus.MustNewConstMetric(m.byTransport, prometheus.GaugeValue, float64(n), h.name, transport)
 		}
@@ -129,4 +135,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	c(m.bpLost, s.Lost)
 	g(m.bpQueued, float64(s.Queued))
 	g(m.bpLag, s.Lag.Seconds())
+}
+
+// unixSeconds is t as unix seconds with its nanoseconds; 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }

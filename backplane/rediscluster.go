@@ -275,6 +275,10 @@ func (r *RedisCluster) publishBatch(batch []publish, cmds []*redis.IntCmd) []*re
 		}
 	}
 	if failed > 0 && r.ctx.Err() == nil {
+		// A master failed, or a slot moved: read the slot map again (in
+		// the background, at most every 200 ms) so that publishes follow
+		// the replica that takes over.
+		r.client.ReloadState(ctx)
 		r.errors.Add(1)
 		r.log.Error("backplane: publish to redis cluster failed", "err", firstErr, "failed", failed, "messages", len(batch))
 		if failed == len(batch) && !r.anyMasterAnswers() {

@@ -70,7 +70,7 @@ func (r *RedisCluster) subscribeLoop() {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
-	bo := newBackoff(50*time.Millisecond, 500*time.Millisecond)
+	bo := newBackoff(50*time.Millisecond, 250*time.Millisecond)
 	for {
 		select {
 		case <-r.ctx.Done():

@@ -100,7 +100,8 @@ func (c *Cluster) URL() string {
 }
 
 // WaitOK waits until every running node reports cluster_state:ok and
-// knows the same masters for all slots, failing the test after within.
+// every replica is in sync with its master (a replica that never synced
+// would not take over), failing the test after within.
 func (c *Cluster) WaitOK(within time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
@@ -111,6 +112,10 @@ func (c *Cluster) WaitOK(within time.Duration) {
 				continue
 			}
 			if !strings.Contains(n.CLI("cluster", "info"), "cluster_state:ok") {
+				ok = false
+				break
+			}
+			if repl := n.CLI("info", "replication"); strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
 				ok = false
 				break
 			}

@@ -100,7 +100,7 @@ func TestGroupQueueBounded(t *testing.T) {
 		e.SendAll(p)
 		peak = max(peak, g.queued.Load())
 	}
-	waitUntil(t, time.Minute, func() bool { return delivered.Load() == members*sends })
+	testutil.EventuallyWithin(t, time.Minute, "every delivery", func() bool { return delivered.Load() == members*sends })
 	t.Logf("the group's queue peaked at %d payloads", peak)
 	if peak > groupQueueMessages {
 		t.Fatalf("the group's queue reached %d payloads, bound %d", peak, groupQueueMessages)

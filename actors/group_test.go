@@ -82,7 +82,7 @@ func TestGroupsReleasedWhenEmpty(t *testing.T) {
 	joined := heapAfterGC()
 
 	greedy.Feed([]byte(`{"type":7}` + "\x1e"))
-	waitUntil(t, time.Minute, func() bool { return e.Stats().Groups == base })
+	testutil.EventuallyWithin(t, time.Minute, "the groups to be released", func() bool { return e.Stats().Groups == base })
 	e.SendConn("honest", NewPayload(&protocol.Invocation{Target: "HonestAfter", Arguments: []any{}}))
 	testutil.Eventually(t, "HonestAfter", hasMsg(honest, "HonestAfter"))
 	after := heapAfterGC()
@@ -101,16 +101,4 @@ func heapAfterGC() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
-}
-
-// waitUntil polls cond until it holds or d passes.
-func waitUntil(t testing.TB, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

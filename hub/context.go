@@ -160,14 +160,18 @@ func groupError(err error) error {
 func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 	ctx = membershipContext(ctx)
 	e, s := g.h.engine, g.h.scale
-	if _, ok := e.Conn(connectionID); ok || s == nil {
+	if s == nil {
 		return e.RemoveFromGroup(ctx, connectionID, actors.GroupKey(group))
+	}
+	if _, ok := e.Conn(connectionID); ok {
+		return s.removeLocal(ctx, e, connectionID, group)
 	}
 	return s.groupCommand(ctx, backplane.GroupRemove, connectionID, group)
 }
 
 // Count is the number of members of group on every node: this node's
-// exactly, the others' as of their last report (see Config.NodeExpiry).
+// exactly, the others' as of their last report, which follows a change
+// within about a second (see Config.NodeExpiry).
 // With the backplane unreachable it returns this node's count and an error.
 func (g Groups) Count(ctx context.Context, group string) (int, error) {
 	return g.h.count(ctx, actors.GroupKey(group))

@@ -57,8 +57,9 @@ type scaleout struct {
 	connSubs map[string]func() bool
 	seq      atomic.Int64
 
-	stop chan struct{} // closed by stopReports: reportPresence returns
-	done chan struct{} // closed by reportPresence as it returns
+	stop    chan struct{} // closed by stopReports: reportPresence returns
+	done    chan struct{} // closed by reportPresence as it returns
+	changed chan struct{} // one slot: membersChanged asks for an early report
 
 	// Goroutines that wait on the backplane or the engine for a connection
 	// (its subscriptions, a forwarded client result) or for another node (a
@@ -81,7 +82,7 @@ func newScaleout(bp backplane.Backplane, cfg *Config, log *slog.Logger) *scaleou
 		acks:     make(map[int64]chan struct{}),
 		results:  make(map[string]chan *backplane.Result),
 		connSubs: make(map[string]func() bool),
-		stop:     make(chan struct{}), done: make(chan struct{}),
+		stop:     make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -283,8 +284,10 @@ func (s *scaleout) beforeConnected(c *actors.Conn, open func()) {
 		delete(s.connSubs, ch)
 		s.mu.Unlock()
 		s.bp.Unsubscribe(ch)
+		s.membersChanged() // its groups, its user and the hub lost one
 	})
 	s.mu.Unlock()
+	s.membersChanged()
 	if c.UserID != "" {
 		s.mu.Lock()
 		if r := s.ready[s.userChannel(c.UserID)]; r != nil {
@@ -622,7 +625,7 @@ func (s *scaleout) onGroupCommand(_ string, msg []byte) {
 		if cmd.Action == backplane.GroupAdd {
 			err = s.addLocal(ctx, e, cmd.ConnectionID, cmd.Group)
 		} else {
-			err = e.RemoveFromGroup(ctx, cmd.ConnectionID, actors.GroupKey(cmd.Group))
+			err = s.removeLocal(ctx, e, cmd.ConnectionID, cmd.Group)
 		}
 		if err != nil && s.ctx.Err() != nil {
 			return // cut short by Shutdown: no ack; the asking node's wait runs out
@@ -643,8 +646,18 @@ func (s *scaleout) addLocal(ctx context.Context, e *actors.Engine, id, group str
 	if err := e.AddToGroup(ctx, id, key); err != nil {
 		return err
 	}
+	s.membersChanged()
 	s.awaitKey(ctx, key)
 	return nil
+}
+
+// removeLocal takes a connection of this node out of a group.
+func (s *scaleout) removeLocal(ctx context.Context, e *actors.Engine, id, group string) error {
+	err := e.RemoveFromGroup(ctx, id, actors.GroupKey(group))
+	if err == nil {
+		s.membersChanged()
+	}
+	return err
 }
 
 func (s *scaleout) onAck(_ string, msg []byte) {
@@ -663,8 +676,24 @@ func (s *scaleout) onAck(_ string, msg []byte) {
 }
 
 // Presence: every node reports its member counts (connections, and the
-// members of each group and user) every NodeExpiry/3; a node that stops
-// reporting is forgotten after NodeExpiry.
+// members of each group and user) every NodeExpiry/3, and soon after its
+// members change (a connection comes or goes, joins or leaves a group),
+// at most once per presenceGap; a node that stops reporting is forgotten
+// after NodeExpiry.
+
+// presenceGap is the least time between two reports of one node: what a
+// count on another node may lag behind a change (as long again while the
+// report travels), and what bounds the reports of a node whose members
+// change all the time. Each report writes every count of the node.
+const presenceGap = time.Second
+
+// membersChanged asks for a report before the next tick.
+func (s *scaleout) membersChanged() {
+	select {
+	case s.changed <- struct{}{}:
+	default: // one is asked for already
+	}
+}
 
 const presenceAll = "all"
 
@@ -677,19 +706,35 @@ func presenceName(key string) string {
 
 func (s *scaleout) reportPresence() {
 	defer close(s.done)
-	t := time.NewTicker(s.expiry / 3)
+	every := s.expiry / 3
+	gap := min(presenceGap, every)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		s.putPresence()
+		last := time.Now()
+		t.Reset(every)
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+		case <-s.changed:
+			// Changes that come meanwhile go into the same report.
+			t.Reset(time.Until(last.Add(gap)))
 			select {
-			case <-s.stop: // a tick ready too is no reason to go on
+			case <-s.stop:
 				return
+			case <-t.C:
+			}
+			select {
+			case <-s.changed:
 			default:
 			}
+		}
+		select {
+		case <-s.stop: // a tick ready too is no reason to go on
+			return
+		default:
 		}
 	}
 }

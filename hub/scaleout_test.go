@@ -175,6 +175,47 @@ func TestClusterCounts(t *testing.T) {
 	}
 }
 
+// A change of members reaches the other nodes' counts within about a
+// second (presenceGap), long before the next periodic report (NodeExpiry/3,
+// 20 s here): a chat room's count is right when the next member joins.
+func TestClusterCountsFollowChanges(t *testing.T) {
+	broker := backplane.NewMemory()
+	var hubs []*hub.Hub
+	for i := range 2 {
+		node := broker.Node()
+		t.Cleanup(func() { node.Close() })
+		hubs = append(hubs, newHub(t, asker{}, hub.Config{Backplane: node, NodeID: fmt.Sprint("n", i), NodeExpiry: time.Minute}))
+	}
+	ctx := context.Background()
+	count := func(h *hub.Hub) int {
+		n, err := h.Groups().Count(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const within = 5 * time.Second // far below the 20 s between periodic reports
+	for i, id := range []string{"a", "b", "c"} {
+		dial(t, hubs[0], id, "")
+		if err := hubs[0].Groups().Add(ctx, id, "room"); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyWithin(t, within, fmt.Sprintf("the other node to count %d in room", i+1), func() bool { return count(hubs[1]) == i+1 })
+	}
+	if err := hubs[0].Groups().Remove(ctx, "b", "room"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyWithin(t, within, "the other node to count 2 after a leave", func() bool { return count(hubs[1]) == 2 })
+	conns := func() int {
+		n, err := hubs[1].ConnectionCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	testutil.EventuallyWithin(t, within, "3 connections counted on the other node", func() bool { return conns() == 3 })
+}
+
 // While the backplane is down, local clients still get what is sent, and a
 // send fails at once with ErrUnavailable instead of waiting; once it is
 // back, sends cross again.

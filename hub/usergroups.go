@@ -97,6 +97,7 @@ func newUserGroups(h *Hub, max int) *userGroups {
 		h: h, max: max, users: make(map[string]*userEntry),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	// Owner: the Hub. Shutdown calls close, which stops it and waits for done.
 	go u.expire()
 	return u
 }

@@ -42,14 +42,7 @@ func (jsonProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		if m == nil {
 			return dst, errNilMessage(m)
 		}
-		dst = appendInvocationID(append(dst, `{"type":3`...), m.InvocationID)
-		switch {
-		case m.Error != "":
-			dst = appendString(append(dst, `,"error":`...), m.Error)
-		case m.HasResult:
-			dst, err = appendValue(append(dst, `,"result":`...), m.Result)
-		}
-		dst = appendHeaders(dst, m.Headers)
+		dst, err = appendCompletion(dst, m)
 	case *CancelInvocation:
 		if m == nil {
 			return dst, errNilMessage(m)
@@ -62,13 +55,7 @@ func (jsonProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		if m == nil {
 			return dst, errNilMessage(m)
 		}
-		dst = append(dst, `{"type":7`...)
-		if m.Error != "" {
-			dst = appendString(append(dst, `,"error":`...), m.Error)
-		}
-		if m.AllowReconnect {
-			dst = append(dst, `,"allowReconnect":true`...)
-		}
+		dst = appendClose(dst, m)
 	case *Ack:
 		if m == nil {
 			return dst, errNilMessage(m)
@@ -86,6 +73,30 @@ func (jsonProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		return dst[:start], err
 	}
 	return append(dst, '}', RecordSeparator), nil
+}
+
+func appendCompletion(dst []byte, m *Completion) (_ []byte, err error) {
+	dst = appendInvocationID(append(dst, `{"type":3`...), m.InvocationID)
+	switch {
+	case m.Error != "":
+		dst = appendString(append(dst, `,"error":`...), m.Error)
+	case m.HasResult:
+		if dst, err = appendValue(append(dst, `,"result":`...), m.Result); err != nil {
+			return dst, err
+		}
+	}
+	return appendHeaders(dst, m.Headers), nil
+}
+
+func appendClose(dst []byte, m *Close) []byte {
+	dst = append(dst, `{"type":7`...)
+	if m.Error != "" {
+		dst = appendString(append(dst, `,"error":`...), m.Error)
+	}
+	if m.AllowReconnect {
+		dst = append(dst, `,"allowReconnect":true`...)
+	}
+	return dst
 }
 
 func errNilMessage(m Message) error {

@@ -51,20 +51,7 @@ func (msgpackProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		if m == nil {
 			return dst[:start], errNilMessage(m)
 		}
-		n := byte(5)
-		if m.Error == "" && !m.HasResult {
-			n = 4
-		}
-		dst = append(dst, 0x90|n, byte(TypeCompletion))
-		dst = appendMPString(appendMPHeaders(dst, m.Headers), m.InvocationID)
-		switch {
-		case m.Error != "":
-			dst = appendMPString(append(dst, resultError), m.Error)
-		case m.HasResult:
-			dst, err = appendMsgPackValue(append(dst, resultNonVoid), m.Result)
-		default:
-			dst = append(dst, resultVoid)
-		}
+		dst, err = appendMPCompletion(dst, m)
 	case *CancelInvocation:
 		if m == nil {
 			return dst[:start], errNilMessage(m)
@@ -75,13 +62,7 @@ func (msgpackProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		if m == nil {
 			return dst[:start], errNilMessage(m)
 		}
-		dst = append(dst, 0x93, byte(TypeClose))
-		if m.Error == "" {
-			dst = append(dst, mpNil)
-		} else {
-			dst = appendMPString(dst, m.Error)
-		}
-		dst = appendMPBool(dst, m.AllowReconnect)
+		dst = appendMPClose(dst, m)
 	case *Ack:
 		if m == nil {
 			return dst[:start], errNilMessage(m)
@@ -99,6 +80,32 @@ func (msgpackProtocol) AppendMessage(dst []byte, m Message) ([]byte, error) {
 		return dst[:start], err
 	}
 	return putLengthPrefix(dst, start)
+}
+
+func appendMPCompletion(dst []byte, m *Completion) ([]byte, error) {
+	n := byte(5)
+	if m.Error == "" && !m.HasResult {
+		n = 4
+	}
+	dst = append(dst, 0x90|n, byte(TypeCompletion))
+	dst = appendMPString(appendMPHeaders(dst, m.Headers), m.InvocationID)
+	switch {
+	case m.Error != "":
+		return appendMPString(append(dst, resultError), m.Error), nil
+	case m.HasResult:
+		return appendMsgPackValue(append(dst, resultNonVoid), m.Result)
+	}
+	return append(dst, resultVoid), nil
+}
+
+func appendMPClose(dst []byte, m *Close) []byte {
+	dst = append(dst, 0x93, byte(TypeClose))
+	if m.Error == "" {
+		dst = append(dst, mpNil)
+	} else {
+		dst = appendMPString(dst, m.Error)
+	}
+	return appendMPBool(dst, m.AllowReconnect)
 }
 
 // putLengthPrefix writes the VarInt length of dst[start+1:] at start, where

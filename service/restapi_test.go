@@ -299,22 +299,26 @@ func TestRESTBodyBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Bounded in count, and in time only generously: a loaded machine (the
+	// race detector, other tests) may take a while over 40 MB of bodies.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	done := make(chan int, 1)
+	type tally struct{ answered, refused int }
+	done := make(chan tally, 1)
 	go func() {
-		refused := 0
+		var got tally
 		for i := 0; i < 20 && ctx.Err() == nil; i++ {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(big))
 			req.Header.Set("Authorization", "Bearer "+token)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
+				got.answered++
 				if resp.StatusCode == http.StatusRequestEntityTooLarge {
-					refused++
+					got.refused++
 				}
 				resp.Body.Close()
 			}
 		}
-		done <- refused
+		done <- got
 	}()
 	for i := range 20 {
 		id := string(rune('a' + i))
@@ -322,7 +326,12 @@ func TestRESTBodyBound(t *testing.T) {
 			t.Fatalf("invocation %d: %v", i, m)
 		}
 	}
-	if refused := <-done; refused != 20 {
-		t.Fatalf("%d of 20 large bodies refused", refused)
+	// A body may be cut off before its answer is read (the server closes
+	// the connection after a 413), so not every request is answered; every
+	// answer is a refusal.
+	got := <-done
+	if got.answered == 0 || got.refused != got.answered {
+		t.Fatalf("%d of %d answered large bodies refused (20 sent)", got.refused, got.answered)
 	}
+	t.Logf("%d of 20 large bodies answered, every one refused", got.answered)
 }

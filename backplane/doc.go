@@ -25,7 +25,9 @@
 //
 // Engines: Memory, an in-process broker that lets several hubs of one
 // process act as nodes (tests, examples); Redis (publish/subscribe, the
-// standard SignalR scale-out); Postgres (a table of messages read by id,
+// standard SignalR scale-out); RedisCluster (sharded publish/subscribe on
+// a Redis 7 Cluster: each channel lives on the master owning its slot);
+// Postgres (a table of messages read by id,
 // woken by NOTIFY, in the way of SignalR's SQL Server scale-out: ordered,
 // and a node that lost its connection reads what it missed); and NATS
 // (core NATS subjects, presence in JetStream key-value buckets). Open
@@ -38,7 +40,10 @@
 // Goroutines, each ended by Close: Redis owns one that reads its
 // subscriptions, one that pings them, one that writes publishes
 // (pipelined, in order), one that applies subscription changes and, while
-// Redis is unreachable, one that probes it. Postgres owns one that writes
+// Redis is unreachable, one that probes it. RedisCluster owns one that
+// writes publishes, one that applies subscription changes (and pings and
+// moves channels after a failover), one reader per master it subscribes
+// on and, while no master answers, one that probes. Postgres owns one that writes
 // publishes, one that reads the table (on its own connection), one that
 // writes subscriptions, one for upkeep (its node row, retention) and,
 // while the database is unreachable, one that probes it. NATS owns one

@@ -21,15 +21,25 @@ type Options struct {
 // engines are the backplanes Open knows, by URL scheme. A new engine is
 // one line here.
 var engines = map[string]func(url string, o Options) (Backplane, error){
-	"redis":      openRedis,
-	"rediss":     openRedis,
-	"postgres":   openPostgres,
-	"postgresql": openPostgres,
-	"nats":       openNATS,
+	"redis":         openRedis,
+	"rediss":        openRedis,
+	"redis-cluster": openRedisCluster,
+	"postgres":      openPostgres,
+	"postgresql":    openPostgres,
+	"nats":          openNATS,
 }
 
 func openRedis(u string, o Options) (Backplane, error) {
 	return NewRedis(RedisConfig{URL: u, Prefix: o.Prefix, Logger: o.Logger})
+}
+
+func openRedisCluster(u string, o Options) (Backplane, error) {
+	cfg, err := ParseRedisClusterURL(u)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Prefix, cfg.Logger = o.Prefix, o.Logger
+	return NewRedisCluster(cfg)
 }
 
 func openPostgres(u string, o Options) (Backplane, error) {
@@ -41,7 +51,8 @@ func openNATS(u string, o Options) (Backplane, error) {
 }
 
 // Open connects to the backplane that rawURL names, chosen by its scheme:
-// redis:// or rediss:// (Redis), postgres:// or postgresql://
+// redis:// or rediss:// (Redis), redis-cluster://host:port,host:port
+// (Redis Cluster, sharded publish/subscribe), postgres:// or postgresql://
 // (PostgreSQL), nats:// (NATS). An unknown scheme, a malformed URL or a
 // server that does not answer within the engine's DialTimeout is an
 // error that names the server (never its password).
@@ -49,7 +60,7 @@ func Open(rawURL string, o Options) (Backplane, error) {
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	open := engines[strings.ToLower(scheme)]
 	if !ok || open == nil {
-		return nil, fmt.Errorf("backplane: %q is not a backplane URL: want redis://, rediss://, postgres://, postgresql:// or nats://", redact(rawURL))
+		return nil, fmt.Errorf("backplane: %q is not a backplane URL: want redis://, rediss://, redis-cluster://, postgres://, postgresql:// or nats://", redact(rawURL))
 	}
 	return open(rawURL, o)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -528,27 +527,12 @@ func (r *Redis) PutPresence(ctx context.Context, set, node string, counts map[st
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	defer cancel()
-	key := r.presenceKey(set, node)
-	fields := make([]any, 0, 2+2*len(counts))
-	fields = append(fields, presenceAlive, 1) // the hash exists even with no counts
-	for name, n := range counts {
-		fields = append(fields, name, n)
-	}
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.HSet(ctx, key, fields...)
-		p.PExpire(ctx, key, ttl)
-		p.SAdd(ctx, r.cfg.Prefix+set, node)
-		return nil
-	})
+	err := putPresence(ctx, r.client, r.presenceKey(set, node), r.cfg.Prefix+set, node, counts, ttl)
 	if err != nil {
 		r.errors.Add(1)
 	}
 	return err
 }
-
-// presenceAlive is the field every report has.
-const presenceAlive = "\x00alive"
 
 // Presence implements Backplane.
 func (r *Redis) Presence(ctx context.Context, set, name string) (map[string]int64, error) {
@@ -557,57 +541,14 @@ func (r *Redis) Presence(ctx context.Context, set, name string) (map[string]int6
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	defer cancel()
-	setKey := r.cfg.Prefix + set
-	nodes, err := r.client.SMembers(ctx, setKey).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int64, len(nodes))
-	if len(nodes) == 0 {
-		return out, nil
-	}
-	cmds := make([]*redis.SliceCmd, len(nodes))
-	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, n := range nodes {
-			cmds[i] = p.HMGet(ctx, r.presenceKey(set, n), presenceAlive, name)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	var gone []any
-	for i, n := range nodes {
-		vals, err := cmds[i].Result()
-		if err != nil {
-			return nil, err
-		}
-		if len(vals) < 2 || vals[0] == nil { // expired: the node stopped reporting
-			gone = append(gone, n)
-			continue
-		}
-		var v int64
-		if s, ok := vals[1].(string); ok {
-			v, _ = strconv.ParseInt(s, 10, 64)
-		}
-		out[n] = v
-	}
-	if len(gone) > 0 {
-		_ = r.client.SRem(ctx, setKey, gone...).Err()
-	}
-	return out, nil
+	return readPresence(ctx, r.client, r.cfg.Prefix+set, func(n string) string { return r.presenceKey(set, n) }, name)
 }
 
 // DropPresence implements Backplane.
 func (r *Redis) DropPresence(ctx context.Context, set, node string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
 	defer cancel()
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, r.presenceKey(set, node))
-		p.SRem(ctx, r.cfg.Prefix+set, node)
-		return nil
-	})
-	return err
+	return dropPresence(ctx, r.client, r.presenceKey(set, node), r.cfg.Prefix+set, node)
 }
 
 // Stats implements StatsReporter.

@@ -125,7 +125,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "the chat hub's JWTs must have this aud")
 	fs.StringVar(&o.jwtUserClaim, "jwt-user-claim", "sub", "the JWT claim that holds the user id")
 	fs.BoolVar(&o.requireAuth, "require-auth", false, "refuse anonymous requests to the chat hub with 401 (needs a JWT key)")
-	fs.StringVar(&o.backplaneURL, "backplane", "", "scale out on this backplane, chosen by the URL's scheme: redis://host:port/db, postgres://user:password@host:port/db (or postgresql://), nats://host:port; every node of a deployment uses the same; none means a single node")
+	fs.StringVar(&o.backplaneURL, "backplane", "", "scale out on this backplane, chosen by the URL's scheme: redis://host:port/db, redis-cluster://host:port,host:port (Redis Cluster, sharded pub/sub), postgres://user:password@host:port/db (or postgresql://), nats://host:port; every node of a deployment uses the same; none means a single node")
 	fs.StringVar(&o.backplanePrefix, "backplane-prefix", "", "keeps deployments that share one backplane server apart: Redis channel and key prefix, PostgreSQL table prefix (default actorhub), NATS subject and bucket prefix (default actorhub)")
 	fs.StringVar(&o.redisURL, "redis", "", "the same as -backplane with a redis:// URL (kept for existing deployments)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "the same as -backplane-prefix (kept for existing deployments)")

@@ -3,6 +3,8 @@
 // ports and temporary directories, and stopped (and removed) at the end:
 //
 //   redis      redis-server, no persistence
+//   redis-cluster  a Redis Cluster of 3 masters (redis-server --cluster-enabled yes, no replicas: the
+//              Go tests cover failover), no persistence, its nodes.conf in a temporary directory
 //   postgres   PostgreSQL from Debian's packages: initdb into a temporary directory (once per run,
 //              copied for each server), postgres on 127.0.0.1 with its socket in that directory; as
 //              root it runs as the postgres user
@@ -19,7 +21,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const KINDS = ['redis', 'postgres', 'nats'];
+const KINDS = ['redis', 'redis-cluster', 'postgres', 'nats'];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -111,7 +113,7 @@ function runServer(name, bin, args, port, { ready, spawnOpts = {}, timeoutMs = 3
 
 /** Starts a server of `kind` on a free port (retrying when the port is taken meanwhile). */
 async function startBackplane(kind) {
-  const start = { redis: startRedisOn, postgres: startPostgresOn, nats: startNatsOn }[kind];
+  const start = { redis: startRedisOn, 'redis-cluster': startRedisClusterOn, postgres: startPostgresOn, nats: startNatsOn }[kind];
   if (!start) throw new Error(`unknown backplane ${JSON.stringify(kind)}: want one of ${KINDS.join(', ')}`);
   let last;
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -177,6 +179,63 @@ async function startRedisOn(port) {
     exit,
     url: () => `redis://127.0.0.1:${port}/0`,
     async stop() { killGroup(child, 'SIGKILL'); await exit; },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis Cluster
+
+function redisCli(port, args) {
+  return run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+}
+
+// 3 masters: the first on port, the others (and every node's cluster bus) on free ports kept in the
+// state, so that restart() starts the same cluster again (each node's nodes.conf stays in its
+// directory; the data does not).
+async function startRedisClusterOn(port, previous) {
+  let nodes = previous && previous.nodes;
+  const fresh = !nodes;
+  if (fresh) {
+    nodes = [];
+    for (let i = 0; i < 3; i++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'actorhub-conformance-rediscluster-'));
+      dirs.add(dir);
+      nodes.push({ port: i === 0 ? port : await freePort(), bus: await freePort(), dir });
+    }
+  }
+  const started = [];
+  try {
+    for (const n of nodes) {
+      started.push(await runServer('redis-server', 'redis-server', ['--port', String(n.port), '--bind', '127.0.0.1',
+        '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', '--dir', n.dir,
+        '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(n.bus),
+        '--cluster-node-timeout', '2000'], n.port));
+    }
+    if (fresh) {
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas', '0', '--cluster-yes']);
+    }
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const infos = await Promise.all(nodes.map((n) => redisCli(n.port, ['cluster', 'info']).catch(() => '')));
+      if (infos.every((i) => i.includes('cluster_state:ok'))) break;
+      if (Date.now() > deadline) throw new Error(`redis cluster on ports ${nodes.map((n) => n.port)} not ok within 30 s`);
+      await sleep(50);
+    }
+  } catch (e) {
+    for (const s of started) killGroup(s.process, 'SIGKILL');
+    await Promise.all(started.map((s) => s.exit));
+    throw e;
+  }
+  return {
+    process: started[0].process,
+    exit: started[0].exit,
+    nodes,
+    url: () => `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+    async stop() {
+      for (const s of started) killGroup(s.process, 'SIGKILL');
+      await Promise.all(started.map((s) => s.exit));
+    },
   };
 }
 

@@ -13,7 +13,7 @@
 //                              server started for it), and the clients that connect() makes are
 //                              spread over the nodes in turn
 //   CONFORMANCE_BACKPLANE=K    the backplane of every deployment of several nodes: redis (default),
-//                              postgres or nats (see lib/backplanes.js)
+//                              redis-cluster, postgres or nats (see lib/backplanes.js)
 //   CONFORMANCE_DEBUG=1        client Trace logging with message content, client log and server
 //                              stderr echoed live
 //

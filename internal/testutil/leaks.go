@@ -16,6 +16,12 @@ func LeakOptions() []goleak.Option {
 		// DeadLetterThrottleInterval (1 s) and returns. protoactor owns it
 		// and nothing can stop it; it ends by itself.
 		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
+		// go-redis' dial probe (internal/pool, ConnPool.tryDial): after a
+		// run of failed dials to a server (a Redis Cluster master that
+		// died) it starts a goroutine that redials every second and
+		// returns at its next try once the pool is closed. go-redis owns
+		// it; Close cannot wait for it; it ends by itself within 1 s.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
 	}
 }
 

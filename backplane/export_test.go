@@ -1,0 +1,4 @@
+package backplane
+
+// KeySlot is keySlot, for the tests of package backplane_test.
+var KeySlot = keySlot

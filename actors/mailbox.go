@@ -230,20 +230,7 @@ func (m *batchingMailbox) run() {
 		if m.maxPayload > 0 {
 			m.payloads -= payloads
 		}
-		if len(rest) > 0 && !m.stopped {
-			// The actor stopped within the batch: what it did not take
-			// goes back before anything queued since.
-			queued := m.user
-			m.user = append(rest, queued...)
-			clear(queued)
-			if m.spare == nil && cap(queued) <= 64 {
-				m.spare = queued[:0]
-			}
-			batch = nil
-		}
-		if batch != nil && cap(batch) <= 64 && m.spare == nil && !m.stopped {
-			m.spare = batch[:0]
-		}
+		m.putBackLocked(batch, rest)
 		if handled >= budget || yield {
 			more := len(m.system) > 0 || (!m.suspended && len(m.user) > 0)
 			m.scheduled = more
@@ -259,6 +246,27 @@ func (m *batchingMailbox) run() {
 			}
 			return
 		}
+	}
+}
+
+// putBackLocked returns what the actor did not take of batch (rest, when
+// its quantum cut the batch) to the front of the queue, before anything
+// queued since, and keeps a small spent slice for the next batch.
+func (m *batchingMailbox) putBackLocked(batch, rest []any) {
+	if m.stopped {
+		return
+	}
+	if len(rest) > 0 {
+		queued := m.user
+		m.user = append(rest, queued...)
+		clear(queued)
+		if m.spare == nil && cap(queued) <= 64 {
+			m.spare = queued[:0]
+		}
+		return
+	}
+	if batch != nil && cap(batch) <= 64 && m.spare == nil {
+		m.spare = batch[:0]
 	}
 }
 

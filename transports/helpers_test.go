@@ -140,10 +140,12 @@ func shutdownHub(t testing.TB, h *hub.Hub) error {
 }
 
 // waitGoroutines waits until no more than n goroutines run, and fails the
-// test with a dump of them if that does not happen within 10 s.
+// test with a dump of them if that does not happen within 20 s: a worker the
+// runtime's pool added while hub code blocked retires only after 10 s
+// without work (the pool's IdleTimeout), and 10 s more is the margin.
 func waitGoroutines(t testing.TB, n int) {
 	t.Helper()
-	if !testutil.Poll(10*time.Second, func() bool { return runtime.NumGoroutine() <= n }) {
+	if !testutil.Poll(20*time.Second, func() bool { return runtime.NumGoroutine() <= n }) {
 		var buf bytes.Buffer
 		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
 		t.Errorf("%d goroutines left, %d at the start:\n%s", runtime.NumGoroutine(), n, buf.String())

@@ -1,6 +1,7 @@
 package transports_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -33,18 +34,41 @@ func TestClientTimeoutStrict(t *testing.T) {
 			}
 			continue
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if time.Now().After(deadline) {
-				t.Fatal("strict: the silent client was not timed out")
-			}
-			pinging.send(`{"type":6}`)
-			if rec, err := silent.next(keepAlive / 2); err == nil && rec != `{"type":6}` {
-				if !jsonEqual(rec, `{"type":7,"allowReconnect":true}`) {
-					t.Fatalf("strict: the silent client got %s", rec)
+		// The pinging client pings every keepAlive/2 meanwhile, from a
+		// goroutine this test owns and waits for. The silent client reads
+		// until something other than a ping comes, under one deadline for
+		// the whole wait: a read cut by a deadline in the middle of a frame
+		// would lose the frame's place in the stream.
+		stop := make(chan struct{})
+		var pings sync.WaitGroup
+		pings.Add(1)
+		go func() {
+			defer pings.Done()
+			tick := time.NewTicker(keepAlive / 2)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
 				}
-				break
+				if pinging.trySend(`{"type":6}`) != nil {
+					return
+				}
 			}
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		rec, err := silent.next(time.Until(deadline))
+		for err == nil && rec == `{"type":6}` {
+			rec, err = silent.next(time.Until(deadline))
+		}
+		close(stop)
+		pings.Wait()
+		if err != nil {
+			t.Fatalf("strict: the silent client was not timed out: %v", err)
+		}
+		if !jsonEqual(rec, `{"type":7,"allowReconnect":true}`) {
+			t.Fatalf("strict: the silent client got %s", rec)
 		}
 		silent.expectCloseFrame()
 		pinging.echo("1")

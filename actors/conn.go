@@ -121,10 +121,8 @@ type Conn struct {
 
 	// UserID is the authenticated user id, or "".
 	UserID string
-	// Items lives as long as the connection. Only hub code running in this
-	// connection's turn may touch it.
-	Items map[string]any
-	extra *connExtra // what few connections have; nil when none. Read-only.
+	items  map[string]any // Items'; nil until first asked for
+	extra  *connExtra     // what few connections have; nil when none. Read-only.
 
 	in       inbound
 	out      outbound
@@ -277,4 +275,14 @@ func (i ConnInfo) opts(allowStateful bool) connOpts {
 		o |= optAllowStateful
 	}
 	return o
+}
+
+// Items is a map that lives as long as the connection, made on the first
+// call (most connections never need one; it costs 48 B). Only code running
+// in this connection's turn may call it or touch the map.
+func (c *Conn) Items() map[string]any {
+	if c.items == nil {
+		c.items = make(map[string]any)
+	}
+	return c.items
 }

@@ -270,7 +270,6 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	}
 	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
 	c.out.transport = t
-	c.Items = make(map[string]any)
 	if e.cfg.Raw != nil {
 		// No handshake: connected from the start; its first message
 		// (rawStart, sent below) runs Connected.

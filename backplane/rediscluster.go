@@ -136,7 +136,8 @@ func ParseRedisClusterURL(rawURL string) (RedisClusterConfig, error) {
 
 // NewRedisCluster connects to the cluster and checks that it answers
 // within DialTimeout; an unreachable cluster is an error naming its
-// nodes, not a wait.
+// nodes ("redis-cluster at host:port,... unreachable", the engine's name
+// as the other engines give theirs), not a wait.
 func NewRedisCluster(cfg RedisClusterConfig) (*RedisCluster, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("backplane: RedisClusterConfig.Addrs is required")
@@ -172,7 +173,7 @@ func NewRedisCluster(cfg RedisClusterConfig) (*RedisCluster, error) {
 	defer cancel()
 	if _, err := clusterSlots(ctx, client); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("backplane: redis cluster at %s unreachable: %w", strings.Join(cfg.Addrs, ","), err)
+		return nil, fmt.Errorf("backplane: redis-cluster at %s unreachable: %w", strings.Join(cfg.Addrs, ","), err)
 	}
 	r := &RedisCluster{
 		cfg: cfg, log: cfg.Logger, client: client,

@@ -80,6 +80,8 @@ type RedisCluster struct {
 
 	dispatchMu sync.Mutex // handlers run one at a time, whichever master's connection delivers
 
+	groups []masterGroup // publishLoop's, reused from batch to batch
+
 	counters
 
 	ctx    context.Context // cancelled by Close
@@ -136,7 +138,8 @@ func ParseRedisClusterURL(rawURL string) (RedisClusterConfig, error) {
 
 // NewRedisCluster connects to the cluster and checks that it answers
 // within DialTimeout; an unreachable cluster is an error naming its
-// nodes, not a wait.
+// nodes ("redis-cluster at host:port,... unreachable", the engine's name
+// as the other engines give theirs), not a wait.
 func NewRedisCluster(cfg RedisClusterConfig) (*RedisCluster, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("backplane: RedisClusterConfig.Addrs is required")
@@ -172,7 +175,7 @@ func NewRedisCluster(cfg RedisClusterConfig) (*RedisCluster, error) {
 	defer cancel()
 	if _, err := clusterSlots(ctx, client); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("backplane: redis cluster at %s unreachable: %w", strings.Join(cfg.Addrs, ","), err)
+		return nil, fmt.Errorf("backplane: redis-cluster at %s unreachable: %w", strings.Join(cfg.Addrs, ","), err)
 	}
 	r := &RedisCluster{
 		cfg: cfg, log: cfg.Logger, client: client,
@@ -259,11 +262,7 @@ func (r *RedisCluster) publishBatch(batch []publish, cmds []*redis.IntCmd) []*re
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.OpTimeout)
 	defer cancel()
-	pipe := r.client.Pipeline()
-	for _, p := range batch {
-		cmds = append(cmds, pipe.SPublish(ctx, p.channel, p.msg))
-	}
-	_, _ = pipe.Exec(ctx) // each command has its own error
+	cmds = r.publishByMaster(ctx, batch, cmds)
 	failed := 0
 	var firstErr error
 	for _, c := range cmds {
@@ -299,6 +298,97 @@ func (r *RedisCluster) publishBatch(batch []publish, cmds []*redis.IntCmd) []*re
 		}
 	}
 	return cmds
+}
+
+// masterGroup is the publishes of one batch that go to one master, by
+// their place in the batch.
+type masterGroup struct {
+	client *redis.Client
+	at     []int
+}
+
+// publishByMaster writes the batch as one pipeline per master, on that
+// master's own client (chosen by each channel's slot from the slot map
+// go-redis keeps), the first master's on this goroutine and any other in
+// one goroutine each that it waits for. One master per batch is the
+// common case (one message at a time): it then costs no goroutine, where
+// go-redis' cluster pipeline maps, retries and starts one goroutine per
+// master for every batch. A publish refused with MOVED or ASK (its slot
+// moved; Redis did not run it) goes again through the cluster client,
+// which follows the redirection; a publish whose master is not known goes
+// through it too. cmds[i] is batch[i]'s command.
+func (r *RedisCluster) publishByMaster(ctx context.Context, batch []publish, cmds []*redis.IntCmd) []*redis.IntCmd {
+	groups := r.groups[:0]
+	var again []int // by the cluster client
+	for i, p := range batch {
+		cmds = append(cmds, redis.NewIntCmd(ctx, "spublish", p.channel, p.msg))
+		c, err := r.client.MasterForKey(ctx, p.channel)
+		if err != nil {
+			again = append(again, i)
+			continue
+		}
+		g := -1
+		for k := range groups {
+			if groups[k].client == c {
+				g = k
+				break
+			}
+		}
+		if g < 0 {
+			if len(groups) < cap(groups) {
+				groups = groups[:len(groups)+1]
+				groups[len(groups)-1].client, groups[len(groups)-1].at = c, groups[len(groups)-1].at[:0]
+			} else {
+				groups = append(groups, masterGroup{client: c})
+			}
+			g = len(groups) - 1
+		}
+		groups[g].at = append(groups[g].at, i)
+	}
+	var wg sync.WaitGroup
+	for k := 1; k < len(groups); k++ {
+		wg.Add(1)
+		go func(g *masterGroup) { // owner: this call, which waits
+			defer wg.Done()
+			pipelineTo(ctx, g, cmds)
+		}(&groups[k])
+	}
+	if len(groups) > 0 {
+		pipelineTo(ctx, &groups[0], cmds)
+	}
+	wg.Wait()
+	for _, g := range groups {
+		for _, i := range g.at {
+			if err := cmds[i].Err(); err != nil {
+				if _, moved := redis.IsMovedError(err); moved {
+					again = append(again, i)
+				} else if _, ask := redis.IsAskError(err); ask {
+					again = append(again, i)
+				}
+			}
+		}
+	}
+	for k := range groups {
+		groups[k].client = nil
+	}
+	r.groups = groups
+	if len(again) > 0 {
+		pipe := r.client.Pipeline()
+		for _, i := range again {
+			cmds[i] = pipe.SPublish(ctx, batch[i].channel, batch[i].msg)
+		}
+		_, _ = pipe.Exec(ctx) // each command has its own error
+	}
+	return cmds
+}
+
+// pipelineTo runs g's commands on its master in one pipeline.
+func pipelineTo(ctx context.Context, g *masterGroup, cmds []*redis.IntCmd) {
+	pipe := g.client.Pipeline()
+	for _, i := range g.at {
+		_ = pipe.Process(ctx, cmds[i])
+	}
+	_, _ = pipe.Exec(ctx) // each command has its own error
 }
 
 // anyMasterAnswers pings every master the client knows of.

@@ -258,3 +258,68 @@ func countTrue(m map[string]bool) int {
 	}
 	return n
 }
+
+// A channel's slot moves to another master behind the node's back (its
+// slot map still names the old one): the old master refuses the publish
+// with MOVED, and the publish goes again through the cluster client,
+// which follows the redirection: done gets no error. Then the
+// subscriber, whose subscription the old master dropped, subscribes on
+// the new one and gets the channel's messages again.
+func TestRedisClusterPublishFollowsMovedSlot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-master cluster")
+	}
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Replicas: -1})
+	pub := newRedisCluster(t, c.URL(), "")
+	sub := newRedisCluster(t, c.URL(), "")
+	const channel = "moves"
+	got := make(chan string, 1024)
+	<-sub.Subscribe(channel, func(_ string, msg []byte) { got <- string(msg) })
+	publish := func(msg string) error {
+		res := make(chan error, 1)
+		if err := pub.Publish(channel, []byte(msg), func(_ int, err error) { res <- err }); err != nil {
+			return err
+		}
+		return <-res
+	}
+	if err := publish("before"); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m != "before" {
+		t.Fatalf("got %q", m)
+	}
+	slot := strconv.Itoa(backplane.KeySlot(channel))
+	from := c.Master(backplane.KeySlot(channel))
+	var to *redistest.ClusterNode
+	for _, n := range c.Nodes {
+		if n != from {
+			to = n
+			break
+		}
+	}
+	toID := strings.TrimSpace(to.CLI("cluster", "myid"))
+	for _, n := range []*redistest.ClusterNode{to, from} {
+		if out := n.CLI("cluster", "setslot", slot, "node", toID); !strings.HasPrefix(out, "OK") {
+			t.Fatalf("cluster setslot %s node %s on %s: %q", slot, toID, n.Addr, out)
+		}
+	}
+	if err := publish("moved"); err != nil {
+		t.Fatalf("a publish to a moved slot failed: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		if err := publish("after " + strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-got:
+			if strings.HasPrefix(m, "after ") {
+				return
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message on the moved channel within 20 s")
+		}
+	}
+}

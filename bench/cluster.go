@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/actorhub/actorhub/backplane/natstest"
 	"github.com/actorhub/actorhub/backplane/pgtest"
@@ -16,7 +17,7 @@ import (
 
 // Backplanes are the servers a cluster of two nodes or more can scale
 // out on.
-var Backplanes = []string{"redis", "postgres", "nats"}
+var Backplanes = []string{"redis", "redis-cluster", "postgres", "nats"}
 
 // Cluster is K nodes of a target scaled out on one backplane server,
 // every process in a process group of its own. A cluster of one node has
@@ -154,6 +155,10 @@ func StartBackplane(kind string) (s *Server, url func(node int) string, err erro
 	case "redis":
 		s, err = StartRedis()
 		return s, func(int) string { return "redis://" + s.Addr + "/0" }, err
+	case "redis-cluster":
+		var addrs []string
+		s, addrs, err = StartRedisCluster(3)
+		return s, func(int) string { return "redis-cluster://" + strings.Join(addrs, ",") }, err
 	case "postgres":
 		s, err = StartPostgres()
 		return s, func(k int) string { return pgtest.URL(port(s.Addr)) + "&application_name=n" + strconv.Itoa(k) }, err
@@ -272,4 +277,123 @@ func StartRedis() (*Server, error) {
 		last = err
 	}
 	return nil, last
+}
+
+// StartRedisCluster runs a Redis Cluster of masters redis-server
+// processes (no replicas, no persistence) on free loopback ports, their
+// cluster configuration in a temporary directory that Stop removes, and
+// waits until every master reports cluster_state:ok. The masters are
+// children of one shell, in one process group: the Server is the shell
+// (Addr the first master's), its Sample counts every master's CPU and
+// Stop ends them all. addrs are the masters' host:port.
+func StartRedisCluster(masters int) (s *Server, addrs []string, err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: a redis-cluster backplane needs redis-server: %w", err)
+	}
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		return nil, nil, fmt.Errorf("bench: a redis-cluster backplane needs redis-cli: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "actorhub-bench-rediscluster-")
+	if err != nil {
+		return nil, nil, err
+	}
+	var last error
+	for range 5 { // a free port may be taken between Listen and redis
+		s, addrs, last = startRedisCluster(bin, dir, masters)
+		if last == nil {
+			break
+		}
+	}
+	if last != nil {
+		os.RemoveAll(dir)
+		return nil, nil, last
+	}
+	s.tree = true
+	s.cleanup = func() { os.RemoveAll(dir) }
+	if err := createRedisCluster(addrs); err != nil {
+		s.Stop()
+		return nil, nil, err
+	}
+	return s, addrs, nil
+}
+
+func startRedisCluster(bin, dir string, masters int) (*Server, []string, error) {
+	ports, err := freePorts(2 * masters) // each master's, then each one's cluster bus
+	if err != nil {
+		return nil, nil, err
+	}
+	var script strings.Builder
+	addrs := make([]string, masters)
+	for i := range masters {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
+		nodeDir := fmt.Sprintf("%s/n%d", dir, i+1)
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(&script, "%q --port %d --cluster-port %d --bind 127.0.0.1 --dir %q --save '' --appendonly no "+
+			"--protected-mode no --loglevel notice --maxclients 10000 --cluster-enabled yes "+
+			"--cluster-config-file nodes.conf --cluster-node-timeout 2000 &\n",
+			bin, ports[i], ports[masters+i], nodeDir)
+	}
+	script.WriteString("wait\n")
+	cmd := exec.Command("sh", "-c", script.String())
+	ready := 0
+	s, err := startProcess(Target{Name: "redis-cluster", Bin: bin}, cmd, func(line string) (string, bool) {
+		if strings.Contains(line, "Ready to accept connections") {
+			ready++ // on the reader goroutine alone
+		}
+		return addrs[0], ready == masters
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, addrs, nil
+}
+
+// createRedisCluster gives the masters the slots (redis-cli --cluster
+// create) and waits up to 30 s for each to report cluster_state:ok.
+func createRedisCluster(addrs []string) error {
+	args := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("bench: redis-cli --cluster create: %v: %s", err, lastLine(string(out)))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		for _, a := range addrs {
+			out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(port(a)), "cluster", "info").Output()
+			if !strings.Contains(string(out), "cluster_state:ok") {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: redis cluster on %s not ok within 30 s", strings.Join(addrs, ","))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// freePorts are n distinct free loopback ports (free when returned).
+func freePorts(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, port(l.Addr().String()))
+	}
+	return out, nil
 }

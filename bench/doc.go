@@ -75,10 +75,10 @@
 //     cost no CPU.
 //
 // With Settings.Nodes K >= 2 (any scenario but echo), Run starts a
-// backplane server (Settings.Backplane: redis-server, PostgreSQL or
-// nats-server) on a free loopback port and K nodes with -backplane and
-// -node-id nK, spreads the receivers evenly over the nodes and connects
-// the sender to node 1; every process is in its own process group,
+// backplane server (Settings.Backplane: redis-server, a Redis Cluster of
+// 3 redis-server masters, PostgreSQL or nats-server) on free loopback
+// ports and K nodes with -backplane and -node-id nK, spreads the
+// receivers evenly over the nodes and connects the sender to node 1; every process is in its own process group,
 // ended by Run or by KillChildren.
 //
 // A run is invalid (Valid false, InvalidReason set) when a message was
@@ -91,7 +91,7 @@
 //	conns, groups, group_size, window       receivers (echo: callers), the groups, messages in flight
 //	agents                                  load processes (0: the coordinator itself)
 //	nodes                                   server processes on one backplane (absent: one node, none)
-//	backplane                               what they scale out on: redis, postgres or nats
+//	backplane                               what they scale out on: redis, redis-cluster, postgres or nats
 //	node_rss_b                              RSS of each node at the end (two nodes or more)
 //	backplane_cpu_s                         the backplane server's CPU seconds over the measured phase
 //	                                        (PostgreSQL: its backends too); redis_cpu_s in older results

@@ -21,7 +21,7 @@ type Result struct {
 	Window    int     `json:"window,omitempty"`
 	Agents    int     `json:"agents"`
 	Nodes     int     `json:"nodes,omitempty"`     // server processes on one backplane (absent: one, none)
-	Backplane string  `json:"backplane,omitempty"` // what the nodes scale out on: redis, postgres, nats
+	Backplane string  `json:"backplane,omitempty"` // what the nodes scale out on: redis, redis-cluster, postgres, nats
 	DurationS float64 `json:"duration_s"`
 
 	Sent             int64     `json:"sent,omitempty"`

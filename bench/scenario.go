@@ -40,7 +40,7 @@ type Settings struct {
 	// need.
 	Nodes int
 	// Backplane is what two nodes or more scale out on: redis,
-	// postgres or nats (Backplanes). Default redis.
+	// redis-cluster, postgres or nats (Backplanes). Default redis.
 	Backplane string
 	// NodeEnv is added to every node's environment.
 	NodeEnv []string

@@ -298,6 +298,7 @@ func TestBackplaneUnreachableAtStart(t *testing.T) {
 		"postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable": "postgres at 127.0.0.1:1 unreachable",
 		"postgresql://postgres:secret@127.0.0.1:1/postgres":               "postgres at 127.0.0.1:1 unreachable",
 		"nats://u:secret@127.0.0.1:1":                                     "nats at 127.0.0.1:1 unreachable",
+		"redis-cluster://:secret@127.0.0.1:1":                             "redis-cluster at 127.0.0.1:1 unreachable",
 		"http://u:secret@127.0.0.1:1":                                     "not a backplane URL",
 		"postgres://127.0.0.1:notaport/db":                                "PostgresConfig.URL",
 	} {

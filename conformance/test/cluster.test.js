@@ -1,6 +1,6 @@
 'use strict';
-// Scale-out: three actorhub nodes on one backplane (CONFORMANCE_BACKPLANE: redis by default, postgres or
-// nats), official clients on different nodes, /hubs/cluster (the conformance hub plus cross-node group
+// Scale-out: three actorhub nodes on one backplane (CONFORMANCE_BACKPLANE: redis by default, redis-cluster,
+// postgres or nats), official clients on different nodes, /hubs/cluster (the conformance hub plus cross-node group
 // changes, client results and counts). Every target, group changes for connections on other nodes,
 // client results routed to the node that holds the connection, counts over nodes with a dead node
 // forgotten, the backplane's server stopped for 10 s and started again, a node's own database
@@ -250,8 +250,12 @@ test('sticky routing: a request for a connection on another node gets 404', asyn
 test(`${BACKPLANE} unreachable at start-up: the server exits at once with a clear error`, async () => {
   const bin = await serverBinary();
   const url = {
-    redis: 'redis://127.0.0.1:1/0', postgres: 'postgres://postgres:secret@127.0.0.1:1/postgres', nats: 'nats://127.0.0.1:1',
+    redis: 'redis://127.0.0.1:1/0',
+    'redis-cluster': 'redis-cluster://:secret@127.0.0.1:1',
+    postgres: 'postgres://postgres:secret@127.0.0.1:1/postgres',
+    nats: 'nats://127.0.0.1:1',
   }[BACKPLANE];
+  assert.ok(url, `no unreachable URL for ${BACKPLANE}`);
   const child = spawn(bin, ['-conformance', '-addr', '127.0.0.1:0', '-backplane', url], { cwd: REPO_ROOT });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

@@ -90,9 +90,10 @@ func (o *options) applyMemoryLimit() int64 {
 // defaultGCPercent is -gc-percent's default. Go's own is 100: after a GC
 // the heap may double before the next, and the process keeps that room. A
 // server of many idle connections is mostly live heap, so the room is
-// mostly waste: at 19,000 idle WebSocket connections, 50 keeps about 15%
-// less RSS per connection than 100 for about 1-2% more CPU per broadcast
-// delivery (BENCHMARKS.md, "Memory per idle connection").
+// mostly waste: at 19,000 idle WebSocket connections, 50 keeps about a
+// third less RSS per connection than 100 (1,617 B against 2,442 B), and a
+// broadcast to them cost no more CPU per delivery in the same session
+// (BENCHMARKS.md, "Memory per idle connection").
 const defaultGCPercent = 50
 
 // applyGCPercent gives the Go runtime -gc-percent, unless neither it nor

@@ -86,11 +86,11 @@ const (
 //     that turns it on; nil for every other connection.
 //   - direct (direct.go): upload streams, client results and the
 //     connection's context, allocated on first use; guarded by its own mu.
-//   - raw (raw.go): a raw connection's counters, for the connections of a
+//   - extra.raw (raw.go): a raw connection's counters, for the connections of a
 //     raw engine only; atomics.
 //
 // Everything else is set before the actor starts (ID, engine, pid, ...) or
-// once by Feed before the actor hears of the handshake (slot, proto).
+// once by Feed before the actor hears of the handshake (slot).
 //
 // # Lock order
 //
@@ -110,21 +110,16 @@ type Conn struct {
 
 	// Hot on every delivery; kept together so a fan-out touches few cache lines.
 	state  atomic.Int32
-	slot   uint8 // proto's index in the engine's protocol list
+	slot   uint8 // 1 + the protocol's index in the engine's list (Protocol); 0 until the handshake chose one
 	opts   connOpts
-	tslot  uint8             // index of the transport's name in the engine's transport counters
-	proto  protocol.Protocol // set once by Feed before the actor hears of the handshake
+	tslot  uint8 // index of the transport's name in the engine's transport counters
 	engine *Engine
 	seq    uint64          // creation order, spreads members over group shards
-	raw    *rawConn        // a raw connection's state (raw.go); nil for a hub connection
 	mbox   batchingMailbox // the actor's mailbox (connactor.go)
 
 	// UserID is the authenticated user id, or "".
 	UserID string
-	// Items lives as long as the connection. Only hub code running in this
-	// connection's turn may touch it.
-	Items map[string]any
-	extra *connExtra // what few connections have; nil when none. Read-only.
+	extra  *connExtra // what few connections have; nil when none. Read-only.
 
 	in       inbound
 	out      outbound
@@ -141,6 +136,7 @@ type connExtra struct {
 	claims    map[string]any
 	request   *http.Request
 	transport string
+	raw       *rawConn // a raw connection's state (raw.go); nil for a hub connection
 }
 
 // Claims are the claims of the user's token, or nil. Read-only.
@@ -162,7 +158,7 @@ func (c *Conn) Request() *http.Request {
 
 // Transport is ConnInfo.Transport: the transport's name, or "".
 func (c *Conn) Transport() string {
-	if c.extra != nil {
+	if c.tslot == 0 && c.extra != nil { // a name the counters do not have
 		return c.extra.transport
 	}
 	return c.engine.stats.transportName(int(c.tslot))
@@ -175,6 +171,7 @@ const (
 	optTextOnly      connOpts = 1 << iota // the transport carries no binary
 	optNoKeepAlive                        // the transport keeps itself alive
 	optAllowStateful                      // stateful reconnect was negotiated
+	optRaw                                // a raw engine's connection: its state in extra.raw (raw.go)
 )
 
 func (o connOpts) has(f connOpts) bool { return o&f != 0 }
@@ -182,7 +179,16 @@ func (o connOpts) has(f connOpts) bool { return o&f != 0 }
 // Protocol is the hub protocol chosen in the handshake. It is set before
 // the connection's first turn as a connected connection, so hub code
 // running in its turns may read it.
-func (c *Conn) Protocol() protocol.Protocol { return c.proto }
+func (c *Conn) Protocol() protocol.Protocol {
+	if c.slot == 0 {
+		return nil
+	}
+	return c.engine.cfg.Protocols[c.slot-1]
+}
+
+// protoSlot is the protocol's index in the engine's list, once the
+// handshake chose it.
+func (c *Conn) protoSlot() int { return int(c.slot) - 1 }
 
 // Connected reports whether the handshake is done and the connection not closing.
 func (c *Conn) Connected() bool { return c.state.Load() == stateConnected }
@@ -277,4 +283,15 @@ func (i ConnInfo) opts(allowStateful bool) connOpts {
 		o |= optAllowStateful
 	}
 	return o
+}
+
+// Items is a map that lives as long as the connection, made on the first
+// call (most connections never need one), beside the tables of direct.go.
+// Only code running in this connection's turn may call it or touch the map.
+func (c *Conn) Items() map[string]any {
+	d := c.direct()
+	if d.items == nil {
+		d.items = make(map[string]any)
+	}
+	return d.items
 }

@@ -50,7 +50,7 @@ type inBatch struct {
 // (a WebSocket message, a POST body). data is only read during the call.
 // Feed may be called again before the actor has handled the previous bytes.
 func (c *Conn) Feed(data []byte) {
-	if c.raw != nil {
+	if c.opts.has(optRaw) {
 		c.feedRaw(data)
 		return
 	}
@@ -110,12 +110,12 @@ func (c *Conn) handshakeLocked(data []byte) (rest []byte, ok bool) {
 		c.failHandshakeLocked("An unexpected error occurred during connection handshake.")
 		return nil, false
 	}
-	proto, slot, msg := c.engine.chooseProtocol(req, c.opts.has(optTextOnly))
+	_, slot, msg := c.engine.chooseProtocol(req, c.opts.has(optTextOnly))
 	if msg != "" {
 		c.failHandshakeLocked(msg)
 		return nil, false
 	}
-	c.proto, c.slot, c.in.handshaken = proto, uint8(slot), true // the actor reads them after handshakeDone
+	c.slot, c.in.handshaken = uint8(slot+1), true // the actor reads it after handshakeDone
 	if c.opts.has(optAllowStateful) && req.Version >= 2 {
 		c.stateful.Store(&statefulConn{})
 	}
@@ -138,7 +138,7 @@ func (c *Conn) readLocked(data []byte) {
 		if c.budgetSpentLocked(data, &b) {
 			return
 		}
-		m, rest, err := c.proto.ReadMessage(data, c.engine.maxMessage)
+		m, rest, err := c.Protocol().ReadMessage(data, c.engine.maxMessage)
 		switch {
 		case errors.Is(err, protocol.ErrIncomplete):
 			c.in.partial = data

@@ -82,11 +82,11 @@ func (c *Conn) ready() {
 	c.state.Store(stateConnected)
 	e.stats.connected.Add(1)
 	e.stats.byTransport[c.tslot].Add(1)
-	e.stats.byProtocol[c.slot].Add(1)
+	e.stats.byProtocol[c.protoSlot()].Add(1)
 	if e.cfg.ClientTimeoutStrict {
 		c.life.pinged.Store(true) // silent from the handshake on counts
 	}
-	c.out.frames = append(c.out.frames, handshakeOK(c.proto, c.out.transport.Framed()))
+	c.out.frames = append(c.out.frames, handshakeOK(c.Protocol(), c.out.transport.Framed()))
 	var err error
 	c.call(func() { err = e.invoker.OnConnected(c) })
 	if err != nil {
@@ -236,7 +236,7 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	if c.raw == nil { // a raw connection has no Close message
+	if !c.opts.has(optRaw) { // a raw connection has no Close message
 		c.appendOwnAlways(&msg)
 	}
 	c.flush()
@@ -262,12 +262,12 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	}
 	c.engine.stats.connected.Add(-1)
 	c.engine.stats.byTransport[c.tslot].Add(-1)
-	if c.raw == nil {
-		c.engine.stats.byProtocol[c.slot].Add(-1)
+	if !c.opts.has(optRaw) {
+		c.engine.stats.byProtocol[c.protoSlot()].Add(-1)
 	}
 	switch {
 	case c.life.connectFailed:
-	case c.raw != nil:
+	case c.opts.has(optRaw):
 		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
 	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })

@@ -58,7 +58,7 @@ func (c *Conn) enqueue(p *Payload) {
 			return
 		}
 	}
-	b, err := p.bytes(int(c.slot), c.proto, c.out.transport.Framed())
+	b, err := p.bytes(c.protoSlot(), c.Protocol(), c.out.transport.Framed())
 	if err != nil {
 		c.engine.log.Error("encode failed", "conn", c.ID, "err", err)
 		return
@@ -89,7 +89,7 @@ func (c *Conn) appendOwnAlways(m protocol.Message) {
 // encodeOwn encodes m as the transport takes it: a whole frame, or the
 // bare hub message.
 func (c *Conn) encodeOwn(m protocol.Message) ([]byte, error) {
-	buf, start, err := encodeFrame(c.proto, m)
+	buf, start, err := encodeFrame(c.Protocol(), m)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (c *Conn) post(msg any) { c.mbox.PostUserMessage(msg) }
 // receive is the actor's turn on one message.
 func (c *Conn) receive(msg any) {
 	defer c.recoverTurn()
-	if c.raw != nil && c.receiveRaw(msg) {
+	if c.opts.has(optRaw) && c.receiveRaw(msg) {
 		return
 	}
 	switch m := msg.(type) {
@@ -120,7 +120,7 @@ func (c *Conn) recoverTurn() {
 // nothing is about to be.
 func (c *Conn) keepAlive() {
 	if c.state.Load() == stateConnected && c.engine.now()-c.life.lastSend.Load() >= int64(c.engine.cfg.KeepAliveInterval) && len(c.out.frames) == 0 {
-		c.out.frames = append(c.out.frames, c.engine.pings[c.slot].frame(c.out.transport.Framed()))
+		c.out.frames = append(c.out.frames, c.engine.pings[c.protoSlot()].frame(c.out.transport.Framed()))
 	}
 }
 

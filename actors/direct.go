@@ -23,8 +23,8 @@ import (
 // ErrConnClosed is what waits on a connection return once it has ended.
 var ErrConnClosed = errors.New("actors: connection closed")
 
-// directState is a connection's tables of waiters, allocated on first use:
-// an idle connection pays one nil pointer for them.
+// directState is a connection's tables of waiters, and its Items, allocated
+// on first use: an idle connection pays one nil pointer for them.
 type directState struct {
 	mu       sync.Mutex
 	ctx      context.Context    // guarded by mu: made on first use
@@ -34,6 +34,10 @@ type directState struct {
 	upBytes  int                // guarded by mu: bytes of items waiting in uploads
 	results  map[string]chan *protocol.Completion
 	resultID uint64 // guarded by mu
+
+	// items is Conn.Items' map, made by its first call; only code running
+	// in the connection's turn touches it (not guarded by mu).
+	items map[string]any
 }
 
 var endedCtx = func() context.Context {

@@ -270,12 +270,14 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	}
 	c.opts = info.opts(e.cfg.AllowStatefulReconnects)
 	c.out.transport = t
-	c.Items = make(map[string]any)
 	if e.cfg.Raw != nil {
 		// No handshake: connected from the start; its first message
 		// (rawStart, sent below) runs Connected.
-		c.raw = &rawConn{}
-		c.opts |= optNoKeepAlive
+		if c.extra == nil {
+			c.extra = &connExtra{}
+		}
+		c.extra.raw = &rawConn{}
+		c.opts |= optNoKeepAlive | optRaw
 		c.state.Store(stateConnected)
 	}
 	now := e.preciseNow()
@@ -283,7 +285,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.life.lastRecv.Store(now)
 	c.life.lastSend.Store(now)
 	c.mbox.initConn(connActor{c}, e.sys.pool, e.maxPayload)
-	if c.raw != nil {
+	if c.opts.has(optRaw) {
 		// First in its mailbox, before Shutdown can find it in conns and
 		// close it: Connected always runs before Disconnected.
 		c.post(&rawStart{})

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"maps"
-	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -301,46 +300,6 @@ func (s *shardActor) Receive(ctx actor.Context) {
 		s.set.add(m.conn)
 	case *removeMember:
 		s.set.remove(m.conn)
-	}
-}
-
-// memberSet is a set of connections with O(1) add and remove and a dense
-// slice to range over when fanning out. A set that shrinks to a quarter of
-// its largest size is rebuilt, so that a burst of members leaves no memory
-// behind.
-type memberSet struct {
-	members []*Conn
-	index   map[*Conn]int
-	peak    int // most members since the set was last rebuilt
-}
-
-func (s *memberSet) add(c *Conn) {
-	if s.index == nil {
-		s.index = make(map[*Conn]int)
-	}
-	if _, ok := s.index[c]; ok {
-		return
-	}
-	s.index[c] = len(s.members)
-	s.members = append(s.members, c)
-	s.peak = max(s.peak, len(s.members))
-}
-
-func (s *memberSet) remove(c *Conn) {
-	i, ok := s.index[c]
-	if !ok {
-		return
-	}
-	last := len(s.members) - 1
-	s.members[i] = s.members[last]
-	s.index[s.members[i]] = i
-	s.members[last] = nil
-	s.members = s.members[:last]
-	delete(s.index, c)
-	if s.peak > shrinkMin && len(s.members) < s.peak/4 {
-		s.members = slices.Clone(s.members)
-		s.index = resized(s.index)
-		s.peak = len(s.members)
 	}
 }
 

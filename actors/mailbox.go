@@ -34,7 +34,17 @@ type batchingMailbox struct {
 	// as a slow consumer. A fan-out never waits for a connection.
 	payloads   int   // guarded by mu: bytes of the payloads queued
 	maxPayload int32 // 0: no bound
-	full       bool  // guarded by mu: over the bound; payloads are dropped
+
+	// The quantum (see turnQuantum), owned by the running turn: the actor
+	// counts the client messages it ran with spend, and once the quantum
+	// is spent it stops, and asks with again to be given the message it
+	// was in the middle of once more, next turn. spent stops at
+	// turnQuantum. (Beside maxPayload and the flags below so that the
+	// mailbox, which every connection's Conn holds, packs into 144 bytes.)
+	spent int32
+	again bool
+
+	full bool // guarded by mu: over the bound; payloads are dropped
 
 	scheduled bool // guarded by mu: a run is queued or running
 	suspended bool // owned by the running turn
@@ -42,13 +52,6 @@ type batchingMailbox struct {
 	// stopped: the actor has stopped (stop); what is posted or still
 	// queued is dropped. Written by the running turn under mu.
 	stopped bool
-
-	// The quantum (see turnQuantum), owned by the running turn: the actor
-	// counts the client messages it ran with spend, and once the quantum
-	// is spent it stops, and asks with again to be given the message it
-	// was in the middle of once more, next turn.
-	spent int
-	again bool
 }
 
 // turnQuantum bounds the client messages (hub method calls) a connection
@@ -62,7 +65,7 @@ const turnQuantum = 32
 // spend counts n client messages run in this turn, and reports whether
 // the turn's quantum has room for more. The actor calls it in its turn.
 func (m *batchingMailbox) spend(n int) bool {
-	m.spent += n
+	m.spent = int32(min(int(m.spent)+n, turnQuantum))
 	return m.spent < turnQuantum
 }
 

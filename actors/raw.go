@@ -72,7 +72,7 @@ func (c *Conn) feedRaw(data []byte) {
 	}
 	c.life.lastRecv.Store(c.engine.preciseNow())
 	c.engine.stats.bytesIn.Add(uint64(len(data)))
-	if c.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
+	if c.extra.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
 		c.in.finishLocked()
 		c.post(&protocolError{err: errInputOverBudget})
 		return
@@ -97,15 +97,15 @@ func (c *Conn) WriteRaw(data []byte) error {
 	// What waits in the mailbox is counted here; what the transport holds
 	// is checked by the actor after each write (flush), as for hub
 	// connections: each is bounded by MaxBufferedBytes.
-	if c.raw.pending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
-		c.raw.pending.Add(-int64(len(data)))
+	if c.extra.raw.pending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
+		c.extra.raw.pending.Add(-int64(len(data)))
 		c.post(&rawClose{err: errSlowConsumer})
 		return errSlowConsumer
 	}
 	var frame []byte
 	if c.out.transport.Framed() {
 		op := ws.OpText
-		if c.raw.binary.Load() {
+		if c.extra.raw.binary.Load() {
 			op = ws.OpBinary
 		}
 		h := ws.Header{Fin: true, OpCode: op, Length: int64(len(data))}
@@ -123,7 +123,7 @@ func (c *Conn) WriteRaw(data []byte) error {
 // SetBinary makes a raw connection's later WebSocket messages binary
 // (true) or text (false, the default, as ASP.NET Core's ActiveFormat).
 // The HTTP transports carry bytes either way.
-func (c *Conn) SetBinary(binary bool) { c.raw.binary.Store(binary) }
+func (c *Conn) SetBinary(binary bool) { c.extra.raw.binary.Store(binary) }
 
 // CloseRaw ends a raw connection from the server side once what is queued
 // is written: a WebSocket gets a close frame (1000), an event stream ends,
@@ -149,7 +149,7 @@ func (c *Conn) receiveRaw(m any) bool {
 			c.serverClose(protocol.Close{}, err, reasonServer)
 		}
 	case *rawIn:
-		c.raw.inPending.Add(-int64(len(m.data)))
+		c.extra.raw.inPending.Add(-int64(len(m.data)))
 		if c.state.Load() != stateConnected {
 			return true
 		}
@@ -157,7 +157,7 @@ func (c *Conn) receiveRaw(m any) bool {
 		c.call(func() { c.engine.cfg.Raw.Received(c, m.data) })
 		c.life.dispatching.Store(false)
 	case *rawOut:
-		c.raw.pending.Add(-int64(m.n))
+		c.extra.raw.pending.Add(-int64(m.n))
 		if c.state.Load() == stateConnected {
 			c.out.frames = append(c.out.frames, m.frame)
 		}

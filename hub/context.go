@@ -31,10 +31,6 @@ type Context struct {
 	// "roles", ...), or nil. The map is shared by every call of the
 	// connection: read it, never modify it.
 	Claims map[string]any
-	// Items belongs to the connection and lives as long as it does; hub
-	// methods of that connection may read and write it freely (they never
-	// run at the same time).
-	Items map[string]any
 	// Clients sends to clients, the caller among them.
 	Clients CallerClients
 	// Groups manages group membership.
@@ -49,12 +45,17 @@ func (h *Hub) newContext(c *actors.Conn) *Context {
 		ConnectionID: c.ID,
 		UserID:       c.UserID,
 		Claims:       c.Claims(),
-		Items:        c.Items,
 		Clients:      CallerClients{clients{h: h, caller: c}},
 		Groups:       Groups{h: h},
 		conn:         c,
 	}
 }
+
+// Items is the connection's own map: it belongs to the connection and lives
+// as long as it does; hub methods of that connection may read and write it
+// freely (they never run at the same time). It is made on the first call,
+// so a connection whose hub never uses it does not pay for it (48 B each).
+func (x *Context) Items() map[string]any { return x.conn.Items() }
 
 // connContext is a connection's context.Context, made only when something
 // waits on it (Done, Err): most connections never need one, and it costs a

@@ -68,7 +68,7 @@
 //
 // A connection's invocations run one at a time, in the order the client
 // sent them (ASP.NET Core's MaximumParallelInvocationsPerClient = 1), so a
-// method may read and write Context.Items without locking. Invocations of
+// method may read and write Context.Items() without locking. Invocations of
 // different connections run in parallel: state shared between connections,
 // in the hub value or elsewhere, needs its own synchronization.
 //

@@ -199,7 +199,7 @@ func (c RawConn) Claims() map[string]any { return c.c.Claims() }
 
 // Items belongs to the connection and lives as long as it does; only the
 // handler's calls for this connection, which never overlap, may touch it.
-func (c RawConn) Items() map[string]any { return c.c.Items }
+func (c RawConn) Items() map[string]any { return c.c.Items() }
 
 // Transport names the connection's transport: "WebSockets",
 // "ServerSentEvents" or "LongPolling".

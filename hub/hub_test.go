@@ -36,12 +36,12 @@ func (s *sequential) Step(ctx *hub.Context, n int) int {
 		}
 	}
 	time.Sleep(50 * time.Microsecond) // widen the window an overlap would need
-	order, _ := ctx.Items["order"].([]int)
-	ctx.Items["order"] = append(order, n)
+	order, _ := ctx.Items()["order"].([]int)
+	ctx.Items()["order"] = append(order, n)
 	return n
 }
 
-func (s *sequential) Order(ctx *hub.Context) []int { return ctx.Items["order"].([]int) }
+func (s *sequential) Order(ctx *hub.Context) []int { return ctx.Items()["order"].([]int) }
 
 func (s *sequential) Wait() string { <-s.release; return "released" }
 
@@ -123,13 +123,13 @@ func TestBlockingMethodHoldsOnlyItsConnection(t *testing.T) {
 type counter struct{}
 
 func (counter) OnConnected(ctx *hub.Context) error {
-	ctx.Items["n"] = 100
+	ctx.Items()["n"] = 100
 	return nil
 }
 
 func (counter) Incr(ctx *hub.Context) int {
-	n := ctx.Items["n"].(int) + 1
-	ctx.Items["n"] = n
+	n := ctx.Items()["n"].(int) + 1
+	ctx.Items()["n"] = n
 	return n
 }
 

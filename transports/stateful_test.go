@@ -36,13 +36,13 @@ func (h *statefulHub) OnDisconnected(ctx *hub.Context, err error) {
 
 // Record appends v to the connection's log item.
 func (h *statefulHub) Record(ctx *hub.Context, v int) {
-	l, _ := ctx.Items["log"].([]int)
-	ctx.Items["log"] = append(l, v)
+	l, _ := ctx.Items()["log"].([]int)
+	ctx.Items()["log"] = append(l, v)
 }
 
 // Log returns the connection's log item.
 func (h *statefulHub) Log(ctx *hub.Context) []int {
-	l, _ := ctx.Items["log"].([]int)
+	l, _ := ctx.Items()["log"].([]int)
 	return l
 }
 

@@ -62,10 +62,10 @@ type rooms map[string]string
 const roomsKey = "chat.rooms"
 
 func roomsOf(ctx *hub.Context) rooms {
-	r, _ := ctx.Items[roomsKey].(rooms)
+	r, _ := ctx.Items()[roomsKey].(rooms)
 	if r == nil {
 		r = rooms{}
-		ctx.Items[roomsKey] = r
+		ctx.Items()[roomsKey] = r
 	}
 	return r
 }

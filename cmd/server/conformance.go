@@ -76,17 +76,17 @@ func (h *conformance) WhoAmI(ctx *hub.Context) any {
 }
 
 // SetItem stores a per-connection item.
-func (h *conformance) SetItem(ctx *hub.Context, key string, value any) { ctx.Items[key] = value }
+func (h *conformance) SetItem(ctx *hub.Context, key string, value any) { ctx.Items()[key] = value }
 
 // AppendItem appends value to the per-connection list item key: the order
 // in which the server ran the calls.
 func (h *conformance) AppendItem(ctx *hub.Context, key string, value any) {
-	l, _ := ctx.Items[key].([]any)
-	ctx.Items[key] = append(l, value)
+	l, _ := ctx.Items()[key].([]any)
+	ctx.Items()[key] = append(l, value)
 }
 
 // GetItem reads a per-connection item.
-func (h *conformance) GetItem(ctx *hub.Context, key string) any { return ctx.Items[key] }
+func (h *conformance) GetItem(ctx *hub.Context, key string) any { return ctx.Items()[key] }
 
 // SendToAll sends method(arg) to every connection.
 func (h *conformance) SendToAll(ctx *hub.Context, method string, arg any) error {

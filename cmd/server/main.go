@@ -53,6 +53,8 @@ type options struct {
 	logLevel          string
 	shutdownTimeout   time.Duration
 	memoryLimit       byteSize
+	gcPercent         int
+	gcPercentGiven    bool // -gc-percent or ACTORHUB_GC_PERCENT was given
 	jwtSecret         string
 	jwtPublicKey      string
 	jwtIssuer         string
@@ -119,6 +121,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for clients to go")
 	fs.Var(&o.memoryLimit, "memory-limit", "the Go runtime's soft memory limit (GOMEMLIMIT), a `size` such as 512MiB or 2GiB: past it the GC runs more often and returns memory to the system sooner; off: Go's default (GOMEMLIMIT from the environment, or none)")
+	fs.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "the Go runtime's GC percent (GOGC): the heap may grow this many percent past what is live before the next collection, and the process keeps about that much more memory than its live heap. Lower keeps less memory per connection for more GC work; when neither this flag nor ACTORHUB_GC_PERCENT is given, a GOGC in the environment wins")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) of the chat hub's JWTs; better from ACTORHUB_JWT_SECRET")
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "path to a PEM RSA public key (or certificate) of the chat hub's RS256 JWTs")
 	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "the chat hub's JWTs must have this iss")
@@ -147,6 +150,13 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if err := fromEnv(fs); err != nil {
 		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { o.gcPercentGiven = o.gcPercentGiven || f.Name == "gc-percent" })
+	if _, ok := os.LookupEnv("ACTORHUB_GC_PERCENT"); ok {
+		o.gcPercentGiven = true
+	}
+	if o.gcPercent <= 0 {
+		return nil, fmt.Errorf("-gc-percent %d: must be positive", o.gcPercent)
 	}
 	t, err := transports.ParseTransports(*served)
 	if err != nil {
@@ -356,6 +366,9 @@ func run(o *options) error {
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if o.memoryLimit > 0 {
 		log.Info("memory limit", "bytes", o.applyMemoryLimit())
+	}
+	if pct, set := o.applyGCPercent(); set {
+		log.Info("gc percent", "percent", pct)
 	}
 	limiter, err := transports.NewLimiter(o.limiterConfig())
 	if err != nil {

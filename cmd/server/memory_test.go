@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"runtime/debug"
 	"testing"
 )
@@ -60,5 +61,47 @@ func TestMemoryLimitFlagSetsTheLimit(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-memory-limit", "plenty"}); err == nil {
 		t.Fatal("-memory-limit plenty: no error")
+	}
+}
+
+// -gc-percent (or ACTORHUB_GC_PERCENT) becomes the runtime's GC percent;
+// without either, a GOGC in the environment is left alone; the default
+// applies otherwise.
+func TestGCPercentFlag(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+
+	o, err := parseFlags([]string{"-gc-percent", "30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pct, set := o.applyGCPercent(); !set || pct != 30 || debug.SetGCPercent(100) != 30 {
+		t.Fatalf("-gc-percent 30: set %v to %d", set, pct)
+	}
+	if o, err = parseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if pct, set := o.applyGCPercent(); !set || pct != defaultGCPercent || debug.SetGCPercent(100) != defaultGCPercent {
+		t.Fatalf("default: set %v to %d, want %d", set, pct, defaultGCPercent)
+	}
+
+	t.Setenv("GOGC", "200")
+	if o, err = parseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, set := o.applyGCPercent(); set {
+		t.Fatal("GOGC in the environment and no -gc-percent: the default overrode GOGC")
+	}
+	t.Setenv("ACTORHUB_GC_PERCENT", "40")
+	if o, err = parseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if pct, set := o.applyGCPercent(); !set || pct != 40 {
+		t.Fatalf("ACTORHUB_GC_PERCENT=40 beside GOGC: set %v to %d", set, pct)
+	}
+	if _, err := parseFlags([]string{"-gc-percent", "0"}); err == nil {
+		t.Fatal("-gc-percent 0: no error")
 	}
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -49,7 +50,18 @@ type batchingMailbox struct {
 	// was in the middle of once more, next turn.
 	spent int
 	again bool
+	// heavy: the actor's client keeps it busy. Set when a turn spends its
+	// quantum, cleared by a turn that runs fewer than lightTurn client
+	// messages. A heavy actor's turns go to the pool's bulk lane even
+	// when its mailbox was empty when a message came: a flooding client
+	// whose actor caught up for a moment does not get ahead of clients
+	// that send now and then.
+	heavy atomic.Bool
 }
+
+// lightTurn: a turn that runs fewer client messages than this makes its
+// actor light again (heavy).
+const lightTurn = 4
 
 // turnQuantum bounds the client messages (hub method calls) a connection
 // actor runs in one turn. An actor that has more to do after its quantum
@@ -116,9 +128,14 @@ func (m *batchingMailbox) initConn(a connActor, pool *workerPool, maxPayload int
 }
 
 func (m *batchingMailbox) PostUserMessage(msg any) {
-	if m.post(msg) {
-		m.dispatcher.Schedule(m.runFn)
+	if !m.post(msg) {
+		return
 	}
+	if m.heavy.Load() {
+		m.reschedule()
+		return
+	}
+	m.dispatcher.Schedule(m.runFn)
 }
 
 // post queues msg and reports whether the caller must schedule m.runFn. A
@@ -208,6 +225,9 @@ func (m *batchingMailbox) run() {
 		}
 		if len(system) == 0 && len(batch) == 0 {
 			m.scheduled = false
+			if m.spent < lightTurn && m.heavy.Load() {
+				m.heavy.Store(false)
+			}
 			// An idle actor keeps a queue for one message at most: most
 			// connections are idle, and a busy one reuses what it has.
 			if cap(m.user) > 1 {
@@ -225,6 +245,9 @@ func (m *batchingMailbox) run() {
 		handled += n
 		rest := batch[n:]
 		yield := len(rest) > 0 || m.spent >= turnQuantum
+		if yield && !m.heavy.Load() {
+			m.heavy.Store(true)
+		}
 
 		m.mu.Lock()
 		if m.maxPayload > 0 {

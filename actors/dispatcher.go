@@ -14,13 +14,17 @@ import (
 // Min workers take turns from two shared queues, two lanes. A turn
 // scheduled for a mailbox that was idle (Schedule, ScheduleMany) goes to
 // the front lane; a turn that comes back because its connection actor used
-// up its quantum of client messages (ScheduleBulk) goes to the bulk lane, which gets
-// one turn in bulkEvery while the front lane is busy: a connection that
+// up its quantum of client messages, or of a connection actor that is
+// heavy (see batchingMailbox.heavy), goes to the bulk lane (ScheduleBulk),
+// which gets one turn in bulkEvery while the front lane is busy: a connection that
 // sends now and then is not queued behind every flooding connection's
-// backlog, and the flooders still move. After a bulk turn the worker
-// yields its processor (runtime.Gosched), so that on a busy machine the
-// poller's goroutines, which read the sockets, are not kept waiting for a
-// whole time slice. From a long front queue a worker
+// backlog, and the flooders still move. At most Min bulk turns run at
+// once: while they hold every worker, a front turn gets a worker started
+// for it (above Min, gone after IdleTimeout) rather than wait for a bulk
+// turn to end. After a bulk turn the worker collects the sockets that are
+// ready (AfterBulk) and yields its processor (runtime.Gosched), so that
+// on a busy machine the poller's goroutines, which read the sockets, are
+// not kept waiting for a whole time slice. From a long front queue a worker
 // takes a few turns under one lock and keeps the ones it has not started in
 // a small list of its own that other workers may steal from, so a turn that
 // blocks never holds the others back. A worker parks only when there is
@@ -168,6 +172,7 @@ func (p *workerPool) Schedule(fn func()) {
 		p.drop(1)
 		return
 	}
+	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
@@ -191,6 +196,7 @@ func (p *workerPool) ScheduleBulk(fn func()) {
 		p.drop(1)
 		return
 	}
+	p.bulk, p.bulkHead = compact(p.bulk, p.bulkHead)
 	p.bulk = append(p.bulk, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 && p.bulkRoomLocked() {
@@ -216,6 +222,7 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 		p.drop(len(fns))
 		return
 	}
+	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fns...)
 	var wake [maxTake]*poolWorker
 	n := min(len(fns), len(p.idle), len(wake))
@@ -254,6 +261,19 @@ func (p *workerPool) allBulkLocked() bool {
 // the slack the monitor gave.
 func (p *workerPool) bulkRoomLocked() bool {
 	return p.bulkRunning < p.min+p.blocked+p.bulkSlack
+}
+
+// compact moves the turns of a lane (q[head:]) to the front of its
+// array once they are at most half of it, so that a lane that never
+// empties (a flood keeps the bulk lane busy) holds the turns waiting and
+// not every turn that ever went through it.
+func compact(q []func(), head int) ([]func(), int) {
+	if head == 0 || head < len(q)/2 {
+		return q, head
+	}
+	n := copy(q, q[head:])
+	clear(q[n:])
+	return q[:n], 0
 }
 
 // drop logs, once, that turns came after Close: whoever sent to an actor

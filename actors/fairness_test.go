@@ -108,3 +108,34 @@ func TestMailboxHeavyUntilLightTurn(t *testing.T) {
 		}
 	}
 }
+
+// A lane that never empties keeps an array the size of the turns waiting,
+// not of every turn that went through it.
+func TestPoolLaneStaysSmall(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 1, Max: 1, StallCheck: time.Hour})
+	defer p.Close()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	p.Schedule(func() { close(started); <-release }) // holds the one worker
+	<-started
+	// Model the pool's workers by hand: take one turn, queue one, with
+	// four waiting all along.
+	p.mu.Lock()
+	for range 4 {
+		p.bulk = append(p.bulk, func() {})
+	}
+	p.mu.Unlock()
+	for range 10000 {
+		p.mu.Lock()
+		p.takeBulkLocked()
+		p.mu.Unlock()
+		p.ScheduleBulk(func() {})
+	}
+	p.mu.Lock()
+	n, c := len(p.bulk)-p.bulkHead, cap(p.bulk)
+	p.mu.Unlock()
+	close(release)
+	if n != 4 || c > 64 {
+		t.Fatalf("bulk lane: %d waiting in an array of %d, want 4 in at most 64", n, c)
+	}
+}

@@ -14,13 +14,17 @@ import (
 // Min workers take turns from two shared queues, two lanes. A turn
 // scheduled for a mailbox that was idle (Schedule, ScheduleMany) goes to
 // the front lane; a turn that comes back because its connection actor used
-// up its quantum of client messages (ScheduleBulk) goes to the bulk lane, which gets
-// one turn in bulkEvery while the front lane is busy: a connection that
+// up its quantum of client messages, or of a connection actor that is
+// heavy (see batchingMailbox.heavy), goes to the bulk lane (ScheduleBulk),
+// which gets one turn in bulkEvery while the front lane is busy: a connection that
 // sends now and then is not queued behind every flooding connection's
-// backlog, and the flooders still move. After a bulk turn the worker
-// yields its processor (runtime.Gosched), so that on a busy machine the
-// poller's goroutines, which read the sockets, are not kept waiting for a
-// whole time slice. From a long front queue a worker
+// backlog, and the flooders still move. At most Min bulk turns run at
+// once: while they hold every worker, a front turn gets a worker started
+// for it (above Min, gone after IdleTimeout) rather than wait for a bulk
+// turn to end. After a bulk turn the worker collects the sockets that are
+// ready (AfterBulk) and yields its processor (runtime.Gosched), so that
+// on a busy machine the poller's goroutines, which read the sockets, are
+// not kept waiting for a whole time slice. From a long front queue a worker
 // takes a few turns under one lock and keeps the ones it has not started in
 // a small list of its own that other workers may steal from, so a turn that
 // blocks never holds the others back. A worker parks only when there is
@@ -54,6 +58,17 @@ type workerPool struct {
 	// sinceBulk counts turns taken from queue since the last one from
 	// bulk: every bulkEvery, bulk goes first. Guarded by mu.
 	sinceBulk int
+	// bulkRunning counts the bulk turns running. At most min of them run
+	// at once (plus blocked and bulkSlack, see bulkRoomLocked), so that
+	// while they take every worker of Min a turn of the front lane gets
+	// a worker of its own (started above Min when none is idle) instead
+	// of waiting for a bulk turn to end. Guarded by mu.
+	bulkRunning int
+	// bulkSlack raises the bulk turns' cap by one for each monitor check
+	// that found turns waiting and none started (hub code stuck in bulk
+	// turns without Blocking); back to 0 once the bulk lane is empty.
+	// Guarded by mu.
+	bulkSlack int
 	idle      []*poolWorker // guarded by mu: parked workers, most recent last
 	all       []*poolWorker // guarded by mu: every live worker, to steal from
 	workers   int           // guarded by mu
@@ -65,6 +80,7 @@ type workerPool struct {
 	// worker out of work does not visit every other worker to steal.
 	taken atomic.Int64
 
+	afterBulk   func()        // poolConfig.AfterBulk, or nil
 	stop        chan struct{} // closed by Close: the monitor returns
 	monitorDone chan struct{} // closed by the monitor as it returns
 	log         *slog.Logger
@@ -104,6 +120,11 @@ type poolConfig struct {
 	StallCheck time.Duration
 	// Logger hears of turns dropped after Close; nil discards.
 	Logger *slog.Logger
+	// AfterBulk, when set, runs on a worker after each bulk turn, before
+	// it yields its processor: the System collects the sockets that are
+	// ready (netpoll.Poller.PollNow), which the Go runtime looks at only
+	// every 10 ms or so while every processor is busy.
+	AfterBulk func()
 }
 
 // newWorkerPool returns a running pool.
@@ -131,6 +152,7 @@ func newWorkerPool(cfg poolConfig) *workerPool {
 		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
 		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
 		stop: make(chan struct{}), monitorDone: make(chan struct{}), log: cfg.Logger,
+		afterBulk: cfg.AfterBulk,
 	}
 	p.gone.L = &p.mu
 	// Owner: the pool. Stops when Close closes p.stop; Close waits on monitorDone.
@@ -150,11 +172,12 @@ func (p *workerPool) Schedule(fn func()) {
 		p.drop(1)
 		return
 	}
+	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fn)
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
 		w = p.popIdleLocked()
-	} else if p.needWorkerLocked() {
+	} else if p.needWorkerLocked() || p.allBulkLocked() {
 		p.startLocked()
 	}
 	p.mu.Unlock()
@@ -173,9 +196,10 @@ func (p *workerPool) ScheduleBulk(fn func()) {
 		p.drop(1)
 		return
 	}
+	p.bulk, p.bulkHead = compact(p.bulk, p.bulkHead)
 	p.bulk = append(p.bulk, fn)
 	var w *poolWorker
-	if n := len(p.idle); n > 0 {
+	if n := len(p.idle); n > 0 && p.bulkRoomLocked() {
 		w = p.popIdleLocked()
 	} else if p.needWorkerLocked() {
 		p.startLocked()
@@ -198,6 +222,7 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 		p.drop(len(fns))
 		return
 	}
+	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fns...)
 	var wake [maxTake]*poolWorker
 	n := min(len(fns), len(p.idle), len(wake))
@@ -205,6 +230,9 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 		wake[i] = p.popIdleLocked()
 	}
 	for p.needWorkerLocked() {
+		p.startLocked()
+	}
+	if n == 0 && p.allBulkLocked() {
 		p.startLocked()
 	}
 	p.mu.Unlock()
@@ -218,6 +246,34 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 // left.
 func (p *workerPool) needWorkerLocked() bool {
 	return p.workers-p.blocked < p.min && p.workers < p.max
+}
+
+// allBulkLocked reports whether every worker that is not blocked runs a
+// bulk turn, and another may start: a turn of the front lane gets one
+// rather than wait for a bulk turn to end.
+func (p *workerPool) allBulkLocked() bool {
+	return p.bulkRunning > 0 && p.workers-p.blocked <= p.bulkRunning && p.workers < p.max
+}
+
+// bulkRoomLocked reports whether another bulk turn may start: fewer run
+// than Min, plus the workers blocked (a turn in Blocking may be a bulk
+// one: blocking never leaves the bulk lane fewer than Min workers) and
+// the slack the monitor gave.
+func (p *workerPool) bulkRoomLocked() bool {
+	return p.bulkRunning < p.min+p.blocked+p.bulkSlack
+}
+
+// compact moves the turns of a lane (q[head:]) to the front of its
+// array once they are at most half of it, so that a lane that never
+// empties (a flood keeps the bulk lane busy) holds the turns waiting and
+// not every turn that ever went through it.
+func compact(q []func(), head int) ([]func(), int) {
+	if head == 0 || head < len(q)/2 {
+		return q, head
+	}
+	n := copy(q, q[head:])
+	clear(q[n:])
+	return q[:n], 0
 }
 
 // drop logs, once, that turns came after Close: whoever sent to an actor
@@ -311,6 +367,12 @@ func (p *workerPool) run(w *poolWorker) {
 		w.started.Add(1)
 		fn()
 		if bulk {
+			if p.afterBulk != nil {
+				p.afterBulk()
+			}
+			p.mu.Lock()
+			p.bulkRunning--
+			p.mu.Unlock()
 			runtime.Gosched()
 		}
 	}
@@ -318,11 +380,14 @@ func (p *workerPool) run(w *poolWorker) {
 
 // takeLocked returns the next turn for w: from the front queue (keeping a
 // share of a long queue in w.pending), from the bulk lane when its turn
-// has come (bulk is then true), or else stolen from another worker.
+// has come and fewer bulk turns run than their cap (bulk is then true;
+// the caller counts it out of bulkRunning when it ends), or else stolen
+// from another worker.
 func (p *workerPool) takeLocked(w *poolWorker) (fn func(), bulk bool) {
 	queued := len(p.queue) - p.head
-	if p.bulkHead < len(p.bulk) && (queued == 0 || p.sinceBulk >= bulkEvery) {
+	if p.bulkHead < len(p.bulk) && (queued == 0 || p.sinceBulk >= bulkEvery) && p.bulkRoomLocked() {
 		p.sinceBulk = 0
+		p.bulkRunning++
 		return p.takeBulkLocked(), true
 	}
 	if queued > 0 {
@@ -370,6 +435,7 @@ func (p *workerPool) takeBulkLocked() func() {
 	p.bulk[p.bulkHead] = nil
 	p.bulkHead++
 	if p.bulkHead == len(p.bulk) {
+		p.bulkSlack = 0
 		p.bulk, p.bulkHead = p.bulk[:0], 0
 		if cap(p.bulk) > 1<<16 {
 			p.bulk = nil
@@ -399,9 +465,10 @@ func (w *poolWorker) hasPending() bool {
 	return len(w.pending) > 0
 }
 
-// waitingLocked reports whether turns wait: queued, or taken and not started.
+// waitingLocked reports whether turns wait that a free worker could take:
+// queued (bulk ones while under their cap), or taken and not started.
 func (p *workerPool) waitingLocked() bool {
-	if p.head < len(p.queue) || p.bulkHead < len(p.bulk) {
+	if p.head < len(p.queue) || (p.bulkHead < len(p.bulk) && p.bulkRoomLocked()) {
 		return true
 	}
 	if p.taken.Load() == 0 {
@@ -490,6 +557,9 @@ func (p *workerPool) monitor() {
 			started += w.started.Load()
 		}
 		var wake *poolWorker
+		if started == last && !p.stopped && p.bulkHead < len(p.bulk) && !p.bulkRoomLocked() {
+			p.bulkSlack++ // bulk turns stuck in hub code: let one more run
+		}
 		if started == last && !p.stopped && p.waitingLocked() {
 			if len(p.idle) > 0 {
 				wake = p.popIdleLocked()

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -39,12 +40,21 @@ type batchingMailbox struct {
 	// counts the client messages it ran with spend, and once the quantum
 	// is spent it stops, and asks with again to be given the message it
 	// was in the middle of once more, next turn. spent stops at
-	// turnQuantum. (Beside maxPayload and the flags below so that the
-	// mailbox, which every connection's Conn holds, packs into 144 bytes.)
-	spent int32
+	// turnQuantum. (The small fields below are ordered so that the
+	// mailbox, which every connection's Conn holds, packs into 144 bytes;
+	// TestConnSizeClass keeps the Conn in its size class.)
+	spent int16
 	again bool
 
 	full bool // guarded by mu: over the bound; payloads are dropped
+
+	// heavy: the actor's client keeps it busy. Set when a turn spends its
+	// quantum, cleared by a turn that runs fewer than lightTurn client
+	// messages. A heavy actor's turns go to the pool's bulk lane even
+	// when its mailbox was empty when a message came: a flooding client
+	// whose actor caught up for a moment does not get ahead of clients
+	// that send now and then.
+	heavy atomic.Bool
 
 	scheduled bool // guarded by mu: a run is queued or running
 	suspended bool // owned by the running turn
@@ -53,6 +63,10 @@ type batchingMailbox struct {
 	// queued is dropped. Written by the running turn under mu.
 	stopped bool
 }
+
+// lightTurn: a turn that runs fewer client messages than this makes its
+// actor light again (heavy).
+const lightTurn = 4
 
 // turnQuantum bounds the client messages (hub method calls) a connection
 // actor runs in one turn. An actor that has more to do after its quantum
@@ -65,7 +79,7 @@ const turnQuantum = 32
 // spend counts n client messages run in this turn, and reports whether
 // the turn's quantum has room for more. The actor calls it in its turn.
 func (m *batchingMailbox) spend(n int) bool {
-	m.spent = int32(min(int(m.spent)+n, turnQuantum))
+	m.spent = int16(min(int(m.spent)+n, turnQuantum))
 	return m.spent < turnQuantum
 }
 
@@ -119,9 +133,14 @@ func (m *batchingMailbox) initConn(a connActor, pool *workerPool, maxPayload int
 }
 
 func (m *batchingMailbox) PostUserMessage(msg any) {
-	if m.post(msg) {
-		m.dispatcher.Schedule(m.runFn)
+	if !m.post(msg) {
+		return
 	}
+	if m.heavy.Load() {
+		m.reschedule()
+		return
+	}
+	m.dispatcher.Schedule(m.runFn)
 }
 
 // post queues msg and reports whether the caller must schedule m.runFn. A
@@ -211,6 +230,9 @@ func (m *batchingMailbox) run() {
 		}
 		if len(system) == 0 && len(batch) == 0 {
 			m.scheduled = false
+			if m.spent < lightTurn && m.heavy.Load() {
+				m.heavy.Store(false)
+			}
 			// An idle actor keeps a queue for one message at most: most
 			// connections are idle, and a busy one reuses what it has.
 			if cap(m.user) > 1 {
@@ -228,6 +250,9 @@ func (m *batchingMailbox) run() {
 		handled += n
 		rest := batch[n:]
 		yield := len(rest) > 0 || m.spent >= turnQuantum
+		if yield && !m.heavy.Load() {
+			m.heavy.Store(true)
+		}
 
 		m.mu.Lock()
 		if m.maxPayload > 0 {

@@ -44,7 +44,8 @@ func NewSystem(cfg SystemConfig) (*System, error) {
 	// its warnings and errors.
 	quiet := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	return &System{actors: as, pool: newWorkerPool(poolConfig{Logger: log}), poller: poller, log: log}, nil
+	pool := newWorkerPool(poolConfig{Logger: log, AfterBulk: poller.PollNow})
+	return &System{actors: as, pool: pool, poller: poller, log: log}, nil
 }
 
 // coreProps builds the properties of the hub, group and shard actors. They

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
@@ -60,11 +61,12 @@ const (
 	flagClosing = 1 << iota // our close frame is queued
 	flagDead                // released
 	flagPaused              // PauseReading: the socket is not read, frames already read are held
-	// flagHeavy: the peer sends more than one read pass takes, or more
-	// than its Handler keeps up with (it paused reading). Its turns go to
-	// the run queue's bulk lane, behind connections that send now and
-	// then, and its reads are heavyRead bytes at most. Cleared when a
-	// read pass finds the socket drained.
+	// flagHeavy: the peer sends more than lightPass bytes a read pass,
+	// or more than its Handler keeps up with (it paused reading). Its
+	// turns go to the run queue's bulk lane, behind connections that send
+	// now and then, and its reads are heavyRead bytes at most. Cleared by
+	// a read pass that reads lightPass bytes or fewer: a connection that
+	// drained its socket in one pass of many bytes is still heavy.
 	flagHeavy
 )
 
@@ -266,8 +268,9 @@ func (c *Conn) run(w *worker) {
 
 // readPass reads what the socket holds, up to readBudget bytes, and feeds it
 // to the frame reader. A level-triggered re-arm brings c back if more is
-// waiting, after the other ready connections. A pass that finds the socket
-// drained clears flagHeavy; one that leaves bytes behind sets it.
+// waiting, after the other ready connections. A pass that reads lightPass
+// bytes or fewer clears flagHeavy; one that reads more, or leaves bytes
+// behind, sets it.
 func (c *Conn) readPass(w *worker) {
 	max := int64(c.max)
 	if !c.deliverHeld() {
@@ -282,15 +285,22 @@ func (c *Conn) readPass(w *worker) {
 	if c.heavy() {
 		size = heavyRead
 	}
+	read := 0
+	defer func() {
+		switch {
+		case read > lightPass:
+			c.flags.Or(flagHeavy)
+		case !c.paused(): // PauseReading made it heavy
+			c.flags.And(^uint32(flagHeavy))
+		}
+	}()
 	for budget := readBudget; !c.dead() && !c.paused(); {
 		if budget <= 0 {
-			c.flags.Or(flagHeavy)
 			return
 		}
 		n, err := w.readFrom(c, size)
 		switch {
 		case err == unix.EAGAIN:
-			c.flags.And(^uint32(flagHeavy))
 			return
 		case err != nil:
 			c.mu.Lock()
@@ -301,9 +311,9 @@ func (c *Conn) readPass(w *worker) {
 			c.eof()
 			return
 		}
+		read += n
 		c.rd.feed(w.buf[:n], max, c)
 		if n < size {
-			c.flags.And(^uint32(flagHeavy))
 			return // drained, most likely; the re-arm tells if not
 		}
 		budget -= n
@@ -612,7 +622,7 @@ func writeFrames(fd int, iov [][]byte) (int, error) {
 		var n int
 		var err error
 		if len(iov) == 1 {
-			n, err = unix.Write(fd, iov[0])
+			n, err = rawWrite(fd, iov[0])
 		} else {
 			n, err = unix.Writev(fd, iov)
 		}
@@ -674,4 +684,22 @@ func (c *Conn) releaseLocked(cause error, linger0 bool) {
 		_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 	}
 	c.scheduleLocked(0) // a worker closes the descriptor and calls OnClose
+}
+
+// rawWrite is write(2) on a non-blocking socket as a raw system call: it
+// returns in microseconds (EAGAIN when the socket is full), so the
+// goroutine keeps its processor through it. A system call the runtime is
+// told of may lose the processor while the kernel runs (sysmon hands it
+// to another goroutine after 20 µs), and then the goroutine, its write
+// done, queues behind every runnable goroutine for one: on a busy server
+// a connection's reply would wait for other connections' passes.
+func rawWrite(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }

@@ -17,8 +17,10 @@
 // # Goroutines
 //
 // New starts one event-loop goroutine, which collects ready connections
-// from the epoll instance and queues them, and Config.Workers worker
-// goroutines, which read, parse, call the Handler and write. The event loop
+// from the epoll instance and queues them, and Config.Workers+1 worker
+// goroutines, which read, parse, call the Handler and write (at most
+// Config.Workers of them on heavy connections, so that one is free for
+// the others). The event loop
 // does not hold a thread in a blocking epoll_wait: the epoll descriptor is
 // itself registered (read-only) with the runtime's poller, and the loop
 // parks on it like any goroutine waiting for a socket. Nothing else: an idle connection owns

@@ -143,7 +143,7 @@ func TestCloseWhilePaused(t *testing.T) {
 // get one pop in bulkEvery, and each lane keeps its order.
 func TestRunQueueBulkLane(t *testing.T) {
 	var q runQueue
-	q.init()
+	q.init(1)
 	bulk := []*Conn{{seq: 100}, {seq: 101}, {seq: 102}}
 	for _, c := range bulk {
 		q.push(c, true)
@@ -160,8 +160,10 @@ func TestRunQueueBulkLane(t *testing.T) {
 		}
 	}
 	want = append(want, 102)
+	isBulk := false
 	for range want {
-		c, isBulk := q.pop()
+		var c *Conn
+		c, isBulk = q.pop(isBulk) // the last pass ended
 		if isBulk != (c.seq >= 100) {
 			t.Fatalf("conn %d popped with bulk %v", c.seq, isBulk)
 		}
@@ -171,5 +173,42 @@ func TestRunQueueBulkLane(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("popped %v, want %v", got, want)
 		}
+	}
+}
+
+// While bulkMax bulk passes run, a worker takes only the front lane: a
+// connection that sends now and then finds a worker free however many
+// heavy ones wait, and the bulk lane goes on as each pass ends.
+func TestRunQueueBulkCap(t *testing.T) {
+	var q runQueue
+	q.init(2)
+	for i := range 4 {
+		q.push(&Conn{seq: uint32(100 + i)}, true)
+	}
+	for i := range 2 {
+		if c, bulk := q.pop(false); !bulk || c.seq != uint32(100+i) {
+			t.Fatalf("pop %d: conn %d bulk %v, want bulk conn %d", i, c.seq, bulk, 100+i)
+		}
+	}
+	q.mu.Lock()
+	c, _ := q.takeLocked()
+	q.mu.Unlock()
+	if c != nil {
+		t.Fatalf("took conn %d while bulkMax bulk passes run", c.seq)
+	}
+	q.push(&Conn{seq: 1}, false)
+	if c, bulk := q.pop(false); bulk || c.seq != 1 {
+		t.Fatalf("popped conn %d bulk %v, want the front lane's conn 1", c.seq, bulk)
+	}
+	if c, bulk := q.pop(true); !bulk || c.seq != 102 { // a bulk pass ended
+		t.Fatalf("after a bulk pass ended: conn %d bulk %v, want bulk conn 102", c.seq, bulk)
+	}
+	// Closed: the cap is off, what is left drains, then pop returns nil.
+	q.close()
+	if c, bulk := q.pop(false); !bulk || c.seq != 103 {
+		t.Fatalf("closed: conn %d bulk %v, want bulk conn 103", c.seq, bulk)
+	}
+	if c, _ := q.pop(false); c != nil {
+		t.Fatalf("closed and empty: got conn %d", c.seq)
 	}
 }

@@ -59,6 +59,10 @@ const (
 	// heavyRead bounds one read from a heavy connection (flagHeavy): what
 	// a Handler that paused reading mid-read leaves the Conn to hold.
 	heavyRead = 16 << 10
+	// lightPass is the most bytes a read pass of a connection that is
+	// not heavy reads (flagHeavy): a few messages of a client that sends
+	// now and then.
+	lightPass = 4 << 10
 	maxEvents = 256  // epoll_wait batch
 	iovMax    = 1024 // IOV_MAX: frames per writev
 
@@ -77,7 +81,10 @@ const (
 // Config configures a Poller. The zero value works.
 type Config struct {
 	// Workers is the number of goroutines that read, parse and write for
-	// all connections. If zero, runtime.GOMAXPROCS(0) is used.
+	// all connections, plus one: at most Workers of them read heavy
+	// connections (see runQueue) at once, so that one is free for a
+	// connection that sends now and then. If zero, runtime.GOMAXPROCS(0)
+	// is used.
 	Workers int
 
 	// MaxMessageSize is the largest WebSocket message payload accepted,
@@ -144,12 +151,17 @@ type Poller struct {
 	seq    uint32  // guarded by mu; last registration id
 	closed bool    // guarded by mu
 
+	// PollNow's: one call at a time collects (the others return).
+	pollMu     sync.Mutex
+	pollEvents []unix.EpollEvent // guarded by pollMu; made on first use
+	pollReady  []readyConn       // guarded by pollMu: scratch space
+
 	loopDone chan struct{}  // closed when the event loop returned
 	live     sync.WaitGroup // one count per Conn until its OnClose returned
 	workers  sync.WaitGroup
 }
 
-// New starts a Poller: one event-loop goroutine and cfg.Workers workers.
+// New starts a Poller: one event-loop goroutine and cfg.Workers+1 workers.
 // Poller.Close stops them.
 func New(cfg Config) (*Poller, error) {
 	switch {
@@ -207,12 +219,12 @@ func New(cfg Config) (*Poller, error) {
 	}
 	p.dl.alarm = epf.SetReadDeadline
 	p.dl.epoch = p.epoch
-	p.q.init()
+	p.q.init(cfg.Workers)
 	// Owner of the workers and the event loop: the Poller. Close closes the
 	// epoll descriptor (the loop returns; Close waits for loopDone), then
 	// the queue (the workers return; Close waits for workers).
-	p.workers.Add(cfg.Workers)
-	for range cfg.Workers {
+	p.workers.Add(cfg.Workers + 1)
+	for range cfg.Workers + 1 {
 		go p.worker()
 	}
 	go p.loop()
@@ -437,27 +449,34 @@ func (p *Poller) dispatch(events []unix.EpollEvent, ready []readyConn) []readyCo
 	return ready[:0]
 }
 
-// pollNow collects, without waiting, the connections epoll has ready and
-// queues them. A worker calls it after a heavy connection's pass: while
-// every processor is busy, the Go runtime looks at its own poller, which
-// wakes the event loop, only every 10 ms or so (sysmon), and a connection
-// that sends now and then would wait that long to be read.
-func (p *Poller) pollNow(w *worker) {
-	if w.events == nil {
-		w.events = make([]unix.EpollEvent, 64)
+// PollNow collects, without waiting, the connections epoll has ready and
+// queues them for the workers. A worker calls it after a heavy
+// connection's pass, and a busy caller (the actor runtime, after a long
+// turn) may: while every processor is busy, the Go runtime looks at its
+// own poller, which wakes the event loop, only every 10 ms or so
+// (sysmon), and a connection that sends now and then would wait that
+// long to be read. It returns at once when another call is collecting.
+// Safe from any goroutine.
+func (p *Poller) PollNow() {
+	if !p.pollMu.TryLock() {
+		return // another is collecting now
+	}
+	defer p.pollMu.Unlock()
+	if p.pollEvents == nil {
+		p.pollEvents = make([]unix.EpollEvent, 64)
 	}
 	// Under mu, not closed: epfd is still ours (Close marks the Poller
 	// closed before it closes epfd, whose number may then be reused).
 	p.mu.RLock()
 	n, err := 0, error(nil)
 	if !p.closed {
-		for n, err = unix.EpollWait(p.epfd, w.events, 0); err == unix.EINTR; {
-			n, err = unix.EpollWait(p.epfd, w.events, 0)
+		for n, err = unix.EpollWait(p.epfd, p.pollEvents, 0); err == unix.EINTR; {
+			n, err = unix.EpollWait(p.epfd, p.pollEvents, 0)
 		}
 	}
 	p.mu.RUnlock()
 	if err == nil && n > 0 {
-		w.ready = p.dispatch(w.events[:n], w.ready)
+		p.pollReady = p.dispatch(p.pollEvents[:n], p.pollReady)
 	}
 }
 
@@ -469,16 +488,16 @@ type readyConn struct {
 // worker is one goroutine of the fixed pool. Its read buffer is reused for
 // every connection it serves.
 type worker struct {
-	events []unix.EpollEvent // pollNow's; made on first use
-	ready  []readyConn       // pollNow's scratch space
-	buf    []byte
+	buf []byte
 }
 
 func (p *Poller) worker() {
 	defer p.workers.Done()
 	w := &worker{buf: make([]byte, readBufSize)}
+	bulk := false
 	for {
-		c, bulk := p.q.pop()
+		var c *Conn
+		c, bulk = p.q.pop(bulk)
 		if c == nil {
 			return
 		}
@@ -486,8 +505,10 @@ func (p *Poller) worker() {
 		if bulk {
 			// A heavy connection's pass is long: pick up what epoll has
 			// ready meanwhile, and let the other goroutines have the
-			// processor.
-			p.pollNow(w)
+			// processor. The pass counts as running until the next pop:
+			// what it queued meanwhile wakes a waiting worker only for
+			// the front lane, and that worker is not kept from it.
+			p.PollNow()
 			runtime.Gosched()
 		}
 	}

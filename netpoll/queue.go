@@ -12,13 +12,20 @@ import (
 // every flooding connection's read pass, and the flooders still move.
 // push never blocks, so that anyone (the event loop, a Handler calling Drop
 // on another Conn) can queue without waiting for the workers.
+//
+// At most bulkMax bulk passes run at once, one fewer than the workers:
+// while heavy connections keep the others busy, one worker waits for the
+// front lane, and a connection that sends now and then is read as soon
+// as it is ready instead of after a heavy connection's pass.
 type runQueue struct {
-	mu        sync.Mutex
-	cond      sync.Cond
-	lanes     [2]lane // guarded by mu: front, bulk
-	sinceBulk int     // guarded by mu: pops from the front lane since the last from bulk
-	idle      int     // guarded by mu; workers waiting in pop
-	closed    bool    // guarded by mu
+	mu          sync.Mutex
+	cond        sync.Cond
+	lanes       [2]lane // guarded by mu: front, bulk
+	sinceBulk   int     // guarded by mu: pops from the front lane since the last from bulk
+	bulkRunning int     // guarded by mu: bulk passes popped and not ended (endBulk)
+	bulkMax     int     // set by init: the most bulk passes at once
+	idle        int     // guarded by mu; workers waiting in pop
+	closed      bool    // guarded by mu
 }
 
 type lane struct{ head, tail *Conn }
@@ -27,7 +34,12 @@ type lane struct{ head, tail *Conn }
 // many takes from the bulk lane.
 const bulkEvery = 8
 
-func (q *runQueue) init() { q.cond.L = &q.mu }
+// init readies the queue for workers+1 goroutines that pop: at most
+// workers of them run bulk passes.
+func (q *runQueue) init(workers int) {
+	q.cond.L = &q.mu
+	q.bulkMax = max(1, workers)
+}
 
 // push queues c, in the bulk lane when bulk is true.
 func (q *runQueue) push(c *Conn, bulk bool) {
@@ -42,33 +54,49 @@ func (q *runQueue) push(c *Conn, bulk bool) {
 		l.tail.next = c
 	}
 	l.tail = c
-	if q.idle > 0 {
+	// A waiting worker may take c (a bulk pass only under the cap: a
+	// worker woken for nothing would not be waiting, ready, when a
+	// connection comes to the front lane).
+	if q.idle > 0 && (!bulk || !q.bulkFullLocked()) {
 		q.cond.Signal()
 	}
 	q.mu.Unlock()
 }
 
 // pop waits for a connection; nil once the queue is closed and empty. bulk
-// reports that it came from the bulk lane.
-func (q *runQueue) pop() (c *Conn, bulk bool) {
+// reports that it came from the bulk lane: the caller then passes ended
+// true to its next pop, which counts the pass out of the bulk passes
+// running.
+func (q *runQueue) pop(ended bool) (c *Conn, bulk bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.lanes[0].head == nil && q.lanes[1].head == nil {
-		if q.closed {
-			return nil, false
+	if ended {
+		q.bulkRunning--
+	}
+	for {
+		if c, bulk = q.takeLocked(); c != nil || q.closed {
+			return c, bulk
 		}
 		q.idle++
 		q.cond.Wait()
 		q.idle--
 	}
+}
+
+// takeLocked takes the next connection, if one may be taken now.
+func (q *runQueue) takeLocked() (c *Conn, bulk bool) {
+	if q.lanes[0].head == nil && (q.lanes[1].head == nil || q.bulkFullLocked()) {
+		return nil, false
+	}
 	i := 0
 	switch {
-	case q.lanes[1].head == nil:
+	case q.lanes[1].head == nil || q.bulkFullLocked():
 	case q.lanes[0].head == nil || q.sinceBulk >= bulkEvery:
 		i = 1
 	}
 	if i == 1 {
 		q.sinceBulk = 0
+		q.bulkRunning++
 	} else if q.lanes[1].head != nil {
 		q.sinceBulk++
 	}
@@ -81,6 +109,10 @@ func (q *runQueue) pop() (c *Conn, bulk bool) {
 	c.next = nil
 	return c, i == 1
 }
+
+// bulkFullLocked reports whether bulkMax bulk passes run. Once the queue
+// is closed the cap is off: what is left is drained.
+func (q *runQueue) bulkFullLocked() bool { return q.bulkRunning >= q.bulkMax && !q.closed }
 
 // close makes pop return nil once the queue is empty.
 func (q *runQueue) close() {

@@ -93,6 +93,9 @@
 //	nodes                                   server processes on one backplane (absent: one node, none)
 //	backplane                               what they scale out on: redis, redis-cluster, postgres or nats
 //	node_rss_b                              RSS of each node at the end (two nodes or more)
+//	node_gomaxprocs                         the nodes' GOMAXPROCS (absent: Go's default, every core)
+//	node_cpu_s, node_writes                 each node's CPU seconds and write system calls (write, writev:
+//	                                        syscw of /proc/PID/io) over the measured phase (16 nodes at most)
 //	backplane_cpu_s                         the backplane server's CPU seconds over the measured phase
 //	                                        (PostgreSQL: its backends too); redis_cpu_s in older results
 //	phase                                   fleet: step, broadcast or summary

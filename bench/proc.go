@@ -19,6 +19,9 @@ const clockTicks = 100
 type ProcSample struct {
 	CPUSeconds float64 // user + system
 	RSSBytes   int64
+	// WriteCalls is the process's write-type system calls so far (write,
+	// writev; syscw of /proc/PID/io, 0 where it is not readable).
+	WriteCalls uint64
 }
 
 // ReadProc samples process pid.
@@ -42,7 +45,23 @@ func ReadProc(pid int) (ProcSample, error) {
 	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
 	s.CPUSeconds = float64(utime+stime) / clockTicks
 	s.RSSBytes = rssPages * int64(os.Getpagesize())
+	s.WriteCalls = writeCalls(pid)
 	return s, nil
+}
+
+// writeCalls is syscw of /proc/PID/io, or 0.
+func writeCalls(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // SelfCPU is this process's user + system CPU seconds so far.

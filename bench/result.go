@@ -91,11 +91,20 @@ type Result struct {
 	ServerCPUS    float64 `json:"server_cpu_s"`
 	ClientCPUS    float64 `json:"client_cpu_s"`
 	BackplaneCPUS float64 `json:"backplane_cpu_s,omitempty"`
-	Valid         bool    `json:"valid"`
-	Reason        string  `json:"invalid_reason,omitempty"`
-	Unsupported   bool    `json:"unsupported,omitempty"`
-	StoppedBy     string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
-	ElapsedS      float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
+
+	// NodeProcs is the GOMAXPROCS the nodes were started with (absent:
+	// Go's default, every core). NodeCPUS and NodeWrites: each node's CPU
+	// seconds and write system calls (syscw) over the measured phase,
+	// node 1 first.
+	NodeProcs  int       `json:"node_gomaxprocs,omitempty"`
+	NodeCPUS   []float64 `json:"node_cpu_s,omitempty"`
+	NodeWrites []uint64  `json:"node_writes,omitempty"`
+
+	Valid       bool    `json:"valid"`
+	Reason      string  `json:"invalid_reason,omitempty"`
+	Unsupported bool    `json:"unsupported,omitempty"`
+	StoppedBy   string  `json:"stopped_by,omitempty"` // fleet: what ended the growth
+	ElapsedS    float64 `json:"elapsed_s,omitempty"`  // fleet: since the growth began
 
 	Date    string `json:"date"`
 	Machine string `json:"machine"`

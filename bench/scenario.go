@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,8 +85,8 @@ type Settings struct {
 	// Emit receives each fleet step and broadcast as it ends (Run
 	// returns the summary).
 	Emit func(Result)
-	// ProfileDir, when set, gets a CPU profile of the server during the
-	// sending phase, and for idle a heap profile of the server holding
+	// ProfileDir, when set, gets a CPU profile of the server (of each
+	// node, with -nodes) during the sending phase, and for idle a heap profile of the server holding
 	// the connections, after a GC (targets serving pprof only).
 	ProfileDir string
 }
@@ -228,12 +229,25 @@ type run struct {
 	// this process's and the loaders' (agents report their own).
 	cpuServer, cpuBackplane, cpuSelf, cpuLoaders float64
 	cpuMarked                                    bool
+	nodesAtMark                                  []ProcSample // each node's, at markCPU
 }
 
 // part is n connections of one loader to one node, the first of them
 // connection number offset of the run.
 type part struct {
 	loader, node, n, offset int
+}
+
+// envProcs is the GOMAXPROCS an environment list sets (the last setting
+// wins, as in exec), or 0.
+func envProcs(env []string) int {
+	n := 0
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			n, _ = strconv.Atoi(v)
+		}
+	}
+	return n
 }
 
 // spread splits nodes' and loaders' shares of the connections (both
@@ -296,10 +310,15 @@ func (r *run) loaderCPU() float64 {
 	return c
 }
 
+// maxNodeFigures: a run of more nodes (the fleet) leaves out the figures
+// of each node.
+const maxNodeFigures = 16
+
 // markCPU starts the measured phase: CPU figures count from here.
 func (r *run) markCPU() {
 	r.cpuServer, r.cpuBackplane = r.serverCPU()
 	r.cpuSelf, r.cpuLoaders, r.cpuMarked = SelfCPU(), r.loaderCPU(), true
+	_, r.nodesAtMark, _ = r.cl.Sample()
 }
 
 // endCPU ends the measured phase and records its CPU use.
@@ -314,6 +333,13 @@ func (r *run) endCPU() {
 	}
 	r.res.ClientCPUS = round3(SelfCPU() - r.cpuSelf + r.loaderCPU() - r.cpuLoaders)
 	r.cpuMarked = false
+	if _, per, err := r.cl.Sample(); err == nil && len(per) == len(r.nodesAtMark) && len(per) <= maxNodeFigures {
+		r.res.NodeCPUS, r.res.NodeWrites = nil, nil
+		for i, ps := range per {
+			r.res.NodeCPUS = append(r.res.NodeCPUS, round3(ps.CPUSeconds-r.nodesAtMark[i].CPUSeconds))
+			r.res.NodeWrites = append(r.res.NodeWrites, ps.WriteCalls-r.nodesAtMark[i].WriteCalls)
+		}
+	}
 }
 
 // Run starts the target, runs the scenario against it, stops it and
@@ -348,6 +374,7 @@ func Run(ctx context.Context, t Target, s Settings) (Result, error) {
 	if s.Nodes > 1 {
 		res.Nodes, res.Backplane = s.Nodes, s.Backplane
 	}
+	res.NodeProcs = envProcs(s.NodeEnv)
 	var rest *restSender
 	if s.Scenario == "rest" {
 		if t.Name != "actorhub" {
@@ -719,8 +746,21 @@ func (r *run) fanout() error {
 		// Owner: this function. The profile lasts the sending time; it is
 		// received below, or on an early return by the deferred receive.
 		go func() {
-			path := fmt.Sprintf("%s/%s-%s-%s-%d.pprof", r.s.ProfileDir, r.res.Target, r.s.Scenario, r.s.Protocol, r.s.Payload)
-			profErr <- r.srv.Profile(path, r.s.Duration)
+			path := fmt.Sprintf("%s/%s-%s-%s-%d", r.s.ProfileDir, r.res.Target, r.s.Scenario, r.s.Protocol, r.s.Payload)
+			if len(r.cl.Nodes) == 1 {
+				profErr <- r.srv.Profile(path+".pprof", r.s.Duration)
+				return
+			}
+			// One profile per node, taken at once: node-1 is the sender's.
+			var wg sync.WaitGroup
+			errs := make([]error, len(r.cl.Nodes))
+			for i, n := range r.cl.Nodes {
+				wg.Go(func() {
+					errs[i] = n.Profile(fmt.Sprintf("%s-%s-node%d.pprof", path, r.s.Backplane, i+1), r.s.Duration)
+				})
+			}
+			wg.Wait()
+			profErr <- errors.Join(errs...)
 		}()
 		defer func() {
 			if profErr != nil {

@@ -107,7 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
 	fs.IntVar(&o.settings.Broadcasts, "broadcasts", 3, "fleet: SendToAll broadcasts timed once grown")
 	broadcastAt := fs.String("broadcast-at", "", "fleet: comma-separated connection counts at which one SendToAll is timed while growing (e.g. 50000,100000,200000,500000)")
-	fs.IntVar(&o.nodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of every node (0: Go's default; -1: 1 for fleet, else Go's default)")
+	fs.IntVar(&o.nodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of every node (0: Go's default; -1: the cores split between the nodes: 1 for fleet, cores/nodes for -nodes 2 or more, Go's default for one)")
 	nodeEnv := fs.String("node-env", "", "more environment of every node, comma-separated KEY=VALUE (e.g. GOGC=50)")
 	agentEnv := fs.String("agent-env", "", "more environment of every agent, comma-separated KEY=VALUE")
 	fs.IntVar(&o.agentProcs, "agent-gomaxprocs", -1, "GOMAXPROCS of every agent (0: Go's default; -1: 1 for fleet, else Go's default)")
@@ -239,11 +239,21 @@ func parseAddrs(s string) ([]string, error) {
 }
 
 // gomaxprocsEnv is the GOMAXPROCS setting of child processes: n > 0
-// sets it, 0 leaves Go's default, -1 is 1 for the fleet (dozens of
-// processes on few cores) and Go's default otherwise.
-func gomaxprocsEnv(n int, scenario string) []string {
-	if n < 0 && scenario == "fleet" {
-		n = 1
+// sets it, 0 leaves Go's default, and -1 splits this machine's cores
+// between the nodes that share it: 1 for the fleet (dozens of processes on
+// few cores), the cores divided by the nodes (at least 1) for two nodes or
+// more, and Go's default for one. Two nodes that each take every core
+// measure the cores' oversubscription as much as the scale-out (see
+// BENCHMARKS.md, the Redis hop); split, they run as two machines' worth
+// of containers with CPU limits would (Go takes GOMAXPROCS from the limit).
+func gomaxprocsEnv(n int, scenario string, nodes int) []string {
+	if n < 0 {
+		switch {
+		case scenario == "fleet":
+			n = 1
+		case nodes > 1:
+			n = max(1, runtime.NumCPU()/nodes)
+		}
 	}
 	if n <= 0 {
 		return nil
@@ -353,8 +363,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 						s := o.settings
 						s.Scenario, s.Protocol, s.Payload, s.Backplane = sc, pr, pl, bp
 						s.AgentCommand = []string{exe, "agent"}
-						s.NodeEnv = append(gomaxprocsEnv(o.nodeProcs, sc), o.nodeEnv...)
-						s.AgentEnv = append(gomaxprocsEnv(o.agentProcs, sc), o.agentEnv...)
+						s.NodeEnv = append(gomaxprocsEnv(o.nodeProcs, sc, s.Nodes), o.nodeEnv...)
+						s.AgentEnv = append(gomaxprocsEnv(o.agentProcs, sc, 1), o.agentEnv...)
 						s.Emit = func(r bench.Result) {
 							r.Machine, r.Command = machine(), command
 							_ = enc.Encode(r)

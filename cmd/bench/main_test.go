@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,5 +50,36 @@ func TestRunBroadcast(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "| broadcast | actorhub | 1 | json | 100 | 100 | 1 |") {
 		t.Fatalf("no markdown row:\n%s", out.String())
+	}
+}
+
+// TestNodesSplitTheCores: by default nodes sharing this machine split its
+// cores; an explicit -node-gomaxprocs wins, and 0 leaves Go's default.
+func TestNodesSplitTheCores(t *testing.T) {
+	cpus := runtime.NumCPU()
+	for _, c := range []struct {
+		n, nodes int
+		scenario string
+		want     int // 0: no setting
+	}{
+		{-1, 1, "broadcast", 0},
+		{-1, 2, "broadcast", max(1, cpus/2)},
+		{-1, 3, "group", max(1, cpus/3)},
+		{-1, 2 * cpus, "broadcast", 1},
+		{-1, 51, "fleet", 1},
+		{-1, 1, "fleet", 1},
+		{0, 2, "broadcast", 0},
+		{3, 2, "broadcast", 3},
+	} {
+		env := gomaxprocsEnv(c.n, c.scenario, c.nodes)
+		got := 0
+		if len(env) == 1 {
+			got, _ = strconv.Atoi(strings.TrimPrefix(env[0], "GOMAXPROCS="))
+		} else if len(env) > 1 {
+			t.Fatalf("%+v: %v", c, env)
+		}
+		if got != c.want {
+			t.Errorf("gomaxprocsEnv(%d, %s, %d) = %v, want GOMAXPROCS %d", c.n, c.scenario, c.nodes, env, c.want)
+		}
 	}
 }

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const signalR = require('@microsoft/signalr');
 const { MessagePackHubProtocol } = require('@microsoft/signalr-protocol-msgpack');
-const { startServer, launchBrowser, openPage, openChat, say, seen, sleep, waitFor, screenshotsDir } = require('../lib/harness');
+const { REPO_ROOT, startServer, launchBrowser, openPage, openChat, say, seen, sleep, waitFor, screenshotsDir } = require('../lib/harness');
 
 const LOAD_SECONDS = Number(process.env.SCREENSHOT_LOAD_SECONDS || 8);
 
@@ -79,4 +79,13 @@ test('screenshots of the chat page and the dashboard', async (t) => {
   }
   for (const p of [dash, ann, ben, cat]) assert.deepEqual(p.errors, []);
   t.diagnostic(`screenshots in ${dir}`);
+});
+
+// The README shows the screenshots this test takes (a merge once dropped them unnoticed).
+test('the README shows the chat page and the dashboard', () => {
+  const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  for (const img of ['docs/img/chat.png', 'docs/img/dashboard.png']) {
+    assert.match(readme, new RegExp(`!\\[[^\\]]+\\]\\(${img.replace(/\./g, '\\.')}\\)`), `README.md shows ${img}`);
+    assert.ok(fs.statSync(path.join(REPO_ROOT, img)).size > 20000, `${img} is in the repository`);
+  }
 });

@@ -103,7 +103,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.clientTimeout, "client-timeout", hub.DefaultClientTimeoutInterval, "ClientTimeoutInterval: close a client silent for this long")
 	fs.BoolVar(&o.strictTimeout, "client-timeout-strict", false, "arm -client-timeout at the handshake, not at the client's first ping (ASP.NET Core's behaviour, the default, never times out a client that does not ping)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", hub.DefaultHandshakeTimeout, "HandshakeTimeout")
-	fs.IntVar(&o.maxMessageSize, "max-message-size", hub.DefaultMaximumReceiveMessageSize, "MaximumReceiveMessageSize: bytes of one hub message from a client (0 = no limit)")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", hub.DefaultMaximumReceiveMessageSize, "MaximumReceiveMessageSize: bytes of one hub message from a client (0 or negative: no limit)")
 	fs.BoolVar(&o.statefulReconnect, "stateful-reconnect", false, "AllowStatefulReconnects")
 	fs.DurationVar(&o.disconnectTimeout, "disconnect-timeout", hub.DefaultDisconnectTimeout, "DisconnectTimeout: how long a connection that no transport request holds is kept (a negotiated connection waiting for its transport, a long polling connection between polls, a dropped stateful connection waiting for its client)")
 	served := fs.String("transports", "websockets,sse,longpolling", "transports served, comma-separated: websockets, sse, longpolling")

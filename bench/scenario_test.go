@@ -74,7 +74,11 @@ func TestScenariosSmall(t *testing.T) {
 					t.Fatalf("no echoes: %+v", res)
 				}
 			case "idle":
-				if res.GoroutinesPerConn == nil || res.RSSPerConnB == 0 || res.ConnectsPerSec <= 0 {
+				// The RSS growth of a few hundred connections may be zero:
+				// the runtime can hold them in pages it already has (more
+				// so with the server's -gc-percent). What must be there is
+				// the RSS read and the heap per connection after GC.
+				if res.GoroutinesPerConn == nil || res.ServerRSSB <= 0 || res.HeapPerConnB <= 0 || res.ConnectsPerSec <= 0 {
 					t.Fatalf("no memory figures: %+v", res)
 				}
 			case "connect":
@@ -156,7 +160,8 @@ func TestFleetSmall(t *testing.T) {
 	if !res.Valid || res.Phase != "summary" || res.Conns != 300 || res.Lost != 0 || res.Delivered != 2*301 || res.Nodes != 3 || res.Agents != 2 {
 		t.Fatalf("summary: %+v", res)
 	}
-	if !strings.Contains(res.StoppedBy, "reached") || res.RSSPerConnB == 0 || res.LatMaxMs <= 0 {
+	// RSS read (its growth over 300 connections may be zero, see idle above).
+	if !strings.Contains(res.StoppedBy, "reached") || res.ServerRSSB <= 0 || res.LatMaxMs <= 0 {
 		t.Fatalf("summary figures: %+v", res)
 	}
 	if len(steps) != 3 || steps[0].Conns != 120 || steps[2].Conns != 300 || len(broadcasts) != 3 {
@@ -164,7 +169,7 @@ func TestFleetSmall(t *testing.T) {
 	}
 	// The first broadcast is the one at 120 connections (BroadcastAt),
 	// with the memory at that count.
-	if b := broadcasts[0]; !b.Valid || b.Conns != 120 || b.Delivered != 121 || b.Lost != 0 || b.RSSPerConnB == 0 {
+	if b := broadcasts[0]; !b.Valid || b.Conns != 120 || b.Delivered != 121 || b.Lost != 0 || b.ServerRSSB <= 0 {
 		t.Fatalf("broadcast at 120: %+v", b)
 	}
 	for _, b := range broadcasts[1:] {

@@ -171,10 +171,13 @@ const (
 	optTextOnly      connOpts = 1 << iota // the transport carries no binary
 	optNoKeepAlive                        // the transport keeps itself alive
 	optAllowStateful                      // stateful reconnect was negotiated
-	optRaw                                // a raw engine's connection: its state in extra.raw (raw.go)
 )
 
 func (o connOpts) has(f connOpts) bool { return o&f != 0 }
+
+// isRaw reports whether c is a raw engine's connection (no hub protocol;
+// its state in extra.raw, raw.go): every connection of such an engine is.
+func (c *Conn) isRaw() bool { return c.engine.cfg.Raw != nil }
 
 // Protocol is the hub protocol chosen in the handshake. It is set before
 // the connection's first turn as a connected connection, so hub code

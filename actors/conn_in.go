@@ -50,7 +50,7 @@ type inBatch struct {
 // (a WebSocket message, a POST body). data is only read during the call.
 // Feed may be called again before the actor has handled the previous bytes.
 func (c *Conn) Feed(data []byte) {
-	if c.opts.has(optRaw) {
+	if c.isRaw() {
 		c.feedRaw(data)
 		return
 	}

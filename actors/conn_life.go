@@ -236,7 +236,7 @@ func (c *Conn) serverClose(msg protocol.Close, cause error, reason closeReason) 
 		return
 	}
 	c.state.Store(stateClosing)
-	if !c.opts.has(optRaw) { // a raw connection has no Close message
+	if !c.isRaw() { // a raw connection has no Close message
 		c.appendOwnAlways(&msg)
 	}
 	c.flush()
@@ -262,12 +262,12 @@ func (c *Conn) disconnect(cause error, reason closeReason) {
 	}
 	c.engine.stats.connected.Add(-1)
 	c.engine.stats.byTransport[c.tslot].Add(-1)
-	if !c.opts.has(optRaw) {
+	if !c.isRaw() {
 		c.engine.stats.byProtocol[c.protoSlot()].Add(-1)
 	}
 	switch {
 	case c.life.connectFailed:
-	case c.opts.has(optRaw):
+	case c.isRaw():
 		c.call(func() { c.engine.cfg.Raw.Disconnected(c, cause) })
 	default:
 		c.call(func() { c.engine.invoker.OnDisconnected(c, cause) })

@@ -42,7 +42,7 @@ func (c *Conn) post(msg any) { c.mbox.PostUserMessage(msg) }
 // receive is the actor's turn on one message.
 func (c *Conn) receive(msg any) {
 	defer c.recoverTurn()
-	if c.opts.has(optRaw) && c.receiveRaw(msg) {
+	if c.isRaw() && c.receiveRaw(msg) {
 		return
 	}
 	switch m := msg.(type) {

@@ -277,7 +277,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 			c.extra = &connExtra{}
 		}
 		c.extra.raw = &rawConn{}
-		c.opts |= optNoKeepAlive | optRaw
+		c.opts |= optNoKeepAlive
 		c.state.Store(stateConnected)
 	}
 	now := e.preciseNow()
@@ -285,7 +285,7 @@ func (e *Engine) NewConn(info ConnInfo, t Transport) (*Conn, error) {
 	c.life.lastRecv.Store(now)
 	c.life.lastSend.Store(now)
 	c.mbox.initConn(connActor{c}, e.sys.pool, e.maxPayload)
-	if c.opts.has(optRaw) {
+	if c.isRaw() {
 		// First in its mailbox, before Shutdown can find it in conns and
 		// close it: Connected always runs before Disconnected.
 		c.post(&rawStart{})

@@ -297,12 +297,24 @@ func TestRedisClusterPublishFollowsMovedSlot(t *testing.T) {
 			break
 		}
 	}
+	// Moved as a resharding moves it: importing on the new owner and
+	// migrating on the old one first, so that the new owner's SETSLOT
+	// NODE bumps its config epoch. Without that, a gossip the old owner
+	// sent before its own SETSLOT could give the slot back to it on the
+	// new owner (equal epochs), and each would send MOVED to the other.
 	toID := strings.TrimSpace(to.CLI("cluster", "myid"))
-	for _, n := range []*redistest.ClusterNode{to, from} {
-		if out := n.CLI("cluster", "setslot", slot, "node", toID); !strings.HasPrefix(out, "OK") {
-			t.Fatalf("cluster setslot %s node %s on %s: %q", slot, toID, n.Addr, out)
+	fromID := strings.TrimSpace(from.CLI("cluster", "myid"))
+	setslot := func(n *redistest.ClusterNode, args ...string) {
+		t.Helper()
+		if out := n.CLI(append([]string{"cluster", "setslot", slot}, args...)...); !strings.HasPrefix(out, "OK") {
+			t.Fatalf("cluster setslot %s %v on %s: %q", slot, args, n.Addr, out)
 		}
 	}
+	setslot(to, "importing", fromID)
+	setslot(from, "migrating", toID)
+	setslot(to, "node", toID)
+	setslot(from, "node", toID)
+	c.WaitMaster(backplane.KeySlot(channel), to, 10*time.Second)
 	if err := publish("moved"); err != nil {
 		t.Fatalf("a publish to a moved slot failed: %v", err)
 	}

@@ -130,39 +130,71 @@ func (c *Cluster) WaitOK(within time.Duration) {
 	}
 }
 
-// Master is the node serving slot as master, as node from reports it.
+// Master is the node serving slot as master, as the first running node
+// reports it.
 func (c *Cluster) Master(slot int) *ClusterNode {
 	c.t.Helper()
 	for _, from := range c.Nodes {
 		if from.cmd == nil {
 			continue
 		}
-		for line := range strings.SplitSeq(from.CLI("cluster", "nodes"), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 9 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
-				continue
-			}
-			addr, _, _ := strings.Cut(f[1], "@")
-			for _, r := range f[8:] {
-				lo, hi, isRange := strings.Cut(r, "-")
-				if !isRange {
-					hi = lo
-				}
-				a, err1 := strconv.Atoi(lo)
-				b, err2 := strconv.Atoi(hi)
-				if err1 == nil && err2 == nil && a <= slot && slot <= b {
-					for _, n := range c.Nodes {
-						if n.Addr == addr {
-							return n
-						}
-					}
-				}
+		addr := masterIn(from.CLI("cluster", "nodes"), slot)
+		for _, n := range c.Nodes {
+			if addr != "" && n.Addr == addr {
+				return n
 			}
 		}
 		break
 	}
 	c.t.Fatalf("no master serves slot %d", slot)
 	return nil
+}
+
+// WaitMaster waits until every running node names want as slot's
+// master, failing the test after within.
+func (c *Cluster) WaitMaster(slot int, want *ClusterNode, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		agree := true
+		for _, n := range c.Nodes {
+			if n.cmd != nil && masterIn(n.CLI("cluster", "nodes"), slot) != want.Addr {
+				agree = false
+				break
+			}
+		}
+		if agree {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the nodes do not agree that %s serves slot %d after %v", want.Addr, slot, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// masterIn is the address of the master serving slot in a CLUSTER NODES
+// reply, or "" when none (that is not failing) does.
+func masterIn(nodes string, slot int) string {
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		for _, r := range f[8:] {
+			lo, hi, isRange := strings.Cut(r, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil && a <= slot && slot <= b {
+				return addr
+			}
+		}
+	}
+	return ""
 }
 
 // Stop stops every node; their configuration stays for Restart.

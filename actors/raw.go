@@ -71,8 +71,11 @@ func (c *Conn) feedRaw(data []byte) {
 		return
 	}
 	c.life.lastRecv.Store(c.engine.preciseNow())
+	// Counted once the budget is checked: whoever sees BytesIn past the
+	// budget knows the connection's end is decided.
+	over := c.extra.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes)
 	c.engine.stats.bytesIn.Add(uint64(len(data)))
-	if c.extra.raw.inPending.Add(int64(len(data))) > int64(c.engine.cfg.MaxBufferedBytes) {
+	if over {
 		c.in.finishLocked()
 		c.post(&protocolError{err: errInputOverBudget})
 		return

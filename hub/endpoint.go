@@ -156,6 +156,11 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 // ConnectionCount is the number of open connections.
 func (e *Endpoint) ConnectionCount() int { return int(e.engine.Stats().Connections) }
 
+// Stats is a snapshot of the endpoint's counters, as Hub.Stats. Raw
+// connections have no hub messages, groups or protocols: those stay zero
+// or empty.
+func (e *Endpoint) Stats() Stats { return Stats(e.engine.Stats()) }
+
 // Connect makes a connection whose transport is t (Server-Sent Events, long
 // polling): the transport surface, as Hub.Connect.
 func (e *Endpoint) Connect(info ConnInfo, t Transport) (Conn, error) {

@@ -324,7 +324,7 @@ func TestRawBuffersBounded(t *testing.T) {
 
 	hold := make(chan struct{})
 	slow := &rawApp{hold: hold}
-	u, _ = startRaw(t, slow, hub.EndpointConfig{MaxBufferedBytes: budget}, transports.Config{})
+	u, e := startRaw(t, slow, hub.EndpointConfig{MaxBufferedBytes: budget}, transports.Config{})
 	sender := rawDial(t, u, "", nil)
 	msg := bytes.Repeat([]byte("y"), 8<<10)
 	var closed bool
@@ -333,6 +333,12 @@ func TestRawBuffersBounded(t *testing.T) {
 			closed = true
 		}
 	}
+	// The writes may sit in the kernel's buffers still: the hold ends once
+	// the server has read past the budget (released before, the
+	// application would take the bytes as they come, within budget).
+	testutil.EventuallyWithin(t, 20*time.Second, "the server read past the budget", func() bool {
+		return e.Stats().BytesIn > budget
+	})
 	close(hold)
 	testutil.EventuallyWithin(t, 10*time.Second, "the flooding client closed", func() bool {
 		return slow.events.Has("disconnected actors: raw connection input over budget: the application does not keep up")

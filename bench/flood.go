@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,9 +88,9 @@ func (c *Conn) flood(frame []byte, until time.Time, stop <-chan struct{}) (int64
 	}
 }
 
-// receivedTotal adds up the server's hub messages received, every hub.
-func (r *run) receivedTotal() (float64, error) {
-	m, err := r.srv.Metrics()
+// receivedTotal adds up srv's hub messages received, every hub.
+func receivedTotal(srv *Server) (float64, error) {
+	m, err := srv.Metrics()
 	if err != nil {
 		return 0, err
 	}
@@ -103,7 +104,17 @@ func (r *run) receivedTotal() (float64, error) {
 }
 
 func (r *run) flood() error {
-	cfg, err := LoaderConfig{URL: r.srv.URL(), Protocol: r.s.Protocol.String(), SourceAddrs: r.s.SourceAddrs, Loops: r.s.Loops, Dialers: r.s.Dialers}.poolConfig()
+	flooded := r.srv
+	if r.s.FloodApart {
+		other, err := StartEnv(r.srv.Target, "127.0.0.1:0", r.s.NodeEnv)
+		if err != nil {
+			return err
+		}
+		defer other.Stop()
+		flooded = other
+		r.res.FloodApart = true
+	}
+	cfg, err := LoaderConfig{URL: flooded.URL(), Protocol: r.s.Protocol.String(), SourceAddrs: r.s.SourceAddrs, Loops: r.s.Loops, Dialers: r.s.Dialers}.poolConfig()
 	if err != nil {
 		return err
 	}
@@ -114,7 +125,8 @@ func (r *run) flood() error {
 	}
 	r.closeLoaders()
 	r.loaders = []Loader{PoolLoaderOf(p)}
-	if _, err := r.connectAll(0); err != nil {
+	r.phase.Store("connecting")
+	if err := p.Connect(context.Background(), r.s.Conns, nil); err != nil {
 		return err
 	}
 	// The honest client: one Echo in flight, again as each completes.
@@ -133,7 +145,7 @@ func (r *run) flood() error {
 	honest := r.sender
 	r.phase.Store("settling")
 	time.Sleep(r.s.Settle)
-	before := r.sampleMemory()
+	before := r.sampleMemoryOf([]*Server{flooded})
 	r.res.RSSIdleB = before.rss
 
 	// The honest client alone for a while: its pace without the flood.
@@ -150,7 +162,7 @@ func (r *run) flood() error {
 	// The flood.
 	r.phase.Store("flooding")
 	r.markCPU()
-	received0, err := r.receivedTotal()
+	received0, err := receivedTotal(flooded)
 	if err != nil {
 		return fmt.Errorf("bench: flood needs the server's /metrics: %w", err)
 	}
@@ -183,7 +195,7 @@ func (r *run) flood() error {
 	// stopped taking messages in.
 	var series []int64
 	sample := func() int64 {
-		ps, err := r.srv.Sample()
+		ps, err := flooded.Sample()
 		if err != nil {
 			return 0
 		}
@@ -200,7 +212,7 @@ func (r *run) flood() error {
 			halt("mem_floor")
 			break
 		}
-		if done, _ := r.srv.Exited(); done {
+		if done, _ := flooded.Exited(); done {
 			halt("server_died")
 			break
 		}
@@ -222,7 +234,7 @@ func (r *run) flood() error {
 	for time.Since(lastChange) < floodQuiet && time.Since(floodEnd) < floodMaxDrain {
 		<-tick.C
 		sample()
-		n, err := r.receivedTotal()
+		n, err := receivedTotal(flooded)
 		if err != nil {
 			break // the server died: reported below
 		}
@@ -236,7 +248,7 @@ func (r *run) flood() error {
 	}
 	r.endCPU()
 	r.res.ServerReceived = int64(last - received0)
-	after := r.sampleMemory()
+	after := r.sampleMemoryOf([]*Server{flooded})
 	r.res.RSSAfterB = after.rss
 	r.res.RSSSeries, r.res.RSSStepS = series, floodSampleEvery.Seconds()
 	for _, v := range series {

@@ -84,6 +84,9 @@ type Result struct {
 	DrainS          float64 `json:"drain_s,omitempty"`
 	EchoAlonePerSec float64 `json:"echo_alone_per_sec,omitempty"`
 	FloodError      string  `json:"flood_error,omitempty"`
+	// FloodApart: the control run (Settings.FloodApart), the flood on a
+	// second server, the honest client alone on the first.
+	FloodApart bool `json:"flood_apart,omitempty"`
 
 	Lost          int64   `json:"lost"`
 	Dropped       int64   `json:"dropped"`

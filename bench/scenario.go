@@ -78,6 +78,15 @@ type Settings struct {
 	Budget time.Duration
 	// Broadcasts is how many SendToAll the fleet times; default 3.
 	Broadcasts int
+
+	// Flood only.
+	//
+	// FloodApart is the flood's control: the flooders flood a second
+	// server process of the same target and settings, the honest client
+	// stays on the first, alone there. The machine is as loaded as in the
+	// flood proper; what the honest client loses then is the machine's
+	// doing, not its server's. Memory figures are the flooded server's.
+	FloodApart bool
 	// BroadcastAt are connection counts at which the fleet, while it
 	// grows, times one SendToAll too (the first step that reaches each),
 	// for the cost curve of one run.
@@ -618,11 +627,14 @@ type memory struct {
 }
 
 // sampleMemory adds up what every node holds.
-func (r *run) sampleMemory() memory {
+func (r *run) sampleMemory() memory { return r.sampleMemoryOf(r.cl.Nodes) }
+
+// sampleMemoryOf adds up what the nodes hold.
+func (r *run) sampleMemoryOf(nodes []*Server) memory {
 	var m memory
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, n := range r.cl.Nodes {
+	for _, n := range nodes {
 		wg.Go(func() {
 			// Twice: what sync.Pools keep survives one collection (victim cache).
 			n.GC()

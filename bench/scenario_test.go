@@ -49,6 +49,8 @@ func TestScenariosSmall(t *testing.T) {
 		{"group", Settings{Scenario: "group", Conns: 200, GroupSize: 20, Duration: time.Second}},
 		{"echo", Settings{Scenario: "echo", Conns: 50, Duration: time.Second}},
 		{"flood", Settings{Scenario: "flood", Conns: 10, Duration: time.Second, Settle: 100 * time.Millisecond}},
+		// The control: the flood on a second server, the honest client alone on the first.
+		{"flood apart", Settings{Scenario: "flood", FloodApart: true, Conns: 10, Duration: time.Second, Settle: 100 * time.Millisecond}},
 		// Two agent processes hold the receivers.
 		{"broadcast agents", Settings{Scenario: "broadcast", Conns: 200, Agents: 2, Duration: time.Second, AgentCommand: cmd, AgentEnv: env}},
 	}
@@ -92,6 +94,9 @@ func TestScenariosSmall(t *testing.T) {
 				if res.FloodSent == 0 || res.ServerReceived < res.FloodSent || res.RSSIdleB == 0 || res.RSSPeakB < res.RSSIdleB/2 ||
 					res.RSSAfterB == 0 || len(res.RSSSeries) < 4 || res.RSSPeakRatio <= 0 || res.EchoAlonePerSec <= 0 || res.EchoPerSec <= 0 {
 					t.Fatalf("flood figures missing: %+v", res)
+				}
+				if res.FloodApart != c.s.FloodApart {
+					t.Fatalf("flood_apart %v, want %v", res.FloodApart, c.s.FloodApart)
 				}
 			}
 			if res.ServerCPUS <= 0 {

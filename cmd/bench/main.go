@@ -104,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	backplanes := fs.String("backplane", "redis", "what 2 nodes or more scale out on, a server started for each run; comma-separated for one run on each: "+strings.Join(bench.Backplanes, ", "))
 	fs.IntVar(&o.settings.Step, "step", 50000, "fleet: connections added per step")
 	memFloor := fs.Float64("mem-floor", 2, "fleet, flood: GiB of MemAvailable never to go under (growth, or the flood, stops before)")
+	fs.BoolVar(&o.settings.FloodApart, "flood-apart", false, "flood: the control run: the flooders flood a second server process, the honest client stays alone on the first (the machine as loaded; what the honest client loses is the machine's)")
 	fs.DurationVar(&o.settings.Budget, "budget", 15*time.Minute, "fleet: time budget of the growth")
 	fs.IntVar(&o.settings.Broadcasts, "broadcasts", 3, "fleet: SendToAll broadcasts timed once grown")
 	broadcastAt := fs.String("broadcast-at", "", "fleet: comma-separated connection counts at which one SendToAll is timed while growing (e.g. 50000,100000,200000,500000)")

@@ -103,86 +103,131 @@ func receivedTotal(srv *Server) (float64, error) {
 	return n, nil
 }
 
+// floodRun is one flood's state: the flooded server, the flooders' pool,
+// the honest client and the RSS samples.
+type floodRun struct {
+	r       *run
+	flooded *Server // r.srv, or the second server of -flood-apart
+	p       *Pool   // the flooders
+	honest  *Pool   // the honest client, on r.srv
+	arg     string  // the invocations' argument
+
+	running   atomic.Bool  // the honest client calls again as each call completes
+	honestErr atomic.Value // the honest client's first error
+	series    []int64      // the flooded server's RSS, every floodSampleEvery
+}
+
 func (r *run) flood() error {
-	flooded := r.srv
+	f := &floodRun{r: r, flooded: r.srv, arg: payloadArg(0, r.s.Payload)}
 	if r.s.FloodApart {
 		other, err := StartEnv(r.srv.Target, "127.0.0.1:0", r.s.NodeEnv)
 		if err != nil {
 			return err
 		}
 		defer other.Stop()
-		flooded = other
+		f.flooded = other
 		r.res.FloodApart = true
 	}
-	cfg, err := LoaderConfig{URL: flooded.URL(), Protocol: r.s.Protocol.String(), SourceAddrs: r.s.SourceAddrs, Loops: r.s.Loops, Dialers: r.s.Dialers}.poolConfig()
+	if err := f.connect(); err != nil {
+		return err
+	}
+	r.phase.Store("settling")
+	time.Sleep(r.s.Settle)
+	r.res.RSSIdleB = r.sampleMemoryOf([]*Server{f.flooded}).rss
+	if err := f.alone(); err != nil {
+		return err
+	}
+	r.markCPU()
+	received0, err := receivedTotal(f.flooded)
+	if err != nil {
+		return fmt.Errorf("bench: flood needs the server's /metrics: %w", err)
+	}
+	tick := time.NewTicker(floodSampleEvery)
+	defer tick.Stop()
+	floodEnd := f.flood(tick)
+	last := f.drain(tick, floodEnd)
+	r.endCPU()
+	r.res.ServerReceived = int64(last - received0)
+	r.res.RSSAfterB = r.sampleMemoryOf([]*Server{f.flooded}).rss
+	r.res.RSSSeries, r.res.RSSStepS = f.series, floodSampleEvery.Seconds()
+	for _, v := range f.series {
+		r.res.RSSPeakB = max(r.res.RSSPeakB, v)
+	}
+	if r.res.RSSIdleB > 0 {
+		r.res.RSSPeakRatio = round3(float64(r.res.RSSPeakB) / float64(r.res.RSSIdleB))
+	}
+	r.res.Sent = r.res.FloodSent
+	f.verdict()
+	return nil
+}
+
+// connect opens the flooders' connections and the honest client's, which
+// keeps one Echo in flight while running is set.
+func (f *floodRun) connect() error {
+	r := f.r
+	cfg, err := LoaderConfig{URL: f.flooded.URL(), Protocol: r.s.Protocol.String(), SourceAddrs: r.s.SourceAddrs, Loops: r.s.Loops, Dialers: r.s.Dialers}.poolConfig()
 	if err != nil {
 		return err
 	}
 	cfg.PingInterval = r.s.PingInterval
-	p, err := NewPool(cfg)
-	if err != nil {
+	if f.p, err = NewPool(cfg); err != nil {
 		return err
 	}
 	r.closeLoaders()
-	r.loaders = []Loader{PoolLoaderOf(p)}
+	r.loaders = []Loader{PoolLoaderOf(f.p)}
 	r.phase.Store("connecting")
-	if err := p.Connect(context.Background(), r.s.Conns, nil); err != nil {
+	if err := f.p.Connect(context.Background(), r.s.Conns, nil); err != nil {
 		return err
 	}
-	// The honest client: one Echo in flight, again as each completes.
-	var running atomic.Bool
-	arg := payloadArg(0, r.s.Payload)
-	var honestErr atomic.Value
 	if err := r.openSender(func(c *Conn, _ bool) {
-		if running.Load() {
-			if err := c.InvokeTimed("Echo", arg); err != nil {
-				honestErr.CompareAndSwap(nil, err)
+		if f.running.Load() {
+			if err := c.InvokeTimed("Echo", f.arg); err != nil {
+				f.honestErr.CompareAndSwap(nil, err)
 			}
 		}
 	}); err != nil {
 		return err
 	}
-	honest := r.sender
-	r.phase.Store("settling")
-	time.Sleep(r.s.Settle)
-	before := r.sampleMemoryOf([]*Server{flooded})
-	r.res.RSSIdleB = before.rss
+	f.honest = r.sender
+	return nil
+}
 
-	// The honest client alone for a while: its pace without the flood.
-	r.phase.Store("honest alone")
-	running.Store(true)
-	if err := honest.Conns()[0].InvokeTimed("Echo", arg); err != nil {
+// alone runs the honest client alone for a while: its pace without the
+// flood.
+func (f *floodRun) alone() error {
+	f.r.phase.Store("honest alone")
+	f.running.Store(true)
+	if err := f.honest.Conns()[0].InvokeTimed("Echo", f.arg); err != nil {
 		return err
 	}
-	alone := min(r.s.Duration, 3*time.Second)
+	alone := min(f.r.s.Duration, 3*time.Second)
 	time.Sleep(alone)
-	r.res.EchoAlonePerSec = round3(float64(honest.Stats(false).Completions) / alone.Seconds())
-	honest.ResetCounters()
+	f.r.res.EchoAlonePerSec = round3(float64(f.honest.Stats(false).Completions) / alone.Seconds())
+	f.honest.ResetCounters()
+	return nil
+}
 
-	// The flood.
-	r.phase.Store("flooding")
-	r.markCPU()
-	received0, err := receivedTotal(flooded)
-	if err != nil {
-		return fmt.Errorf("bench: flood needs the server's /metrics: %w", err)
+// sample adds the flooded server's RSS to the series.
+func (f *floodRun) sample() {
+	if ps, err := f.flooded.Sample(); err == nil {
+		f.series = append(f.series, ps.RSSBytes)
 	}
-	frame := p.floodFrame(floodBatch, "SendToGroup", floodGroup, "m", arg)
+}
+
+// flood runs the flood for Duration (less if memory runs low or the
+// server dies), sampling the RSS on each tick, stops the honest client
+// and returns when the flood ended.
+func (f *floodRun) flood(tick *time.Ticker) (end time.Time) {
+	r := f.r
+	r.phase.Store("flooding")
+	frame := f.p.floodFrame(floodBatch, "SendToGroup", floodGroup, "m", f.arg)
 	start := time.Now()
 	until := start.Add(r.s.Duration)
 	stop := make(chan struct{})
-	var stopOnce sync.Once
-	halt := func(why string) {
-		stopOnce.Do(func() {
-			if why != "" {
-				r.res.StoppedBy = why
-			}
-			close(stop)
-		})
-	}
 	var frames atomic.Int64
 	var floodErr atomic.Value
 	var wg sync.WaitGroup
-	for _, c := range p.Conns() {
+	for _, c := range f.p.Conns() {
 		wg.Go(func() {
 			n, err := c.flood(frame, until, stop)
 			frames.Add(n)
@@ -191,52 +236,51 @@ func (r *run) flood() error {
 			}
 		})
 	}
-	// Sample the server's RSS until the flood ends and the server has
-	// stopped taking messages in.
-	var series []int64
-	sample := func() int64 {
-		ps, err := flooded.Sample()
-		if err != nil {
-			return 0
-		}
-		series = append(series, ps.RSSBytes)
-		return ps.RSSBytes
-	}
-	tick := time.NewTicker(floodSampleEvery)
-	defer tick.Stop()
-	sample()
+	f.sample()
 	for time.Now().Before(until) {
 		<-tick.C
-		sample()
+		f.sample()
 		if avail, err := MemAvailable(); err == nil && avail < r.s.MemFloor {
-			halt("mem_floor")
+			r.res.StoppedBy = "mem_floor"
 			break
 		}
-		if done, _ := flooded.Exited(); done {
-			halt("server_died")
+		if done, _ := f.flooded.Exited(); done {
+			r.res.StoppedBy = "server_died"
 			break
 		}
 	}
-	halt("")
+	close(stop)
 	wg.Wait()
-	floodEnd := time.Now()
-	running.Store(false) // the honest client's last call completes; then silence
-	echoes := honest.Stats(true)
-	r.res.EchoPerSec = round3(float64(echoes.Completions) / floodEnd.Sub(start).Seconds())
+	end = time.Now()
+	f.running.Store(false) // the honest client's last call completes; then silence
+	echoes := f.honest.Stats(true)
+	r.res.EchoPerSec = round3(float64(echoes.Completions) / end.Sub(start).Seconds())
 	r.res.RTTP50Ms, r.res.RTTP99Ms, r.res.RTTMaxMs = ms(echoes.RTT.Quantile(0.5)), ms(echoes.RTT.Quantile(0.99)), float64(echoes.RTT.MaxUS)/1000
 	r.res.RTTHist = histJSON(echoes.RTT)
+	if echoes.Completions == 0 {
+		r.res.invalidate("the honest client completed no Echo during the flood")
+	}
 	r.res.FloodSent = frames.Load() * floodBatch
-	r.res.DurationS = round3(floodEnd.Sub(start).Seconds())
+	r.res.DurationS = round3(end.Sub(start).Seconds())
+	if v := floodErr.Load(); v != nil {
+		r.res.FloodError = fmt.Sprint(v)
+	}
+	return end
+}
 
-	// The drain: the server works through what it took in.
+// drain samples the RSS while the server works through what it took in,
+// until its received count stands still for floodQuiet, and returns that
+// count.
+func (f *floodRun) drain(tick *time.Ticker, floodEnd time.Time) (received float64) {
+	r := f.r
 	r.phase.Store("draining")
 	last, lastChange := -1.0, time.Now()
 	for time.Since(lastChange) < floodQuiet && time.Since(floodEnd) < floodMaxDrain {
 		<-tick.C
-		sample()
-		n, err := receivedTotal(flooded)
+		f.sample()
+		n, err := receivedTotal(f.flooded)
 		if err != nil {
-			break // the server died: reported below
+			break // the server died: reported by the caller's checks
 		}
 		if n != last {
 			last, lastChange = n, time.Now()
@@ -246,38 +290,21 @@ func (r *run) flood() error {
 	if time.Since(floodEnd) >= floodMaxDrain {
 		r.res.invalidate("the server was still taking in messages %v after the flood", floodMaxDrain)
 	}
-	r.endCPU()
-	r.res.ServerReceived = int64(last - received0)
-	after := r.sampleMemoryOf([]*Server{flooded})
-	r.res.RSSAfterB = after.rss
-	r.res.RSSSeries, r.res.RSSStepS = series, floodSampleEvery.Seconds()
-	for _, v := range series {
-		r.res.RSSPeakB = max(r.res.RSSPeakB, v)
-	}
-	if r.res.RSSIdleB > 0 {
-		r.res.RSSPeakRatio = round3(float64(r.res.RSSPeakB) / float64(r.res.RSSIdleB))
-	}
-	r.res.Sent = r.res.FloodSent
+	return last
+}
 
-	// The honest client must have kept working; the flooders may have
-	// been cut by the server (that is its right), which is reported.
-	hs := honest.Stats(false)
-	if hs.Dropped > 0 {
+// verdict: the honest client must have kept working; the flooders may
+// have been cut by the server (that is its right), which is reported.
+func (f *floodRun) verdict() {
+	r := f.r
+	if hs := f.honest.Stats(false); hs.Dropped > 0 {
 		r.res.invalidate("the honest connection was dropped (%s)", hs.Error)
 	}
-	if v := honestErr.Load(); v != nil {
+	if v := f.honestErr.Load(); v != nil {
 		r.res.invalidate("honest Echo: %v", v)
 	}
-	if echoes.Completions == 0 {
-		r.res.invalidate("the honest client completed no Echo during the flood")
-	}
-	if v := floodErr.Load(); v != nil {
-		r.res.FloodError = fmt.Sprint(v)
-	}
-	st := p.Stats(false)
-	r.res.Dropped = st.Dropped
+	r.res.Dropped = f.p.Stats(false).Dropped
 	if r.res.FloodSent == 0 {
 		r.res.invalidate("the flood sent nothing")
 	}
-	return nil
 }

@@ -78,15 +78,6 @@ type Settings struct {
 	Budget time.Duration
 	// Broadcasts is how many SendToAll the fleet times; default 3.
 	Broadcasts int
-
-	// Flood only.
-	//
-	// FloodApart is the flood's control: the flooders flood a second
-	// server process of the same target and settings, the honest client
-	// stays on the first, alone there. The machine is as loaded as in the
-	// flood proper; what the honest client loses then is the machine's
-	// doing, not its server's. Memory figures are the flooded server's.
-	FloodApart bool
 	// BroadcastAt are connection counts at which the fleet, while it
 	// grows, times one SendToAll too (the first step that reaches each),
 	// for the cost curve of one run.
@@ -98,6 +89,15 @@ type Settings struct {
 	// node, with -nodes) during the sending phase, and for idle a heap profile of the server holding
 	// the connections, after a GC (targets serving pprof only).
 	ProfileDir string
+
+	// Flood only.
+	//
+	// FloodApart is the flood's control: the flooders flood a second
+	// server process of the same target and settings, the honest client
+	// stays on the first, alone there. The machine is as loaded as in the
+	// flood proper; what the honest client loses then is the machine's
+	// doing, not its server's. Memory figures are the flooded server's.
+	FloodApart bool
 }
 
 // fdReserve is what a process keeps of its file limit for other files.

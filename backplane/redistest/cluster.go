@@ -138,10 +138,11 @@ func (c *Cluster) Master(slot int) *ClusterNode {
 		if from.cmd == nil {
 			continue
 		}
-		addr := masterIn(from.CLI("cluster", "nodes"), slot)
-		for _, n := range c.Nodes {
-			if addr != "" && n.Addr == addr {
-				return n
+		if addr := masterIn(from.CLI("cluster", "nodes"), slot); addr != "" {
+			for _, n := range c.Nodes {
+				if n.Addr == addr {
+					return n
+				}
 			}
 		}
 		break

@@ -663,7 +663,7 @@ func (r *run) sampleMemoryOf(nodes []*Server) memory {
 
 func (r *run) idle() error {
 	time.Sleep(r.s.Settle / 2)
-	before := r.sampleMemory()
+	before := r.baseline()
 	cps, err := r.connectAll(r.s.GroupSize)
 	if err != nil {
 		return err
@@ -695,6 +695,23 @@ func (r *run) idle() error {
 	r.phase.Store("holding")
 	time.Sleep(r.s.Duration)
 	return r.checkHeld()
+}
+
+// baseline samples memory until the live heap stops falling, at most 5
+// times: a server just started (on a busy machine, or built with -race)
+// may still hold start-up allocations, which would count against the
+// connections and give a negative heap per connection.
+func (r *run) baseline() memory {
+	m := r.sampleMemory()
+	for range 4 {
+		time.Sleep(r.s.Settle / 4)
+		n := r.sampleMemory()
+		if !n.haveHeap || n.heap >= m.heap {
+			return m
+		}
+		m = n
+	}
+	return m
 }
 
 // checkHeld marks the run invalid if connections were dropped.

@@ -64,6 +64,10 @@ type workerPool struct {
 	// a worker of its own (started above Min when none is idle) instead
 	// of waiting for a bulk turn to end. Guarded by mu.
 	bulkRunning int
+	// fronts counts the turns queued in the front lane: a worker that
+	// ends a bulk turn parks rather than yields when it moved since the
+	// last bulk turn ended (see bulkPark). Guarded by mu.
+	fronts uint64
 	// bulkSlack raises the bulk turns' cap by one for each monitor check
 	// that found turns waiting and none started (hub code stuck in bulk
 	// turns without Blocking); back to 0 once the bulk lane is empty.
@@ -103,6 +107,12 @@ const maxTake = 8
 // comes from the bulk lane, so that bulk turns are delayed but never
 // starved.
 const bulkEvery = 8
+
+// bulkPark is how long a worker parks after a bulk turn when front
+// turns were queued since the last bulk turn ended: it leaves its
+// processor to them instead of waiting in the run queue beside their
+// goroutines. Bounded, so bulk turns keep moving under any front load.
+var bulkPark = 200 * time.Microsecond
 
 // poolConfig sizes a workerPool. The zero value works.
 type poolConfig struct {
@@ -174,6 +184,7 @@ func (p *workerPool) Schedule(fn func()) {
 	}
 	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fn)
+	p.fronts++
 	var w *poolWorker
 	if n := len(p.idle); n > 0 {
 		w = p.popIdleLocked()
@@ -224,6 +235,7 @@ func (p *workerPool) ScheduleMany(fns []func()) {
 	}
 	p.queue, p.head = compact(p.queue, p.head)
 	p.queue = append(p.queue, fns...)
+	p.fronts++
 	var wake [maxTake]*poolWorker
 	n := min(len(fns), len(p.idle), len(wake))
 	for i := range n {
@@ -325,6 +337,7 @@ func (p *workerPool) forgetLocked(w *poolWorker) {
 // the pool closes or, above Min, after IdleTimeout without work.
 func (p *workerPool) run(w *poolWorker) {
 	var timer *time.Timer
+	var fronts uint64 // p.fronts when this worker's last bulk turn ended
 	for {
 		if fn := w.popPending(); fn != nil {
 			w.started.Add(1)
@@ -371,9 +384,20 @@ func (p *workerPool) run(w *poolWorker) {
 				p.afterBulk()
 			}
 			p.mu.Lock()
+			busy := p.fronts != fronts
+			fronts = p.fronts
+			p.mu.Unlock()
+			// Front turns came since the last bulk turn: park, keeping
+			// the bulk place, so that their hand-offs find a processor
+			// free. Otherwise yield (a flood alone runs at full speed).
+			if busy {
+				time.Sleep(bulkPark)
+			} else {
+				runtime.Gosched()
+			}
+			p.mu.Lock()
 			p.bulkRunning--
 			p.mu.Unlock()
-			runtime.Gosched()
 		}
 	}
 }

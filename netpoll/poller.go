@@ -480,6 +480,14 @@ func (p *Poller) PollNow() {
 	}
 }
 
+// bulkPark is how long a worker parks after a heavy connection's pass
+// when connections were pushed to the front lane since its last one: it
+// leaves its processor to the front lane's goroutines (the event loop, a
+// worker, whoever they hand to) instead of waiting in the run queue beside
+// them. Bounded, so heavy connections keep being read under any front
+// load; with no front work the worker only yields.
+var bulkPark = 200 * time.Microsecond
+
 type readyConn struct {
 	c      *Conn
 	events uint32
@@ -495,6 +503,7 @@ func (p *Poller) worker() {
 	defer p.workers.Done()
 	w := &worker{buf: make([]byte, readBufSize)}
 	bulk := false
+	var fronts uint64 // p.q.fronts when this worker's last bulk pass ended
 	for {
 		var c *Conn
 		c, bulk = p.q.pop(bulk)
@@ -508,8 +517,14 @@ func (p *Poller) worker() {
 			// processor. The pass counts as running until the next pop:
 			// what it queued meanwhile wakes a waiting worker only for
 			// the front lane, and that worker is not kept from it.
+			// While the front lane is in use, park rather than yield, so
+			// that its hand-offs find a processor free (see bulkPark).
 			p.PollNow()
-			runtime.Gosched()
+			if p.q.frontsMoved(&fronts) {
+				time.Sleep(bulkPark)
+			} else {
+				runtime.Gosched()
+			}
 		}
 	}
 }

@@ -25,6 +25,7 @@ type runQueue struct {
 	bulkRunning int     // guarded by mu: bulk passes popped and not ended (endBulk)
 	bulkMax     int     // set by init: the most bulk passes at once
 	idle        int     // guarded by mu; workers waiting in pop
+	fronts      uint64  // guarded by mu: pushes to the front lane (frontsMoved)
 	closed      bool    // guarded by mu
 }
 
@@ -47,6 +48,8 @@ func (q *runQueue) push(c *Conn, bulk bool) {
 	l := &q.lanes[0]
 	if bulk {
 		l = &q.lanes[1]
+	} else {
+		q.fronts++
 	}
 	if l.tail == nil {
 		l.head = c
@@ -113,6 +116,17 @@ func (q *runQueue) takeLocked() (c *Conn, bulk bool) {
 // bulkFullLocked reports whether bulkMax bulk passes run. Once the queue
 // is closed the cap is off: what is left is drained.
 func (q *runQueue) bulkFullLocked() bool { return q.bulkRunning >= q.bulkMax && !q.closed }
+
+// frontsMoved reports whether connections were pushed to the front lane
+// since *seen, the count a worker saw when its last bulk pass ended, and
+// updates *seen.
+func (q *runQueue) frontsMoved(seen *uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	moved := q.fronts != *seen
+	*seen = q.fronts
+	return moved
+}
 
 // close makes pop return nil once the queue is empty.
 func (q *runQueue) close() {

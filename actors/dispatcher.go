@@ -24,7 +24,16 @@ import (
 // turn to end. After a bulk turn the worker collects the sockets that are
 // ready (AfterBulk) and yields its processor (runtime.Gosched), so that
 // on a busy machine the poller's goroutines, which read the sockets, are
-// not kept waiting for a whole time slice. From a long front queue a worker
+// not kept waiting for a whole time slice. If front turns were queued
+// since its last bulk turn ended, it parks for bulkPark instead, keeping
+// its bulk place: the Go scheduler has no priorities, and a yielded
+// worker waits in the run queues beside the front lane's goroutines (the
+// poller's event loop and workers, the worker of a front turn), which
+// then wait for a processor behind every flooding connection's turns.
+// Parked, it leaves the processors to them. The park is bounded, so bulk
+// turns keep moving however busy the front lane; with no front turns (a
+// flood alone, one heavy client on a quiet server) nothing parks. From a
+// long front queue a worker
 // takes a few turns under one lock and keeps the ones it has not started in
 // a small list of its own that other workers may steal from, so a turn that
 // blocks never holds the others back. A worker parks only when there is
@@ -85,6 +94,7 @@ type workerPool struct {
 	taken atomic.Int64
 
 	afterBulk   func()        // poolConfig.AfterBulk, or nil
+	park        func()        // sleeps bulkPark; tests may hold it (set before the first turn)
 	stop        chan struct{} // closed by Close: the monitor returns
 	monitorDone chan struct{} // closed by the monitor as it returns
 	log         *slog.Logger
@@ -112,7 +122,7 @@ const bulkEvery = 8
 // turns were queued since the last bulk turn ended: it leaves its
 // processor to them instead of waiting in the run queue beside their
 // goroutines. Bounded, so bulk turns keep moving under any front load.
-var bulkPark = 200 * time.Microsecond
+const bulkPark = 5 * time.Millisecond
 
 // poolConfig sizes a workerPool. The zero value works.
 type poolConfig struct {
@@ -162,7 +172,7 @@ func newWorkerPool(cfg poolConfig) *workerPool {
 		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
 		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
 		stop: make(chan struct{}), monitorDone: make(chan struct{}), log: cfg.Logger,
-		afterBulk: cfg.AfterBulk,
+		afterBulk: cfg.AfterBulk, park: func() { time.Sleep(bulkPark) },
 	}
 	p.gone.L = &p.mu
 	// Owner: the pool. Stops when Close closes p.stop; Close waits on monitorDone.
@@ -391,7 +401,7 @@ func (p *workerPool) run(w *poolWorker) {
 			// the bulk place, so that their hand-offs find a processor
 			// free. Otherwise yield (a flood alone runs at full speed).
 			if busy {
-				time.Sleep(bulkPark)
+				p.park()
 			} else {
 				runtime.Gosched()
 			}

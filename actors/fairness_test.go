@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -138,4 +139,73 @@ func TestPoolLaneStaysSmall(t *testing.T) {
 	if n != 4 || c > 64 {
 		t.Fatalf("bulk lane: %d waiting in an array of %d, want 4 in at most 64", n, c)
 	}
+}
+
+// After a bulk turn, while front turns keep coming, the worker parks with
+// the bulk lane's place: a front turn queued then runs at once, on another
+// worker, and the next bulk turn waits for the park to end.
+func TestPoolBulkParksForFrontTurns(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 1, Max: 3, StallCheck: time.Hour})
+	parked, unpark := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p.park = func() { once.Do(func() { close(parked); <-unpark }) }
+	defer p.Close()
+	front, b1 := make(chan struct{}), make(chan struct{})
+	p.ScheduleBulk(func() {
+		p.ScheduleBulk(func() { close(b1) })
+		p.Schedule(func() { close(front) }) // the front lane moved during b0
+	})
+	<-parked
+	select {
+	case <-front:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the front turn did not run while the bulk worker parked")
+	}
+	select {
+	case <-b1:
+		t.Fatal("a bulk turn ran while the parked worker held the bulk lane's place")
+	default:
+	}
+	close(unpark)
+	<-b1 // the bulk lane goes on (no front turn since b0: no park after b1)
+}
+
+// Bulk turns keep moving while the front lane never rests: each bulk turn
+// ends in a park of bulkPark, not a wait for the front lane to empty.
+func TestPoolBulkNotStarvedByFrontTurns(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 2, StallCheck: time.Hour})
+	defer p.Close()
+	stop := make(chan struct{})
+	var fronts sync.WaitGroup
+	var front func()
+	front = func() { // a chain of front turns, each queuing the next
+		select {
+		case <-stop:
+			fronts.Done()
+		default:
+			p.Schedule(front)
+		}
+	}
+	fronts.Add(2)
+	p.Schedule(front)
+	p.Schedule(front)
+	const want = 50
+	done := make(chan struct{})
+	var n atomic.Int32
+	var bulk func()
+	bulk = func() { // a chain of bulk turns, as a flooder's actor
+		if n.Add(1) == want {
+			close(done)
+			return
+		}
+		p.ScheduleBulk(bulk)
+	}
+	p.ScheduleBulk(bulk)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Errorf("%d of %d bulk turns ran while the front lane was busy", n.Load(), want)
+	}
+	close(stop)
+	fronts.Wait()
 }

@@ -20,7 +20,10 @@
 // from the epoll instance and queues them, and Config.Workers+1 worker
 // goroutines, which read, parse, call the Handler and write (at most
 // Config.Workers of them on heavy connections, so that one is free for
-// the others). The event loop
+// the others; after a heavy connection's pass a worker yields its
+// processor, or, when connections were queued in the front lane since
+// its last such pass, parks for a moment (bulkPark) so that the front
+// lane's goroutines find a processor free). The event loop
 // does not hold a thread in a blocking epoll_wait: the epoll descriptor is
 // itself registered (read-only) with the runtime's poller, and the loop
 // parks on it like any goroutine waiting for a socket. Nothing else: an idle connection owns

@@ -212,3 +212,25 @@ func TestRunQueueBulkCap(t *testing.T) {
 		t.Fatalf("closed and empty: got conn %d", c.seq)
 	}
 }
+
+// frontsMoved tells a worker whose heavy pass ended whether the front lane
+// was pushed to since its last pass ended (then it parks, see bulkPark).
+func TestRunQueueFrontsMoved(t *testing.T) {
+	var q runQueue
+	q.init(1)
+	var seen uint64
+	if q.frontsMoved(&seen) {
+		t.Fatal("moved before any push")
+	}
+	q.push(&Conn{seq: 1}, true)
+	if q.frontsMoved(&seen) {
+		t.Fatal("a bulk push counted as front work")
+	}
+	q.push(&Conn{seq: 2}, false)
+	if !q.frontsMoved(&seen) {
+		t.Fatal("a front push not seen")
+	}
+	if q.frontsMoved(&seen) {
+		t.Fatal("the same push seen twice")
+	}
+}

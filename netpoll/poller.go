@@ -486,7 +486,7 @@ func (p *Poller) PollNow() {
 // worker, whoever they hand to) instead of waiting in the run queue beside
 // them. Bounded, so heavy connections keep being read under any front
 // load; with no front work the worker only yields.
-var bulkPark = 200 * time.Microsecond
+const bulkPark = 5 * time.Millisecond
 
 type readyConn struct {
 	c      *Conn

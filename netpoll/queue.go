@@ -16,7 +16,9 @@ import (
 // At most bulkMax bulk passes run at once, one fewer than the workers:
 // while heavy connections keep the others busy, one worker waits for the
 // front lane, and a connection that sends now and then is read as soon
-// as it is ready instead of after a heavy connection's pass.
+// as it is ready instead of after a heavy connection's pass. A worker
+// that ends a bulk pass while the front lane is in use (frontsMoved)
+// parks before its next pop, keeping its bulk place (see bulkPark).
 type runQueue struct {
 	mu          sync.Mutex
 	cond        sync.Cond

@@ -38,11 +38,22 @@ step() {
     fi
   fi
   if [ "$rc" -ne 0 ]; then
+    machine_state
     echo "test.sh: \"$name\" failed (exit $rc, $((SECONDS - start)) s)" >&2
     exit "$rc"
   fi
   [ "${TEST_VERBOSE:-}" = 1 ] && printf '== %s: ' "$name"
   echo "ok ($((SECONDS - start)) s)"
+}
+
+# machine_state: what a failed step leaves to go on when the cause is the
+# machine (memory, a process the kernel killed, the process table).
+machine_state() {
+  echo "== the machine when the step failed"
+  free -m || true
+  cat /proc/pressure/memory 2>/dev/null || true
+  echo "processes: $(ls -d /proc/[0-9]* | wc -l); pid_max $(cat /proc/sys/kernel/pid_max)"
+  dmesg 2>/dev/null | grep -iE 'out of memory|oom|killed process' | tail -n 20 || true
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is required" >&2; exit 1; }; }

@@ -16,6 +16,7 @@
 // and NATS with their data). ./test.sh installs the three servers when missing.
 
 const { spawn, execFile } = require('node:child_process');
+const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -54,6 +55,34 @@ process.on('exit', () => {
   }
 });
 
+// A server that exits while its tests use it (not stopped by them) is reported on stderr and to the
+// listeners of onUnexpectedExit, with its last output and the machine's memory, so that a failing
+// run says why a backplane went away (killed by the kernel, crashed, ran out of something).
+const expected = new WeakSet(); // the servers this process has sent a signal to
+const deaths = new EventEmitter();
+
+/** Calls fn(text) when a backplane server exits that nobody stopped. */
+function onUnexpectedExit(fn) {
+  deaths.on('exit', fn);
+}
+
+function memoryNow() {
+  const mib = (b) => `${Math.round(b / 1048576)} MiB`;
+  let pressure = '';
+  try {
+    pressure = `; /proc/pressure/memory: ${fs.readFileSync('/proc/pressure/memory', 'utf8').trim().replace(/\n/g, ' | ')}`;
+  } catch { /* not on this kernel */ }
+  return `memory ${mib(os.totalmem() - os.freemem())} used of ${mib(os.totalmem())}${pressure}`;
+}
+
+function reportExit(name, pid, port, { code, signal }, tail) {
+  const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+  const text = `backplanes: ${name} (pid ${pid}, port ${port}) exited while tests used it (${how}); ` +
+    `${memoryNow()}; its last output:\n${tail.trimEnd()}`;
+  process.stderr.write(`${text}\n`);
+  deaths.emit('exit', text);
+}
+
 // A test process ended by a signal (a runner's timeout) still stops its servers.
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
   process.once(sig, () => process.exit(code));
@@ -88,12 +117,14 @@ function runServer(name, bin, args, port, { ready, spawnOpts = {}, timeoutMs = 3
         child.unref();
         child.stdout.unref();
         child.stderr.unref();
+        exit.then((info) => { if (!expected.has(child)) reportExit(name, child.pid, port, info, out); });
         resolve({ process: child, exit });
       }
     };
     const onData = (d) => {
-      if (out.length < 16384) out += d;
-      if (ready && ready.test(out)) finish();
+      out += d;
+      if (out.length > 16384) out = out.slice(-8192); // the latest output, for a report
+      if (!done && ready && ready.test(out)) finish();
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -165,6 +196,7 @@ function wrap(kind, port, first, start) {
 }
 
 function killGroup(child, signal) {
+  expected.add(child);
   try { process.kill(-child.pid, signal); } catch { try { child.kill(signal); } catch { /* gone */ } }
 }
 
@@ -418,4 +450,4 @@ async function startPostgresOn(port, previous) {
   };
 }
 
-module.exports = { KINDS, startBackplane, freePort, pgBinary };
+module.exports = { KINDS, startBackplane, freePort, pgBinary, onUnexpectedExit };

@@ -134,6 +134,11 @@ function keepLine(source, line) {
   if (logLines.length > 5000) logLines.splice(0, logLines.length - 5000);
 }
 
+// A backplane server that went away unasked shows in the log of the tests that were running.
+backplanes.onUnexpectedExit((text) => {
+  for (const line of text.split('\n')) keepLine('backplane', line);
+});
+
 process.on('exit', () => {
   for (const s of liveServers) {
     try { s.process.kill('SIGKILL'); } catch { /* ignore */ }

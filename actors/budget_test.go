@@ -86,7 +86,9 @@ func TestGroupQueueBounded(t *testing.T) {
 		}
 		c.Feed([]byte(`{"protocol":"json","version":1}` + "\x1e"))
 	}
-	testutil.Eventually(t, "every member's handshake", func() bool { return e.Stats().Connections == members })
+	// Each handshake's reply is one frame: wait for all of them, which
+	// may be written after the connection counts, before counting.
+	testutil.Eventually(t, "every member's handshake reply", func() bool { return delivered.Load() == members })
 	delivered.Store(0)
 	v, _ := e.groups.Load(keyAll)
 	g := v.(*groupRef)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/actorhub/actorhub/netpoll"
 )
 
 // workerPool is a protoactor Dispatcher that runs mailboxes on a pool of reused
@@ -122,7 +124,8 @@ const bulkEvery = 8
 // turns were queued since the last bulk turn ended: it leaves its
 // processor to them instead of waiting in the run queue beside their
 // goroutines. Bounded, so bulk turns keep moving under any front load.
-const bulkPark = 5 * time.Millisecond
+// The poller's workers park as long after a heavy read pass: one value.
+const bulkPark = netpoll.BulkPark
 
 // poolConfig sizes a workerPool. The zero value works.
 type poolConfig struct {

@@ -22,7 +22,7 @@
 // Config.Workers of them on heavy connections, so that one is free for
 // the others; after a heavy connection's pass a worker yields its
 // processor, or, when connections were queued in the front lane since
-// its last such pass, parks for a moment (bulkPark) so that the front
+// its last such pass, parks for a moment (BulkPark) so that the front
 // lane's goroutines find a processor free). The event loop
 // does not hold a thread in a blocking epoll_wait: the epoll descriptor is
 // itself registered (read-only) with the runtime's poller, and the loop

@@ -214,7 +214,7 @@ func TestRunQueueBulkCap(t *testing.T) {
 }
 
 // frontsMoved tells a worker whose heavy pass ended whether the front lane
-// was pushed to since its last pass ended (then it parks, see bulkPark).
+// was pushed to since its last pass ended (then it parks, see BulkPark).
 func TestRunQueueFrontsMoved(t *testing.T) {
 	var q runQueue
 	q.init(1)

@@ -480,13 +480,14 @@ func (p *Poller) PollNow() {
 	}
 }
 
-// bulkPark is how long a worker parks after a heavy connection's pass
+// BulkPark is how long a worker parks after a heavy connection's pass
 // when connections were pushed to the front lane since its last one: it
 // leaves its processor to the front lane's goroutines (the event loop, a
 // worker, whoever they hand to) instead of waiting in the run queue beside
 // them. Bounded, so heavy connections keep being read under any front
-// load; with no front work the worker only yields.
-const bulkPark = 5 * time.Millisecond
+// load; with no front work the worker only yields. The actor pool's bulk
+// workers park as long, for the same reason (the layer above uses it).
+const BulkPark = 5 * time.Millisecond
 
 type readyConn struct {
 	c      *Conn
@@ -518,10 +519,10 @@ func (p *Poller) worker() {
 			// what it queued meanwhile wakes a waiting worker only for
 			// the front lane, and that worker is not kept from it.
 			// While the front lane is in use, park rather than yield, so
-			// that its hand-offs find a processor free (see bulkPark).
+			// that its hand-offs find a processor free (see BulkPark).
 			p.PollNow()
 			if p.q.frontsMoved(&fronts) {
-				time.Sleep(bulkPark)
+				time.Sleep(BulkPark)
 			} else {
 				runtime.Gosched()
 			}

@@ -18,7 +18,7 @@ import (
 // front lane, and a connection that sends now and then is read as soon
 // as it is ready instead of after a heavy connection's pass. A worker
 // that ends a bulk pass while the front lane is in use (frontsMoved)
-// parks before its next pop, keeping its bulk place (see bulkPark).
+// parks before its next pop, keeping its bulk place (see BulkPark).
 type runQueue struct {
 	mu          sync.Mutex
 	cond        sync.Cond

@@ -38,8 +38,8 @@ import (
 // long front queue a worker
 // takes a few turns under one lock and keeps the ones it has not started in
 // a small list of its own that other workers may steal from, so a turn that
-// blocks never holds the others back. A worker parks only when there is
-// nothing to take or steal.
+// blocks never holds the others back. A worker waits idle only when there
+// is nothing to take or steal.
 //
 // Hub methods run in their connection's turn and may block. Code that knows
 // it will wait calls Blocking, which wakes or adds a worker when work is
@@ -75,10 +75,15 @@ type workerPool struct {
 	// a worker of its own (started above Min when none is idle) instead
 	// of waiting for a bulk turn to end. Guarded by mu.
 	bulkRunning int
-	// fronts counts the turns queued in the front lane: a worker that
-	// ends a bulk turn parks rather than yields when it moved since the
-	// last bulk turn ended (see bulkPark). Guarded by mu.
+	// fronts counts the calls that queued front turns (Schedule,
+	// ScheduleMany): a worker that ends a bulk turn parks rather than
+	// yields when it moved since that worker's own last bulk turn ended
+	// (see bulkPark). Guarded by mu.
 	fronts uint64
+	// parks counts the parks after bulk turns that ended: progress for
+	// the monitor, as a turn started is (a parked worker holds a bulk
+	// place but is not stuck in hub code). Guarded by mu.
+	parks uint64
 	// bulkSlack raises the bulk turns' cap by one for each monitor check
 	// that found turns waiting and none started (hub code stuck in bulk
 	// turns without Blocking); back to 0 once the bulk lane is empty.
@@ -121,7 +126,7 @@ const maxTake = 8
 const bulkEvery = 8
 
 // bulkPark is how long a worker parks after a bulk turn when front
-// turns were queued since the last bulk turn ended: it leaves its
+// turns were queued since its own last bulk turn ended: it leaves its
 // processor to them instead of waiting in the run queue beside their
 // goroutines. Bounded, so bulk turns keep moving under any front load.
 // The poller's workers park as long after a heavy read pass: one value.
@@ -144,7 +149,7 @@ type poolConfig struct {
 	// Logger hears of turns dropped after Close; nil discards.
 	Logger *slog.Logger
 	// AfterBulk, when set, runs on a worker after each bulk turn, before
-	// it yields its processor: the System collects the sockets that are
+	// it yields its processor or parks: the System collects the sockets that are
 	// ready (netpoll.Poller.PollNow), which the Go runtime looks at only
 	// every 10 ms or so while every processor is busy.
 	AfterBulk func()
@@ -397,12 +402,14 @@ func (p *workerPool) run(w *poolWorker) {
 				p.afterBulk()
 			}
 			p.mu.Lock()
-			busy := p.fronts != fronts
+			busy := p.fronts != fronts && !p.closed
 			fronts = p.fronts
 			p.mu.Unlock()
-			// Front turns came since the last bulk turn: park, keeping
-			// the bulk place, so that their hand-offs find a processor
-			// free. Otherwise yield (a flood alone runs at full speed).
+			// Front turns came since this worker's last bulk turn: park,
+			// keeping the bulk place, so that their hand-offs find a
+			// processor free. Otherwise (or once Close has begun: the
+			// drain is not held back) yield; a flood alone runs at full
+			// speed.
 			if busy {
 				p.park()
 			} else {
@@ -410,6 +417,9 @@ func (p *workerPool) run(w *poolWorker) {
 			}
 			p.mu.Lock()
 			p.bulkRunning--
+			if busy {
+				p.parks++
+			}
 			p.mu.Unlock()
 		}
 	}
@@ -589,7 +599,7 @@ func (p *workerPool) monitor() {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		var started uint64
+		started := p.parks // a park that ended is progress, not a stall
 		for _, w := range p.all {
 			started += w.started.Load()
 		}

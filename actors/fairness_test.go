@@ -150,12 +150,18 @@ func TestPoolBulkParksForFrontTurns(t *testing.T) {
 	var once sync.Once
 	p.park = func() { once.Do(func() { close(parked); <-unpark }) }
 	defer p.Close()
+	var unparked sync.Once
+	defer unparked.Do(func() { close(unpark) }) // before Close, on a failure too
 	front, b1 := make(chan struct{}), make(chan struct{})
 	p.ScheduleBulk(func() {
 		p.ScheduleBulk(func() { close(b1) })
 		p.Schedule(func() { close(front) }) // the front lane moved during b0
 	})
-	<-parked
+	select {
+	case <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not park after a bulk turn during which a front turn was queued")
+	}
 	select {
 	case <-front:
 	case <-time.After(10 * time.Second):
@@ -166,8 +172,12 @@ func TestPoolBulkParksForFrontTurns(t *testing.T) {
 		t.Fatal("a bulk turn ran while the parked worker held the bulk lane's place")
 	default:
 	}
-	close(unpark)
-	<-b1 // the bulk lane goes on (no front turn since b0: no park after b1)
+	unparked.Do(func() { close(unpark) })
+	select { // the bulk lane goes on (no front turn since b0: no park after b1)
+	case <-b1:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the bulk lane did not go on after the park")
+	}
 }
 
 // Bulk turns keep moving while the front lane never rests: each bulk turn
@@ -208,4 +218,34 @@ func TestPoolBulkNotStarvedByFrontTurns(t *testing.T) {
 	}
 	close(stop)
 	fronts.Wait()
+}
+
+// Once Close has begun, a bulk turn ends in a yield, not a park, even with
+// front turns queued: the drain is not held back by parks.
+func TestPoolBulkDoesNotParkWhileClosing(t *testing.T) {
+	p := newWorkerPool(poolConfig{Min: 1, StallCheck: time.Hour})
+	var parks atomic.Int32
+	p.park = func() { parks.Add(1) }
+	closed := make(chan struct{})
+	p.ScheduleBulk(func() {
+		p.Schedule(func() {}) // the front lane moved during this bulk turn
+		go func() { p.Close(); close(closed) }()
+		for { // until Close has begun
+			p.mu.Lock()
+			c := p.closed
+			p.mu.Unlock()
+			if c {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if n := parks.Load(); n != 0 {
+		t.Fatalf("%d parks after Close began", n)
+	}
 }

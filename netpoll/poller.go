@@ -519,9 +519,11 @@ func (p *Poller) worker() {
 			// what it queued meanwhile wakes a waiting worker only for
 			// the front lane, and that worker is not kept from it.
 			// While the front lane is in use, park rather than yield, so
-			// that its hand-offs find a processor free (see BulkPark).
+			// that its hand-offs find a processor free (see BulkPark); not
+			// after a connection's last pass (released, as all are on
+			// Close), which must not hold a shutdown back.
 			p.PollNow()
-			if p.q.frontsMoved(&fronts) {
+			if p.q.frontsMoved(&fronts) && !c.dead() {
 				time.Sleep(BulkPark)
 			} else {
 				runtime.Gosched()

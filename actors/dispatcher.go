@@ -27,17 +27,18 @@ import (
 // ready (AfterBulk) and yields its processor (runtime.Gosched), so that
 // on a busy machine the poller's goroutines, which read the sockets, are
 // not kept waiting for a whole time slice. If front turns were queued
-// since its last bulk turn ended, it parks for bulkPark instead, keeping
+// since its last bulk turn ended, it parks for netpoll.BulkPark (as
+// the poller's workers do after a heavy read pass) instead, keeping
 // its bulk place: the Go scheduler has no priorities, and a yielded
 // worker waits in the run queues beside the front lane's goroutines (the
 // poller's event loop and workers, the worker of a front turn), which
 // then wait for a processor behind every flooding connection's turns.
 // Parked, it leaves the processors to them. The park is bounded, so bulk
 // turns keep moving however busy the front lane; with no front turns (a
-// flood alone, one heavy client on a quiet server) nothing parks. From a
-// long front queue a worker
-// takes a few turns under one lock and keeps the ones it has not started in
-// a small list of its own that other workers may steal from, so a turn that
+// flood alone, one heavy client on a quiet server) nothing parks, nor
+// once Close has begun. From a long front queue a worker takes a few turns
+// under one lock and keeps the ones it has not started in a small list of
+// its own that other workers may steal from, so a turn that
 // blocks never holds the others back. A worker waits idle only when there
 // is nothing to take or steal.
 //
@@ -78,7 +79,7 @@ type workerPool struct {
 	// fronts counts the calls that queued front turns (Schedule,
 	// ScheduleMany): a worker that ends a bulk turn parks rather than
 	// yields when it moved since that worker's own last bulk turn ended
-	// (see bulkPark). Guarded by mu.
+	// (see netpoll.BulkPark). Guarded by mu.
 	fronts uint64
 	// parks counts the parks after bulk turns that ended: progress for
 	// the monitor, as a turn started is (a parked worker holds a bulk
@@ -101,7 +102,7 @@ type workerPool struct {
 	taken atomic.Int64
 
 	afterBulk   func()        // poolConfig.AfterBulk, or nil
-	park        func()        // sleeps bulkPark; tests may hold it (set before the first turn)
+	park        func()        // sleeps netpoll.BulkPark; tests may hold it (set before the first turn)
 	stop        chan struct{} // closed by Close: the monitor returns
 	monitorDone chan struct{} // closed by the monitor as it returns
 	log         *slog.Logger
@@ -125,13 +126,6 @@ const maxTake = 8
 // starved.
 const bulkEvery = 8
 
-// bulkPark is how long a worker parks after a bulk turn when front
-// turns were queued since its own last bulk turn ended: it leaves its
-// processor to them instead of waiting in the run queue beside their
-// goroutines. Bounded, so bulk turns keep moving under any front load.
-// The poller's workers park as long after a heavy read pass: one value.
-const bulkPark = netpoll.BulkPark
-
 // poolConfig sizes a workerPool. The zero value works.
 type poolConfig struct {
 	// Min is the number of workers kept alive; 0 means GOMAXPROCS.
@@ -149,9 +143,9 @@ type poolConfig struct {
 	// Logger hears of turns dropped after Close; nil discards.
 	Logger *slog.Logger
 	// AfterBulk, when set, runs on a worker after each bulk turn, before
-	// it yields its processor or parks: the System collects the sockets that are
-	// ready (netpoll.Poller.PollNow), which the Go runtime looks at only
-	// every 10 ms or so while every processor is busy.
+	// it yields its processor or parks: the System collects the sockets
+	// that are ready (netpoll.Poller.PollNow), which the Go runtime looks
+	// at only every 10 ms or so while every processor is busy.
 	AfterBulk func()
 }
 
@@ -180,7 +174,7 @@ func newWorkerPool(cfg poolConfig) *workerPool {
 		throughput: cfg.Throughput, min: cfg.Min, max: cfg.Max,
 		idleTimeout: cfg.IdleTimeout, stallCheck: cfg.StallCheck,
 		stop: make(chan struct{}), monitorDone: make(chan struct{}), log: cfg.Logger,
-		afterBulk: cfg.AfterBulk, park: func() { time.Sleep(bulkPark) },
+		afterBulk: cfg.AfterBulk, park: func() { time.Sleep(netpoll.BulkPark) },
 	}
 	p.gone.L = &p.mu
 	// Owner: the pool. Stops when Close closes p.stop; Close waits on monitorDone.

@@ -181,7 +181,7 @@ func TestPoolBulkParksForFrontTurns(t *testing.T) {
 }
 
 // Bulk turns keep moving while the front lane never rests: each bulk turn
-// ends in a park of bulkPark, not a wait for the front lane to empty.
+// ends in a park of netpoll.BulkPark, not a wait for the front lane to empty.
 func TestPoolBulkNotStarvedByFrontTurns(t *testing.T) {
 	p := newWorkerPool(poolConfig{Min: 2, StallCheck: time.Hour})
 	defer p.Close()

@@ -62,7 +62,9 @@ test('-max-connections-per-ip: a second connection from one address fails with t
 });
 
 test('-connect-rate-per-ip: a burst over the rate fails with the 429 negotiate error, and the rate admits it again', async () => {
-  const server = await startNode(['-connect-rate-per-ip', '2', '-connect-burst-per-ip', '2']);
+  // One new connection per 4 s after a burst of 2: slow enough that a busy
+  // machine's two connects cannot outlast a refill before the third.
+  const server = await startNode(['-connect-rate-per-ip', '0.25', '-connect-burst-per-ip', '2']);
   servers.push(server);
   await connect(server.hubUrl);
   await connect(server.hubUrl);
@@ -70,6 +72,6 @@ test('-connect-rate-per-ip: a burst over the rate fails with the 429 negotiate e
   assert.equal(err.message, REFUSED_429);
   const c = await waitFor(async () => {
     try { return await connect(server.hubUrl, { logLevel: LogLevel.None }); } catch { return false; }
-  }, 5000, 'the rate to admit a new connection');
+  }, 15000, 'the rate to admit a new connection');
   assert.equal(await c.invoke('Add', 1, 1), 2);
 });
